@@ -1,0 +1,104 @@
+//! Verification errors: a kind plus the slot offset where verification stopped.
+
+use core::fmt;
+
+pub use manifest::DecodeErrorKind;
+
+/// Why an image (or, later, a manifest or patch) was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifyErrorKind {
+    /// The bytes are not a well-formed image.
+    Malformed(DecodeErrorKind),
+    /// The flash driver reported an error.
+    Flash,
+    /// Header, body and TLVs do not fit inside the slot.
+    ExceedsSlot,
+    /// The caller's work buffer is empty or smaller than the protected TLV area.
+    BufferTooSmall,
+    /// Encrypted or compressed images are not supported by this verifier.
+    UnsupportedFlags,
+    /// A TLV kind that is not allowed in the unprotected area (only hash, key, signature and
+    /// SIG_PURE are; MCUboot's `MCUBOOT_USE_TLV_ALLOW_LIST`).
+    UnexpectedTlv,
+    /// A TLV that may appear at most once appears twice.
+    DuplicateTlv,
+    /// A TLV has the wrong length for its kind.
+    BadTlvLength,
+    /// No image hash TLV (SHA256 / SHA512).
+    MissingHash,
+    /// The hash algorithm (e.g. SHA384) is not supported.
+    UnsupportedHash,
+    /// The computed hash differs from the hash TLV.
+    HashMismatch,
+    /// No KEYHASH or PUBKEY TLV.
+    MissingKey,
+    /// The KEYHASH / PUBKEY names no trusted key.
+    UntrustedKey,
+    /// No signature TLV.
+    MissingSignature,
+    /// The signature type does not match the trusted key's algorithm, or is unsupported.
+    SignatureKindMismatch,
+    /// SIG_PURE is present but not 1, or is combined with a non-Ed25519 signature.
+    BadPureFlag,
+    /// The signature does not verify.
+    BadSignature,
+    /// The policy requires a security counter and the image has none.
+    MissingSecurityCounter,
+    /// The image's security counter is below the device's stored floor (anti-rollback).
+    Rollback,
+}
+
+impl VerifyErrorKind {
+    /// A short, stable description.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Malformed(kind) => kind.as_str(),
+            Self::Flash => "flash read failed",
+            Self::ExceedsSlot => "image exceeds its slot",
+            Self::BufferTooSmall => "work buffer too small",
+            Self::UnsupportedFlags => "encrypted or compressed image not supported",
+            Self::UnexpectedTlv => "TLV kind not allowed in the unprotected area",
+            Self::DuplicateTlv => "duplicate TLV",
+            Self::BadTlvLength => "TLV has the wrong length for its kind",
+            Self::MissingHash => "no image hash TLV",
+            Self::UnsupportedHash => "unsupported image hash algorithm",
+            Self::HashMismatch => "image hash mismatch",
+            Self::MissingKey => "no KEYHASH or PUBKEY TLV",
+            Self::UntrustedKey => "image signed by an untrusted key",
+            Self::MissingSignature => "no signature TLV",
+            Self::SignatureKindMismatch => "signature type does not match the trusted key",
+            Self::BadPureFlag => "invalid SIG_PURE TLV",
+            Self::BadSignature => "signature verification failed",
+            Self::MissingSecurityCounter => "no security counter TLV",
+            Self::Rollback => "security counter below the device's floor (rollback)",
+        }
+    }
+}
+
+/// A refused input: why, and at which byte offset of the slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyError {
+    pub kind: VerifyErrorKind,
+    pub offset: u32,
+}
+
+impl VerifyError {
+    pub const fn new(kind: VerifyErrorKind, offset: u32) -> Self {
+        Self { kind, offset }
+    }
+
+    pub(crate) fn malformed(error: manifest::DecodeError, base: u32) -> Self {
+        let offset = u32::try_from(error.offset).unwrap_or(u32::MAX).saturating_add(base);
+        Self::new(VerifyErrorKind::Malformed(error.kind), offset)
+    }
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at offset {}", self.kind.as_str(), self.offset)
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for VerifyError {}

@@ -1,0 +1,40 @@
+//! The one thing the verifier needs from the device: reading a slot.
+
+/// A flash read failed (driver error or out-of-range access).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlashError;
+
+/// Read access to one flash slot. Offsets are relative to the start of the slot.
+pub trait FlashRead {
+    /// Size of the slot in bytes; nothing at or past it may be read.
+    fn capacity(&self) -> u32;
+
+    /// Fills `buf` with the bytes at `offset..offset + buf.len()`.
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), FlashError>;
+}
+
+/// A slot held in memory (memory-mapped flash, tests, host tools).
+#[derive(Debug, Clone, Copy)]
+pub struct SliceFlash<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> SliceFlash<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes }
+    }
+}
+
+impl FlashRead for SliceFlash<'_> {
+    fn capacity(&self) -> u32 {
+        u32::try_from(self.bytes.len()).unwrap_or(u32::MAX)
+    }
+
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), FlashError> {
+        let start = usize::try_from(offset).map_err(|_| FlashError)?;
+        let end = start.checked_add(buf.len()).ok_or(FlashError)?;
+        let src = self.bytes.get(start..end).ok_or(FlashError)?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+}
