@@ -176,7 +176,11 @@ impl UnprotectedTlvs {
     }
 
     pub(super) fn signature_kind(&self) -> SignatureKind {
-        self.signature.map_or(SignatureKind::Ed25519, |(kind, _, _)| kind)
+        match self.signature {
+            Some((SignatureKind::Ed25519, _, _)) if self.pure => SignatureKind::Ed25519Pure,
+            Some((kind, _, _)) => kind,
+            None => SignatureKind::Ed25519,
+        }
     }
 
     pub(super) fn signature(&self) -> Option<(SignatureKind, &[u8])> {
