@@ -1,0 +1,212 @@
+//! `signer sign`: imgtool `sign` with the same flags and byte-identical output.
+
+use std::path::PathBuf;
+
+use manifest::image::encode::ImageOptions;
+use manifest::image::{ImageVersion, TrailerLayout, DEFAULT_MAX_SECTORS};
+
+use crate::failure::Failure;
+use crate::image::{sign_image, PublicKeyFormat, ShaChoice, SignSettings};
+use crate::input::{self, InputFormat};
+use crate::keys::{key_hash, open_signing_key};
+use crate::output::{write_atomic, Overwrite};
+
+use super::{parse_u16, parse_u32};
+
+const EXAMPLES: &str = "\
+Examples:
+  signer sign -k dev-key.pem -v 1.2.3+4 -s auto -H 0x200 --pad-header -S 0x20000 app.bin app.signed.bin
+  signer sign -k dev-key.pem -v 2.0.0 -H 0x200 --pad-header -S 0x20000 --pad --confirm app.elf app.signed.bin
+  signer sign -k 'pkcs11:token=fw-release;object=image-key-2026' -v 1.0.0 -H 0x200 --pad-header -S 0x20000 app.hex out.hex";
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct Args {
+    /// Signing key: a key file (development) or a pkcs11: URI.
+    #[arg(short = 'k', long = "key", value_name = "KEY")]
+    pub key: String,
+    /// How the image names its key.
+    #[arg(long = "public-key-format", value_enum, default_value = "hash")]
+    pub public_key_format: PublicKeyFormat,
+    /// Flash write alignment (1, 2, 4, 8, 16, 32).
+    #[arg(long, default_value = "1", value_parser = clap::builder::PossibleValuesParser::new(["1", "2", "4", "8", "16", "32"]))]
+    pub align: String,
+    /// Maximum flash alignment (default max(8, --align)).
+    #[arg(long = "max-align", value_parser = clap::builder::PossibleValuesParser::new(["8", "16", "32"]))]
+    pub max_align: Option<String>,
+    /// Image version maj.min.rev+build.
+    #[arg(short = 'v', long = "version", value_name = "VERSION")]
+    pub version: String,
+    /// Security counter: `auto` (from the version) or a number.
+    #[arg(short = 's', long = "security-counter", value_name = "auto|N")]
+    pub security_counter: Option<String>,
+    /// Header size (e.g. 0x200).
+    #[arg(short = 'H', long = "header-size", value_parser = parse_u16)]
+    pub header_size: u16,
+    /// Prepend the header (filled with the erased value) instead of overwriting zeros.
+    #[arg(long = "pad-header")]
+    pub pad_header: bool,
+    /// Slot size; the image plus its trailer must fit.
+    #[arg(short = 'S', long = "slot-size", value_parser = parse_u32)]
+    pub slot_size: u32,
+    /// Pad the image to the slot size and write the trailer magic.
+    #[arg(long)]
+    pub pad: bool,
+    /// Mark the image confirmed (implies --pad).
+    #[arg(long)]
+    pub confirm: bool,
+    /// Sectors the swap status area covers.
+    #[arg(short = 'M', long = "max-sectors", value_parser = parse_u32)]
+    pub max_sectors: Option<u32>,
+    /// Trailer layout for overwrite-only bootloaders.
+    #[arg(long = "overwrite-only")]
+    pub overwrite_only: bool,
+    /// Load address for RAM-load images (sets RAM_LOAD).
+    #[arg(short = 'L', long = "load-addr", value_parser = parse_u32)]
+    pub load_addr: Option<u32>,
+    /// Fixed ROM address (sets ROM_FIXED).
+    #[arg(short = 'F', long = "rom-fixed", value_parser = parse_u32)]
+    pub rom_fixed: Option<u32>,
+    /// Erased flash value used for padding (0xff or 0).
+    #[arg(short = 'R', long = "erased-val", value_parser = clap::builder::PossibleValuesParser::new(["0", "0xff"]))]
+    pub erased_val: Option<String>,
+    /// Base address for a .hex output when the input has none.
+    #[arg(short = 'x', long = "hex-addr", value_parser = parse_u32)]
+    pub hex_addr: Option<u32>,
+    /// Image hash: auto (SHA-256), 256 or 512.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub sha: ShaChoice,
+    /// Ed25519 over the image itself instead of its digest.
+    #[arg(long, conflicts_with = "sha")]
+    pub pure: bool,
+    /// Mark the image non-bootable.
+    #[arg(long = "non-bootable")]
+    pub non_bootable: bool,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub force: bool,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Input: raw binary, Intel HEX (.hex) or ELF.
+    pub infile: PathBuf,
+    /// Output: binary, or Intel HEX if it ends in .hex.
+    pub outfile: PathBuf,
+}
+
+fn parse_version(text: &str) -> Result<ImageVersion, Failure> {
+    text.parse().map_err(|e| {
+        Failure::operational(format!("invalid version {text:?}: {e}"))
+            .hint("use maj.min.rev+build, for example -v 1.2.3+4")
+    })
+}
+
+fn security_counter(text: Option<&str>, version: &ImageVersion) -> Result<Option<u32>, Failure> {
+    match text {
+        None => Ok(None),
+        Some("auto") => Ok(Some(version.auto_security_counter())),
+        Some(n) => parse_u32(n).map(Some).map_err(|e| {
+            Failure::operational(format!("invalid security counter: {e}"))
+                .hint("use `auto` or a number from 0 to 4294967295")
+        }),
+    }
+}
+
+pub fn settings(args: &Args) -> Result<SignSettings, Failure> {
+    let version = parse_version(&args.version)?;
+    let align: u32 = args.align.parse().unwrap_or(1);
+    let max_align = args.max_align.as_deref().map(|s| s.parse().unwrap_or(8));
+    let mut trailer = TrailerLayout::for_align(align, max_align);
+    trailer.max_sectors = args.max_sectors.unwrap_or(DEFAULT_MAX_SECTORS);
+    trailer.overwrite_only = args.overwrite_only;
+    Ok(SignSettings {
+        image: ImageOptions {
+            header_size: args.header_size,
+            pad_header: args.pad_header,
+            version,
+            security_counter: security_counter(args.security_counter.as_deref(), &version)?,
+            load_addr: args.load_addr.unwrap_or(0),
+            rom_fixed: args.rom_fixed,
+            non_bootable: args.non_bootable,
+            erased_val: if args.erased_val.as_deref() == Some("0") {
+                0
+            } else {
+                0xff
+            },
+        },
+        slot_size: args.slot_size,
+        trailer,
+        pad: args.pad,
+        confirm: args.confirm,
+        public_key_format: args.public_key_format,
+        sha: args.sha,
+        pure: args.pure,
+    })
+}
+
+pub fn run(args: &Args) -> Result<(), Failure> {
+    let settings = settings(args)?;
+    let firmware = input::load(&args.infile)?;
+    let key = open_signing_key(&args.key)?;
+    if key.is_file_key() {
+        eprintln!(
+            "warning: signing with a key file ({}); production keys belong in an HSM (-k pkcs11:...)",
+            args.key
+        );
+    }
+    let signed = sign_image(&firmware.bytes, &settings, key.as_ref())?;
+    let hex_out = args.outfile.extension().is_some_and(|e| e.eq_ignore_ascii_case("hex"));
+    let overwrite = if args.force {
+        Overwrite::Replace
+    } else {
+        Overwrite::Refuse
+    };
+    if hex_out {
+        // imgtool: with --pad-header the header sits hdr_size bytes before the input's base.
+        let base = match (args.hex_addr, firmware.base_addr) {
+            (Some(addr), _) => addr,
+            (None, Some(base)) if args.pad_header => base.saturating_sub(u32::from(args.header_size)),
+            (None, Some(base)) => base,
+            (None, None) => {
+                return Err(Failure::operational("a .hex output needs a base address")
+                    .hint("pass -x/--hex-addr, or use a .hex or ELF input"))
+            }
+        };
+        write_atomic(
+            &args.outfile,
+            crate::input::to_hex(&signed.bytes, base)?.as_bytes(),
+            overwrite,
+        )?;
+    } else {
+        write_atomic(&args.outfile, &signed.bytes, overwrite)?;
+    }
+    let summary = serde_json::json!({
+        "output": args.outfile,
+        "input_format": firmware.format,
+        "size": signed.bytes.len(),
+        "version": settings.image.version.to_string(),
+        "security_counter": settings.image.security_counter,
+        "image_hash": hex::encode(&signed.digest),
+        "key_hash": hex::encode(signed.key_hash),
+        "key": key.describe(),
+        "algorithm": signed.algorithm,
+    });
+    if args.json {
+        super::print_json(&summary);
+    } else {
+        let format = match firmware.format {
+            InputFormat::Raw => "raw",
+            InputFormat::Hex => "hex",
+            InputFormat::Elf => "elf",
+        };
+        eprintln!(
+            "signed {} ({format}) -> {} ({} bytes, version {}, key hash {})",
+            args.infile.display(),
+            args.outfile.display(),
+            signed.bytes.len(),
+            settings.image.version,
+            &hex::encode(key_hash(&key.public_spki()?))[..16],
+        );
+    }
+    Ok(())
+}

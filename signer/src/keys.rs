@@ -1,0 +1,83 @@
+//! Keys: what signs (a [`SigningKey`], from a file today, from an HSM through the same trait) and
+//! what is trusted (DER SubjectPublicKeyInfo bytes, as MCUboot embeds them).
+
+mod file;
+
+use sha2::{Digest, Sha256};
+
+pub use file::{generate_file_key, load_file_key, load_public_spki, FileKey};
+
+use crate::failure::Failure;
+
+/// Algorithms the signer can sign images with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyAlgorithm {
+    Ed25519,
+    EcdsaP256,
+}
+
+impl KeyAlgorithm {
+    /// imgtool's `-t` spelling.
+    pub fn imgtool_name(self) -> &'static str {
+        match self {
+            Self::Ed25519 => "ed25519",
+            Self::EcdsaP256 => "ecdsa-p256",
+        }
+    }
+
+    /// imgtool's `shortname()`, used in generated C/Rust identifiers.
+    pub fn short_name(self) -> &'static str {
+        match self {
+            Self::Ed25519 => "ed25519",
+            Self::EcdsaP256 => "ecdsa",
+        }
+    }
+}
+
+impl std::str::FromStr for KeyAlgorithm {
+    type Err = Failure;
+
+    fn from_str(s: &str) -> Result<Self, Failure> {
+        match s {
+            "ed25519" => Ok(Self::Ed25519),
+            "ecdsa-p256" => Ok(Self::EcdsaP256),
+            other => {
+                Err(Failure::operational(format!("unsupported key type {other:?}"))
+                    .hint("use -t ed25519 or -t ecdsa-p256"))
+            }
+        }
+    }
+}
+
+/// Something that can sign: a key file or a key inside an HSM.
+pub trait SigningKey {
+    fn algorithm(&self) -> KeyAlgorithm;
+
+    /// DER SubjectPublicKeyInfo of the public half (what `getpub` prints and KEYHASH hashes).
+    fn public_spki(&self) -> Result<Vec<u8>, Failure>;
+
+    /// Ed25519: PureEdDSA (RFC 8032) over `message`.
+    /// ECDSA P-256: `message` is a SHA-256 digest; returns the DER `SEQUENCE { r, s }`.
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Failure>;
+
+    /// Where the key lives, for logs and the audit trail (never secret material).
+    fn describe(&self) -> String;
+
+    /// True for keys held in files (development); false for HSM keys.
+    fn is_file_key(&self) -> bool;
+}
+
+/// SHA-256 of the DER SPKI: MCUboot's KEYHASH and `getpubhash`.
+pub fn key_hash(spki: &[u8]) -> [u8; 32] {
+    Sha256::digest(spki).into()
+}
+
+/// Opens the key named by `-k`: a file path today (`pkcs11:` URIs come with the HSM backend).
+pub fn open_signing_key(spec: &str) -> Result<Box<dyn SigningKey>, Failure> {
+    if spec.starts_with("pkcs11:") {
+        return Err(Failure::operational("PKCS#11 keys are not supported by this build")
+            .hint("use a key file for development, or a build with HSM support"));
+    }
+    Ok(Box::new(load_file_key(std::path::Path::new(spec))?))
+}

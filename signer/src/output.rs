@@ -1,0 +1,63 @@
+//! Atomic output: write to a temporary file in the destination directory, fsync, rename.
+//! An interrupted run never leaves a half-written file, and nothing is replaced unless asked.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::failure::{io_failure, Failure};
+
+/// Whether an existing destination may be replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overwrite {
+    Refuse,
+    Replace,
+}
+
+/// Writes `bytes` to `path` atomically. With [`Overwrite::Refuse`], an existing file is an error.
+pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: Overwrite) -> Result<(), Failure> {
+    write_atomic_with_mode(path, bytes, overwrite, None)
+}
+
+/// As [`write_atomic`], setting Unix permissions `mode` (e.g. 0o600 for private keys) before the
+/// file becomes visible.
+pub fn write_atomic_with_mode(
+    path: &Path,
+    bytes: &[u8],
+    overwrite: Overwrite,
+    mode: Option<u32>,
+) -> Result<(), Failure> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if overwrite == Overwrite::Refuse && path.exists() {
+        return Err(Failure::operational(format!("{} already exists", path.display()))
+            .hint("choose another output path, or pass --force to replace it"));
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".signer-")
+        .tempfile_in(dir)
+        .map_err(|e| io_failure("create a temporary file in", dir, &e))?;
+    #[cfg(unix)]
+    if let Some(mode) = mode {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
+            .map_err(|e| io_failure("set permissions on", tmp.path(), &e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    tmp.write_all(bytes).map_err(|e| io_failure("write", tmp.path(), &e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| io_failure("sync", tmp.path(), &e))?;
+    let persisted = match overwrite {
+        Overwrite::Replace => tmp.persist(path).map(|_| ()),
+        Overwrite::Refuse => tmp.persist_noclobber(path).map(|_| ()),
+    };
+    persisted.map_err(|e| io_failure("write", path, &e.error))?;
+    // Make the rename itself durable.
+    if let Ok(dir) = std::fs::File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
