@@ -1,38 +1,15 @@
 //! Images signed by imgtool 2.5.0 (../shared/fixtures/imgtool-2.5.0-samples) verify here.
 
-use device_verifier::{verify_image, ImagePolicy, SignatureKind, SliceFlash, TrustedKey, VerifyErrorKind};
-use std::path::PathBuf;
+mod common;
 
-fn samples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/imgtool-2.5.0-samples")
-}
+use device_verifier::{verify_image, ImagePolicy, SignatureKind, SliceFlash, TrustedKey, VerifyErrorKind};
 
 fn read(name: &str) -> Vec<u8> {
-    let path = samples().join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    common::shared_fixture(&format!("imgtool-2.5.0-samples/{name}"))
 }
 
-/// DER SPKI from a PEM public key.
 fn spki_from_pem(name: &str) -> Vec<u8> {
-    let text = String::from_utf8(read(name)).unwrap();
-    let b64: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
-    base64_decode(&b64)
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::new();
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in s.bytes().filter(|c| *c != b'=') {
-        acc = (acc << 6) | ALPHABET.iter().position(|a| *a == c).unwrap() as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
+    common::spki_from_pem(&read(name))
 }
 
 fn verify(name: &str, floor: Option<u32>) -> Result<device_verifier::VerifiedImage, device_verifier::VerifyError> {
@@ -80,11 +57,4 @@ fn rollback_below_floor_is_refused() {
     assert_eq!(err.kind, VerifyErrorKind::Rollback);
     let err = verify("signed-ed25519-basic.bin", Some(0)).unwrap_err();
     assert_eq!(err.kind, VerifyErrorKind::MissingSecurityCounter);
-}
-
-#[cfg(feature = "ecdsa-p256")]
-#[test]
-fn imgtool_ecdsa_p256_sample_verifies() {
-    let pem = String::from_utf8(read("ecdsa-p256.pem")).unwrap();
-    let _ = pem; // the private PEM; the public SPKI is derived by the signer tests
 }

@@ -15,7 +15,8 @@ pub enum Overwrite {
 
 /// Writes `bytes` to `path` atomically. With [`Overwrite::Refuse`], an existing file is an error.
 pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: Overwrite) -> Result<(), Failure> {
-    write_atomic_with_mode(path, bytes, overwrite, None)
+    // Temporary files are created 0600; ordinary outputs are world-readable like `cp` would make them.
+    write_atomic_with_mode(path, bytes, overwrite, Some(0o644))
 }
 
 /// As [`write_atomic`], setting Unix permissions `mode` (e.g. 0o600 for private keys) before the

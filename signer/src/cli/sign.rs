@@ -20,7 +20,7 @@ Examples:
   signer sign -k 'pkcs11:token=fw-release;object=image-key-2026' -v 1.0.0 -H 0x200 --pad-header -S 0x20000 app.hex out.hex";
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = EXAMPLES)]
+#[command(after_help = EXAMPLES, args_override_self = true)]
 pub struct Args {
     /// Signing key: a key file (development) or a pkcs11: URI.
     #[arg(short = 'k', long = "key", value_name = "KEY")]
