@@ -7,6 +7,8 @@ mod keygen;
 mod sign;
 mod verify;
 
+pub use sign::settings as sign_settings;
+
 use clap::{Parser, Subcommand};
 
 use crate::failure::Failure;
