@@ -23,6 +23,8 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "ed25519")]
+mod ed25519;
 pub mod error;
 pub mod flash;
 mod hash;

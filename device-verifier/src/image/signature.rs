@@ -21,12 +21,9 @@ pub enum SignatureKind {
 #[allow(clippy::large_enum_variant)]
 pub(super) enum Verifier<'a> {
     #[cfg(feature = "ed25519")]
-    Ed25519 {
-        key: ed25519_dalek::VerifyingKey,
-        signature: ed25519_dalek::Signature,
-    },
+    Ed25519 { key: [u8; 32], signature: [u8; 64] },
     #[cfg(feature = "ed25519")]
-    Ed25519Pure(ed25519_dalek::StreamVerifier),
+    Ed25519Pure(crate::ed25519::Ed25519Verifier),
     #[cfg(feature = "ecdsa-p256")]
     EcdsaP256 { key: TrustedKey<'a>, signature: &'a [u8] },
     #[allow(dead_code)]
@@ -50,13 +47,12 @@ impl<'a> Verifier<'a> {
         match (key.algorithm(), kind, tlvs.pure) {
             #[cfg(feature = "ed25519")]
             (KeyAlgorithm::Ed25519, SignatureKind::Ed25519, pure) => {
-                let raw: [u8; 32] = key.raw().try_into().map_err(|_| mismatch)?;
-                let key = ed25519_dalek::VerifyingKey::from_bytes(&raw).map_err(|_| bad)?;
-                let sig_bytes: [u8; 64] = signature.try_into().map_err(|_| bad)?;
-                let signature = ed25519_dalek::Signature::from_bytes(&sig_bytes);
+                let key: [u8; 32] = key.raw().try_into().map_err(|_| mismatch)?;
+                let signature: [u8; 64] = signature.try_into().map_err(|_| bad)?;
                 if pure {
                     // RFC 8032 §5.1.7 over the covered bytes, streamed.
-                    Ok(Self::Ed25519Pure(key.verify_stream(&signature).map_err(|_| bad)?))
+                    let verifier = crate::ed25519::Ed25519Verifier::new(&key, &signature).ok_or(bad)?;
+                    Ok(Self::Ed25519Pure(verifier))
                 } else {
                     Ok(Self::Ed25519 { key, signature })
                 }
@@ -85,9 +81,9 @@ impl<'a> Verifier<'a> {
         let ok = match self {
             // bootutil image_ed25519.c: ED25519_verify(hash, hash_len, sig, pubkey).
             #[cfg(feature = "ed25519")]
-            Self::Ed25519 { key, signature } => key.verify_strict(digest, &signature).is_ok(),
+            Self::Ed25519 { key, signature } => crate::ed25519::Ed25519Verifier::verify(&key, &signature, digest),
             #[cfg(feature = "ed25519")]
-            Self::Ed25519Pure(stream) => stream.finalize_and_verify().is_ok(),
+            Self::Ed25519Pure(stream) => stream.finish(),
             #[cfg(feature = "ecdsa-p256")]
             Self::EcdsaP256 { key, signature } => ecdsa_p256(&key, signature, digest),
             Self::Unreachable(_) => false,
