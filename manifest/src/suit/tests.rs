@@ -1,0 +1,124 @@
+use super::encode::{self, DeltaFields, ManifestFields, TextFields};
+use super::*;
+use crate::error::DecodeErrorKind as Kind;
+use alloc::vec::Vec;
+use sha2::Digest as _;
+
+extern crate alloc;
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    sha2::Sha256::digest(data).into()
+}
+
+fn fields<'a>(deltas: &'a [DeltaFields<'a>]) -> ManifestFields<'a> {
+    ManifestFields {
+        sequence: 7,
+        vendor_id: [1; 16],
+        class_id: [2; 16],
+        image_digest: [3; 32],
+        image_size: 34768,
+        install_uri: "fw.bin",
+        deltas,
+    }
+}
+
+/// An envelope with a fake signature (structure only; signatures are the verifier's job).
+fn envelope(deltas: &[DeltaFields<'_>]) -> Vec<u8> {
+    let text = encode::text_bstr(&TextFields {
+        language: "en",
+        version: "1.2.3",
+        notes: "fixes",
+    });
+    let manifest = encode::manifest_bstr(&fields(deltas), Some(&sha256(&text)));
+    let digest = encode::digest(&sha256(&manifest));
+    let sig = encode::sign1(&encode::protected_header(CoseAlg::ED25519), &[0u8; 64]);
+    encode::envelope(&digest, &[sig], &manifest, Some(&text))
+}
+
+#[test]
+fn round_trip() {
+    let delta = DeltaFields {
+        format: DeltaFormat::FWSIGN_V1,
+        precursor_digest: [4; 32],
+        precursor_size: 1000,
+        patch_digest: [5; 32],
+        patch_size: 99,
+        uri: "p.bin",
+    };
+    let bytes = envelope(core::slice::from_ref(&delta));
+    let env = Envelope::decode(&bytes).unwrap();
+    assert_eq!(env.digest().bytes, &sha256(env.manifest_bstr()));
+    let sig = env.signatures().next().unwrap().unwrap();
+    assert_eq!(sig.alg, CoseAlg::ED25519);
+    let m = env.manifest(&sha256).unwrap();
+    assert_eq!(m.sequence(), 7);
+    assert_eq!(m.common().vendor_id(), &[1; 16]);
+    assert_eq!(m.common().class_id(), &[2; 16]);
+    assert_eq!(m.common().image_digest().bytes, &[3; 32]);
+    assert_eq!(m.common().image_size(), 34768);
+    assert_eq!(m.install_uri(), Some("fw.bin"));
+    let text = m.text().unwrap();
+    assert_eq!((text.version, text.notes), (Some("1.2.3"), Some("fixes")));
+    let d = m.common().deltas().next().unwrap();
+    assert_eq!(
+        (d.format, d.precursor_size, d.patch_size, d.uri),
+        (DeltaFormat::FWSIGN_V1, 1000, 99, "p.bin")
+    );
+    assert_eq!(d.precursor_digest.bytes, &[4; 32]);
+}
+
+#[test]
+fn truncated_and_garbage() {
+    let bytes = envelope(&[]);
+    for len in 0..bytes.len() {
+        assert!(Envelope::decode(&bytes[..len]).is_err(), "prefix {len}");
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert_eq!(Envelope::decode(&longer).unwrap_err().kind, Kind::TrailingBytes);
+    for seed in 0u32..2000 {
+        let garbage: Vec<u8> = (0..64u32)
+            .map(|i| (seed.wrapping_mul(2654435761).wrapping_add(i * 97) >> 7) as u8)
+            .collect();
+        let _ = Envelope::decode(&garbage);
+    }
+}
+
+#[test]
+fn every_byte_flip_is_an_error_or_a_different_digest() {
+    let bytes = envelope(&[]);
+    for i in 0..bytes.len() {
+        let mut t = bytes.clone();
+        t[i] ^= 0x01;
+        if let Ok(env) = Envelope::decode(&t) {
+            // Accepted structure: then the signed digest or manifest changed, or the text no longer matches.
+            let same = env.digest().bytes == &sha256(env.manifest_bstr());
+            let _ = same && env.manifest(&sha256).is_ok();
+        }
+    }
+}
+
+#[test]
+fn unknown_manifest_member_is_critical() {
+    let manifest_inner = {
+        let mut w = encode::Writer::default();
+        w.map(4)
+            .int(1)
+            .uint(1)
+            .int(2)
+            .uint(1)
+            .int(3)
+            .bstr(&[0xa0])
+            .int(99)
+            .uint(0);
+        w.out
+    };
+    let mut w = encode::Writer::default();
+    w.bstr(&manifest_inner);
+    let manifest = w.out;
+    let digest = encode::digest(&sha256(&manifest));
+    let sig = encode::sign1(&encode::protected_header(CoseAlg::ED25519), &[0u8; 64]);
+    let bytes = encode::envelope(&digest, &[sig], &manifest, None);
+    let env = Envelope::decode(&bytes).unwrap();
+    assert_eq!(env.manifest(&sha256).unwrap_err().kind, Kind::UnknownCriticalMember);
+}
