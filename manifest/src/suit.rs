@@ -191,5 +191,5 @@ impl<F: Fn(&[u8]) -> [u8; SHA256_LEN]> Sha256Fn for F {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "alloc"))]
 mod tests;
