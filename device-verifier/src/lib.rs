@@ -3,6 +3,8 @@
 //! * [`image::verify_image`] checks an MCUboot image in a flash slot — structure, hash, a
 //!   signature by one of several trusted keys, and the anti-rollback security counter — streaming
 //!   through a caller-supplied buffer, and returns a [`VerifiedImage`] that nothing else can build.
+//! * [`release::verify_envelope`] checks a signed SUIT release manifest (k-of-n COSE signatures,
+//!   vendor/class, anti-rollback sequence) and [`release::bind_image`] ties an image to it.
 //!
 //! All memory comes from the caller. Every failure is a small `Copy` [`VerifyError`] with a
 //! kind and the byte offset in the slot where verification stopped.
@@ -29,8 +31,12 @@ mod hash;
 pub use hash::HashAlg;
 pub mod image;
 pub mod keys;
+pub mod release;
 
 pub use error::{VerifyError, VerifyErrorKind};
 pub use flash::{FlashError, FlashRead, SliceFlash};
 pub use image::{verify_image, ImagePolicy, SignatureKind, VerifiedImage};
 pub use keys::{KeyAlgorithm, TrustedKey};
+pub use release::{
+    bind_image, verify_envelope, BoundImage, ManifestPolicy, RollbackStore, SequenceCommit, StoreError, VerifiedRelease,
+};
