@@ -151,7 +151,12 @@ impl<'a> State<'a> {
     fn command(&mut self, command: Command, r: &mut Reader<'a>, at: usize) -> Result<(), DecodeError> {
         match command {
             Command::DIRECTIVE_OVERRIDE_PARAMETERS => {
-                for _ in 0..r.map_len()? {
+                // draft §8.4.10.3: `{+ $$SUIT_Parameters}`, at least one parameter.
+                let count = r.map_len()?;
+                if count == 0 {
+                    return Err(DecodeError::new(Kind::UnexpectedValue, at));
+                }
+                for _ in 0..count {
                     let key_at = r.offset();
                     match Parameter(r.int()?) {
                         Parameter::VENDOR_IDENTIFIER => set_once(&mut self.vendor_id, uuid(r)?, key_at)?,

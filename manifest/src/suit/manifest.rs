@@ -217,7 +217,11 @@ fn read_install<'a>(r: &mut Reader<'a>) -> Result<&'a str, DecodeError> {
     read_sequence(r, |command, r, at| {
         match command {
             Command::DIRECTIVE_OVERRIDE_PARAMETERS => {
-                for _ in 0..r.map_len()? {
+                let count = r.map_len()?;
+                if count == 0 {
+                    return Err(DecodeError::new(Kind::UnexpectedValue, at));
+                }
+                for _ in 0..count {
                     let key_at = r.offset();
                     match Parameter(r.int()?) {
                         Parameter::URI => uri = Some(r.tstr()?),
