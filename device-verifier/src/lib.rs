@@ -3,8 +3,6 @@
 //! * [`image::verify_image`] checks an MCUboot image in a flash slot — structure, hash, a
 //!   signature by one of several trusted keys, and the anti-rollback security counter — streaming
 //!   through a caller-supplied buffer, and returns a [`VerifiedImage`] that nothing else can build.
-//! * [`release::verify_envelope`] checks a signed SUIT release manifest (k-of-n COSE signatures,
-//!   vendor/class, anti-rollback sequence) and [`release::bind_image`] ties an image to it.
 //!
 //! All memory comes from the caller. Every failure is a small `Copy` [`VerifyError`] with a
 //! kind and the byte offset in the slot where verification stopped.

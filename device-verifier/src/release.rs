@@ -152,8 +152,8 @@ pub fn verify_envelope<'e, S: RollbackStore + ?Sized>(
     let mut signer_count = 0usize;
     for block in env.signatures() {
         let sign1 = block.map_err(malformed)?;
-        let key_index = signature::verify(&sign1, payload, policy.trusted_keys)?;
         let seen = signers.get(..signer_count).unwrap_or_default();
+        let key_index = signature::verify(&sign1, payload, policy.trusted_keys, seen)?;
         if !seen.contains(&key_index) {
             if let Some(slot) = signers.get_mut(signer_count) {
                 *slot = key_index;

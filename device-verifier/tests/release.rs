@@ -399,3 +399,47 @@ fn garbage() {
     spliced.extend([0xff; 100]);
     assert!(check(&spliced, &[&k], 1, &Store::default()).is_err());
 }
+
+#[test]
+fn eddsa_minus_8_is_accepted_as_ed25519() {
+    // RFC 9864 deprecates EdDSA (-8) in favour of Ed25519 (-19), but other tools still emit it.
+    let k = key(1);
+    let s = spec(2, image_a());
+    let text = encode::text_bstr(&TextFields {
+        language: "en",
+        version: "1",
+        notes: "",
+    });
+    let fields = ManifestFields {
+        sequence: s.sequence,
+        vendor_id: s.vendor,
+        class_id: s.class,
+        image_digest: sha256(&s.image),
+        image_size: s.image.len() as u64,
+        install_uri: "i",
+        deltas: &[],
+    };
+    let manifest = encode::manifest_bstr(&fields, Some(&sha256(&text)));
+    let digest = encode::digest(&sha256(&manifest));
+    let protected = encode::protected_header(CoseAlg::EDDSA);
+    let sig = encode::sign1(
+        &protected,
+        &k.sign(&encode::sig_structure(&protected, &digest)).to_bytes(),
+    );
+    let env = encode::envelope(&digest, &[sig], &manifest, Some(&text));
+    assert_eq!(check(&env, &[&k], 1, &Store::default()), Ok(2));
+    // The signature covers the protected header: relabelling the algorithm breaks it.
+    let relabelled = encode::envelope(
+        &digest,
+        &[encode::sign1(
+            &encode::protected_header(CoseAlg::ED25519),
+            &k.sign(&encode::sig_structure(&protected, &digest)).to_bytes(),
+        )],
+        &manifest,
+        Some(&text),
+    );
+    assert_eq!(
+        check(&relabelled, &[&k], 1, &Store::default()),
+        Err(Kind::UntrustedManifestKey)
+    );
+}

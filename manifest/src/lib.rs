@@ -2,7 +2,6 @@
 //!
 //! * [`image`] — the MCUboot image format (header, protected and unprotected TLV areas,
 //!   slot trailer), byte-compatible with imgtool 2.5.0.
-//! * [`suit`] — signed release manifests: SUIT envelopes in our profile, COSE_Sign1.
 //!
 //! Decoding is `no_std`, zero-copy and never allocates: every view borrows the caller's
 //! bytes and every malformed input yields a small `Copy` [`DecodeError`] carrying a kind
