@@ -211,3 +211,27 @@ fn profile_refusals() {
         );
     }
 }
+
+proptest::proptest! {
+    /// No input makes the decoder panic; mutated envelopes either fail or decode to a view whose
+    /// manifest phase also terminates without panicking.
+    #[test]
+    fn mutated_envelopes_never_panic(at in 0usize..400, xor in 1u8..=255, cut in 0usize..400, extra in proptest::collection::vec(proptest::num::u8::ANY, 0..8)) {
+        let mut bytes = envelope(&[]);
+        bytes.truncate(bytes.len() - cut % 4);
+        let i = at % bytes.len();
+        bytes[i] ^= xor;
+        bytes.splice(i..i, extra);
+        if let Ok(env) = Envelope::decode(&bytes) {
+            let _ = env.signatures().count();
+            let _ = env.manifest(&sha256);
+        }
+    }
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+        if let Ok(env) = Envelope::decode(&bytes) {
+            let _ = env.manifest(&sha256);
+        }
+    }
+}
