@@ -5,6 +5,7 @@
 //! * [`input`] — firmware input: raw binary, Intel HEX, ELF;
 //! * [`image`] — building and signing MCUboot images byte-for-byte as imgtool 2.5.0;
 //! * [`output`] — atomic, no-clobber file output;
+//! * [`release`] — signed release bundles: SUIT envelope (COSE_Sign1) + image + patches;
 //! * [`cli`] — one module per subcommand, and [`failure`] — `error:`/`hint:` and exit codes.
 
 pub mod cli;
@@ -13,5 +14,6 @@ pub mod image;
 pub mod input;
 pub mod keys;
 pub mod output;
+pub mod release;
 
 pub use failure::Failure;
