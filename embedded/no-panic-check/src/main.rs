@@ -39,7 +39,57 @@ fn main() -> ! {
     let result = verify_image(&mut SliceFlash::new(slot), &policy, &mut buf);
     // Use every field of the outcome so nothing in the verifier is dead code.
     black_box(&result);
+    #[cfg(feature = "release")]
+    release::check(slot, &keys, &mut buf);
     black_box_loop()
+}
+
+/// The manifest path: envelope → `VerifiedRelease` → image bound to it → commit after boot.
+#[cfg(feature = "release")]
+mod release {
+    use core::hint::black_box;
+    use device_verifier::release::{
+        bind_image, verify_envelope, ManifestPolicy, RollbackStore, SequenceCommit, StoreError,
+    };
+    use device_verifier::{verify_image, ImagePolicy, SliceFlash, TrustedKey};
+
+    /// Where the bootloader keeps the downloaded envelope (after the slot), 4 KiB.
+    const ENVELOPE_ADDR: usize = 0x0005_0000;
+    const ENVELOPE_SIZE: usize = 0x1000;
+
+    /// The device's stored sequence number, opaque to the optimizer.
+    struct Counter(u64);
+
+    impl RollbackStore for Counter {
+        fn sequence(&self) -> u64 {
+            black_box(self.0)
+        }
+        fn commit(&mut self, commit: SequenceCommit) -> Result<(), StoreError> {
+            self.0 = black_box(commit.sequence());
+            Ok(())
+        }
+    }
+
+    pub(super) fn check(slot: &[u8], keys: &[TrustedKey<'_>], buf: &mut [u8]) {
+        // SAFETY: like the slot, a read-only memory-mapped flash region.
+        let envelope: &'static [u8] =
+            unsafe { core::slice::from_raw_parts(ENVELOPE_ADDR as *const u8, black_box(ENVELOPE_SIZE)) };
+        let mut store = Counter(black_box(0));
+        let policy = ManifestPolicy::new(keys, black_box([0x11; 16]), black_box([0x22; 16]));
+        let Ok(release) = verify_envelope(envelope, &policy, &store) else {
+            return;
+        };
+        let image_policy = ImagePolicy {
+            trusted_keys: keys,
+            security_counter_floor: black_box(Some(0)),
+        };
+        let Ok(bound) = bind_image(&release, &mut SliceFlash::new(slot), &image_policy, buf) else {
+            return;
+        };
+        if let Ok(running) = verify_image(&mut SliceFlash::new(slot), &image_policy, buf) {
+            black_box(bound.commit_after_boot(&mut store, &running).is_ok());
+        }
+    }
 }
 
 /// Never returns; stands in for "refuse to boot".
