@@ -4,6 +4,7 @@
 mod dumpinfo;
 mod getpub;
 mod keygen;
+mod release;
 mod sign;
 mod verify;
 
@@ -43,6 +44,8 @@ pub enum Command {
     Verify(verify::Args),
     /// Show an image's header, TLVs and trailer.
     Dumpinfo(dumpinfo::Args),
+    /// Cut a signed release (SUIT envelope + image), or verify / inspect one.
+    Release(Box<release::Args>),
 }
 
 /// Runs one parsed command line.
@@ -54,6 +57,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Sign(args) => sign::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Dumpinfo(args) => dumpinfo::run(&args),
+        Command::Release(args) => release::run(&args),
     }
 }
 

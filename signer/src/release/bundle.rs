@@ -1,6 +1,5 @@
 //! The release bundle on disk: `release.suit`, the image, patches, `release.json`.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -149,31 +148,17 @@ impl ReleaseBundle {
     }
 }
 
-/// Atomic, no-clobber write: temp file in the same directory, fsync, `persist_noclobber`.
+/// Atomic, no-clobber write (the signer's shared [`crate::output::write_atomic`]).
 pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("temp file in {}", dir.display()))?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist_noclobber(path)
-        .map_err(|e| anyhow::anyhow!("writing {}: {}", path.display(), e.error))?;
-    Ok(())
+    crate::output::write_atomic(path, bytes, crate::output::Overwrite::Refuse)
+        .map_err(|f| anyhow::anyhow!("{}", f.message))
 }
 
 /// Atomic replace (for state files that are meant to be updated).
 pub fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .map_err(|e| anyhow::anyhow!("writing {}: {}", path.display(), e.error))?;
-    Ok(())
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    crate::output::write_atomic(path, bytes, crate::output::Overwrite::Replace)
+        .map_err(|f| anyhow::anyhow!("{}", f.message))
 }

@@ -92,3 +92,54 @@ pub fn signer_from_pkcs8_pem(text: &str) -> Result<Box<dyn CoseSigner>> {
     }
     anyhow::bail!("not an Ed25519 or P-256 PKCS#8 private key")
 }
+
+/// Any image-signing key (key file or HSM) as a COSE signer.
+///
+/// [`crate::keys::SigningKey::sign`] signs Ed25519 messages directly and ECDSA P-256 *digests*
+/// with a DER result; COSE ESP256 (RFC 9053 §2.1) signs SHA-256(ToBeSigned) and encodes `r‖s`.
+pub struct KeyCoseSigner<'k> {
+    key: &'k dyn crate::keys::SigningKey,
+    spki: Vec<u8>,
+}
+
+impl std::fmt::Debug for KeyCoseSigner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyCoseSigner")
+            .field("key", &self.key.describe())
+            .finish()
+    }
+}
+
+impl<'k> KeyCoseSigner<'k> {
+    pub fn new(key: &'k dyn crate::keys::SigningKey) -> Result<Self> {
+        let spki = key.public_spki().map_err(|f| anyhow::anyhow!("{}", f.message))?;
+        Ok(Self { key, spki })
+    }
+}
+
+impl CoseSigner for KeyCoseSigner<'_> {
+    fn cose_alg(&self) -> i64 {
+        match self.key.algorithm() {
+            crate::keys::KeyAlgorithm::Ed25519 => CoseAlg::ED25519.0,
+            crate::keys::KeyAlgorithm::EcdsaP256 => CoseAlg::ESP256.0,
+        }
+    }
+
+    fn public_spki(&self) -> Vec<u8> {
+        self.spki.clone()
+    }
+
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>> {
+        let sign = |m: &[u8]| self.key.sign(m).map_err(|f| anyhow::anyhow!("{}", f.message));
+        match self.key.algorithm() {
+            crate::keys::KeyAlgorithm::Ed25519 => sign(msg),
+            crate::keys::KeyAlgorithm::EcdsaP256 => {
+                use sha2::Digest;
+                let der = sign(&sha2::Sha256::digest(msg))?;
+                let sig =
+                    p256::ecdsa::Signature::from_der(&der).context("the key returned a malformed ECDSA signature")?;
+                Ok(sig.to_bytes().to_vec())
+            }
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! `signer release` (cut a signed release bundle), `release verify`, `release inspect`.
+
+use std::path::PathBuf;
+
+use crate::failure::Failure;
+use crate::keys::open_signing_key;
+use crate::release::cli as lib;
+use crate::release::sign::{CoseSigner, KeyCoseSigner};
+
+const EXAMPLES: &str = "\
+Examples:
+  signer release -k manifest-key.pem --image app.signed.bin --sequence 7 \\
+      --vendor example.com --class sensor-v2 --version 1.4.0 --notes 'Fixes the sampling bug' -o release-1.4.0
+  signer release verify -k manifest-pub.pem --vendor example.com --class sensor-v2 \\
+      --image release-1.4.0/app.signed.bin --image-key image-pub.pem release-1.4.0/release.suit
+  signer release inspect --json release-1.4.0/release.suit
+
+The manifest key signs the SUIT envelope; it should differ from the image key. The sequence
+number must be above the last one signed for the class (kept in --state-file) unless --force.";
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXAMPLES, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Sub>,
+    #[command(flatten)]
+    pub cut: CutArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Sub {
+    /// Verify a release envelope (and optionally the image it names) as a device would.
+    Verify(VerifyArgs),
+    /// Show what an envelope says (signatures are not checked).
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CutArgs {
+    /// Manifest signing key (file or pkcs11: URI); repeat for k-of-n signing.
+    #[arg(short = 'k', long = "key", value_name = "KEY", required = true)]
+    pub keys: Vec<String>,
+    /// The signed MCUboot image this release installs.
+    #[arg(long, required = true)]
+    pub image: Option<PathBuf>,
+    /// Anti-rollback sequence number (strictly increasing per device class).
+    #[arg(long, required = true)]
+    pub sequence: Option<u64>,
+    /// Vendor domain (vendor-id = UUIDv5(DNS, domain)).
+    #[arg(long = "vendor", required = true)]
+    pub vendor: Option<String>,
+    /// Device class name (class-id = UUIDv5(vendor-id, name)).
+    #[arg(long = "class", required = true)]
+    pub class: Option<String>,
+    /// Version string for the release text.
+    #[arg(long = "version", required = true)]
+    pub version: Option<String>,
+    /// Release notes (severable text member).
+    #[arg(long, default_value = "")]
+    pub notes: String,
+    /// Install URI written in the manifest (default: the image file name, relative).
+    #[arg(long = "image-uri")]
+    pub image_uri: Option<String>,
+    /// Output directory for the bundle (must not contain a previous bundle).
+    #[arg(short = 'o', long = "out", required = true)]
+    pub out: Option<PathBuf>,
+    /// Where the last signed sequence per class is kept.
+    #[arg(long = "state-file", default_value = ".signer-release-state.json")]
+    pub state_file: PathBuf,
+    /// Sign even if the sequence is not above the last one recorded.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the plan and stop.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Trusted manifest public key (PEM or DER SPKI); repeat for several.
+    #[arg(short = 'k', long = "key", required = true)]
+    pub keys: Vec<PathBuf>,
+    /// Signatures by distinct trusted keys required.
+    #[arg(long, default_value_t = 1)]
+    pub threshold: usize,
+    #[arg(long = "vendor", requires = "class")]
+    pub vendor: Option<String>,
+    #[arg(long = "class", requires = "vendor")]
+    pub class: Option<String>,
+    /// Bind this image to the release (digest, size, MCUboot signature).
+    #[arg(long, requires = "image_keys")]
+    pub image: Option<PathBuf>,
+    /// Trusted image public key(s) for --image.
+    #[arg(long = "image-key")]
+    pub image_keys: Vec<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+    /// The envelope (release.suit).
+    pub envelope: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    #[arg(long)]
+    pub json: bool,
+    pub envelope: PathBuf,
+}
+
+fn operational(error: anyhow::Error) -> Failure {
+    Failure::operational(format!("{error:#}"))
+}
+
+pub fn run(args: &Args) -> Result<(), Failure> {
+    match &args.command {
+        Some(Sub::Verify(v)) => verify(v),
+        Some(Sub::Inspect(i)) => lib::release_inspect(&i.envelope, i.json, &mut std::io::stdout())
+            .map_err(|e| operational(e).hint("is this a release.suit written by `signer release`?")),
+        None => cut(&args.cut),
+    }
+}
+
+fn cut(args: &CutArgs) -> Result<(), Failure> {
+    let missing = |what: &str| Failure::operational(format!("{what} is required")).hint("see `signer release --help`");
+    let keys = args
+        .keys
+        .iter()
+        .map(|k| open_signing_key(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    if keys.iter().any(|k| k.is_file_key()) {
+        eprintln!("warning: signing the manifest with a key file; production keys belong in an HSM (-k pkcs11:...)");
+    }
+    let adapters = keys
+        .iter()
+        .map(|k| KeyCoseSigner::new(k.as_ref()).map_err(operational))
+        .collect::<Result<Vec<_>, _>>()?;
+    let signers: Vec<&dyn CoseSigner> = adapters.iter().map(|a| a as &dyn CoseSigner).collect();
+    let lib_args = lib::ReleaseArgs {
+        image: args.image.clone().ok_or_else(|| missing("--image"))?,
+        out_dir: args.out.clone().ok_or_else(|| missing("--out"))?,
+        sequence: args.sequence.ok_or_else(|| missing("--sequence"))?,
+        vendor_domain: args.vendor.clone().ok_or_else(|| missing("--vendor"))?,
+        class_name: args.class.clone().ok_or_else(|| missing("--class"))?,
+        version: args.version.clone().ok_or_else(|| missing("--version"))?,
+        notes: args.notes.clone(),
+        image_uri: args.image_uri.clone(),
+        deltas: Vec::new(),
+        state_file: args.state_file.clone(),
+        force: args.force,
+        dry_run: args.dry_run,
+    };
+    // The library's messages already carry their own `hint:` lines.
+    lib::release(&lib_args, &signers, &mut std::io::stdout()).map_err(operational)
+}
+
+fn verify(args: &VerifyArgs) -> Result<(), Failure> {
+    let lib_args = lib::VerifyArgs {
+        envelope: args.envelope.clone(),
+        keys: args.keys.clone(),
+        threshold: args.threshold,
+        vendor_domain: args.vendor.clone(),
+        class_name: args.class.clone(),
+        image: args.image.clone(),
+        image_keys: args.image_keys.clone(),
+        json: args.json,
+    };
+    match lib::release_verify(&lib_args, &mut std::io::stdout()).map_err(operational)? {
+        Ok(_) => Ok(()),
+        Err(reason) => Err(Failure::invalid(format!("release is invalid: {reason}"))
+            .hint("check the trusted keys, vendor and class, and that the image is the one this release names")),
+    }
+}

@@ -1,0 +1,78 @@
+//! `signer release`, `release verify`, `release inspect` through the binary: exit codes,
+//! the anti-rollback state file, and no silent overwrite.
+
+mod common;
+
+use common::*;
+
+fn keys(name: &str) -> std::path::PathBuf {
+    repo().join("fixtures/keys").join(name)
+}
+
+fn cut(dir: &std::path::Path, sequence: &str, out: &str) -> std::process::Output {
+    run(signer()
+        .args(["release", "-k"])
+        .arg(keys("test-only-ed25519-b.pem"))
+        .arg("--image")
+        .arg(repo().join("fixtures/images/fw-v1.signed.bin"))
+        .args([
+            "--sequence",
+            sequence,
+            "--vendor",
+            "example.com",
+            "--class",
+            "sensor-v1",
+            "--version",
+            "1.0.0",
+        ])
+        .args(["--notes", "first release", "-o"])
+        .arg(dir.join(out))
+        .arg("--state-file")
+        .arg(dir.join("state.json")))
+}
+
+#[test]
+fn cut_verify_inspect_and_rollback_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cut(dir.path(), "5", "rel");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let envelope = dir.path().join("rel/release.suit");
+    // Verified as a device would, with the image bound to it.
+    ok(signer()
+        .args(["release", "verify", "-k"])
+        .arg(keys("test-only-ed25519-b.pub.pem"))
+        .args(["--vendor", "example.com", "--class", "sensor-v1", "--image"])
+        .arg(dir.path().join("rel/fw-v1.signed.bin"))
+        .arg("--image-key")
+        .arg(keys("test-only-ed25519-a.pub.pem"))
+        .arg(&envelope));
+    // untrusted_key: exit 1.
+    let out = run(signer()
+        .args(["release", "verify", "-k"])
+        .arg(keys("test-only-ed25519-a.pub.pem"))
+        .arg(&envelope));
+    assert_eq!(out.status.code(), Some(1));
+    // wrong_class: exit 1.
+    let out = run(signer()
+        .args(["release", "verify", "-k"])
+        .arg(keys("test-only-ed25519-b.pub.pem"))
+        .args(["--vendor", "example.com", "--class", "sensor-v2"])
+        .arg(&envelope));
+    assert_eq!(out.status.code(), Some(1));
+    // rollback: the same sequence again is refused (exit 2) and writes nothing.
+    let out = cut(dir.path(), "5", "rel2");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not above"));
+    assert!(!dir.path().join("rel2/release.suit").exists());
+    // No silent overwrite of an existing bundle.
+    let out = cut(dir.path(), "6", "rel");
+    assert_eq!(out.status.code(), Some(2));
+    // inspect --json for machines.
+    let json: serde_json::Value =
+        serde_json::from_slice(&ok(signer().args(["release", "inspect", "--json"]).arg(&envelope))).unwrap();
+    assert_eq!(json["manifest"]["sequence"], 5, "{json}");
+    assert_eq!(
+        json["authenticated"], false,
+        "inspect does not claim to have checked signatures"
+    );
+}
