@@ -23,6 +23,7 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod delta;
 pub mod error;
 pub mod flash;
 mod hash;
@@ -31,6 +32,6 @@ pub mod image;
 pub mod keys;
 
 pub use error::{VerifyError, VerifyErrorKind};
-pub use flash::{FlashError, FlashRead, SliceFlash};
+pub use flash::{FlashError, FlashRead, FlashWrite, SliceFlash};
 pub use image::{verify_image, ImagePolicy, SignatureKind, VerifiedImage};
 pub use keys::{KeyAlgorithm, TrustedKey};
