@@ -169,6 +169,11 @@ impl<'a, S: PatchSource> Decoder<'a, S> {
         if self.taken != self.limit || self.pos != self.filled {
             return Err(self.error(Kind::TrailingBytes));
         }
+        // The encoder's flush writes out its `low` exactly, so a canonical payload leaves the
+        // code at 0 (as LZMA's end check); any other final bytes are not the encoder's.
+        if self.code != 0 {
+            return Err(self.error(Kind::Corrupt));
+        }
         // And the patch ends with the payload: a source with more bytes is not this patch.
         let mut probe = [0u8; 1];
         match self.source.read(&mut probe) {

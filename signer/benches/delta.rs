@@ -1,0 +1,245 @@
+//! Delta benchmark (issue 5): our patches against Debian `bsdiff` (bzip2), `xdelta3 -9` and
+//! `zstd -19 --patch-from`, measured side by side in one run.
+//!
+//! ```text
+//! cargo bench -p signer --bench delta -- NAME OLD NEW [NAME OLD NEW ...]
+//! scripts/delta-bench.sh        # fetches the Debian pairs, then runs this on them + the fixture
+//! ```
+//!
+//! Times are wall-clock, best of several runs for small inputs; "apply RSS" is the apply
+//! process's peak resident set from `/usr/bin/time -f %M` (ours re-executes this binary with
+//! `--apply`), so every tool pays for loading its files the same way. Our device-side working
+//! RAM is printed separately: it is what a bootloader needs, independent of image size.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Row {
+    tool: &'static str,
+    patch: usize,
+    diff: Duration,
+    apply: Duration,
+    rss_kib: u64,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    if args.first().map(String::as_str) == Some("--apply") {
+        // Child mode for RSS measurement: apply OLD PATCH -> OUT.
+        let old = std::fs::read(&args[1]).unwrap();
+        let patch = std::fs::read(&args[2]).unwrap();
+        let new = signer::delta::apply(&old, &patch).unwrap();
+        std::fs::write(&args[3], new).unwrap();
+        return;
+    }
+    if args.is_empty() || !args.chunks_exact(3).remainder().is_empty() {
+        eprintln!("usage: delta NAME OLD NEW [NAME OLD NEW ...]");
+        std::process::exit(2);
+    }
+    let work = tempfile::tempdir().unwrap();
+    println!(
+        "device working RAM (ours): ApplyRam {} B + page buffer (caller's erase unit) + decoder state on stack",
+        std::mem::size_of::<device_verifier::delta::ApplyRam>()
+    );
+    println!();
+    println!("| pair | old → new bytes | tool | patch B | vs bsdiff | diff ms | apply ms | apply peak RSS KiB |");
+    println!("|---|---|---|---:|---:|---:|---:|---:|");
+    for chunk in args.chunks(3) {
+        let (name, old, new) = (&chunk[0], Path::new(&chunk[1]), Path::new(&chunk[2]));
+        let rows = bench_pair(old, new, work.path());
+        let bsdiff = rows.iter().find(|r| r.tool == "bsdiff").map_or(1, |r| r.patch);
+        let sizes = format!(
+            "{} → {}",
+            std::fs::metadata(old).unwrap().len(),
+            std::fs::metadata(new).unwrap().len()
+        );
+        for r in rows {
+            println!(
+                "| {name} | {sizes} | {} | {} | {:.3} | {:.1} | {:.1} | {} |",
+                r.tool,
+                r.patch,
+                r.patch as f64 / bsdiff as f64,
+                r.diff.as_secs_f64() * 1e3,
+                r.apply.as_secs_f64() * 1e3,
+                r.rss_kib
+            );
+        }
+    }
+}
+
+fn bench_pair(old: &Path, new: &Path, work: &Path) -> Vec<Row> {
+    let old_bytes = std::fs::read(old).unwrap();
+    let new_bytes = std::fs::read(new).unwrap();
+    let reps = if new_bytes.len() < 1 << 20 { 5 } else { 2 };
+    let out = work.join("out");
+    let mut rows = Vec::new();
+
+    // Ours, in process for diff time (the signer library is what the CLI runs).
+    let mut patch = Vec::new();
+    let diff = best_of(reps, || {
+        patch = signer::delta::create(&old_bytes, &new_bytes, &|_, _| {}).unwrap();
+    });
+    let patch_path = work.join("ours.patch");
+    std::fs::write(&patch_path, &patch).unwrap();
+    let me = std::env::current_exe().unwrap();
+    let (apply, rss) = timed_rss(
+        reps,
+        &me,
+        &[
+            "--apply".as_ref(),
+            old.as_os_str(),
+            patch_path.as_os_str(),
+            out.as_os_str(),
+        ],
+    );
+    check(&out, &new_bytes, "ours");
+    rows.push(Row {
+        tool: "ours",
+        patch: patch.len(),
+        diff,
+        apply,
+        rss_kib: rss,
+    });
+
+    let p = work.join("bsdiff.patch");
+    let (diff, _) = timed_rss(
+        reps,
+        Path::new("bsdiff"),
+        &[old.as_os_str(), new.as_os_str(), p.as_os_str()],
+    );
+    let (apply, rss) = timed_rss(
+        reps,
+        Path::new("bspatch"),
+        &[old.as_os_str(), out.as_os_str(), p.as_os_str()],
+    );
+    check(&out, &new_bytes, "bsdiff");
+    rows.push(Row {
+        tool: "bsdiff",
+        patch: len(&p),
+        diff,
+        apply,
+        rss_kib: rss,
+    });
+
+    let p = work.join("xdelta3.patch");
+    let s = old.as_os_str();
+    let (diff, _) = timed_rss(
+        reps,
+        Path::new("xdelta3"),
+        &[
+            "-9".as_ref(),
+            "-f".as_ref(),
+            "-e".as_ref(),
+            "-s".as_ref(),
+            s,
+            new.as_os_str(),
+            p.as_os_str(),
+        ],
+    );
+    let (apply, rss) = timed_rss(
+        reps,
+        Path::new("xdelta3"),
+        &[
+            "-f".as_ref(),
+            "-d".as_ref(),
+            "-s".as_ref(),
+            s,
+            p.as_os_str(),
+            out.as_os_str(),
+        ],
+    );
+    check(&out, &new_bytes, "xdelta3");
+    rows.push(Row {
+        tool: "xdelta3 -9",
+        patch: len(&p),
+        diff,
+        apply,
+        rss_kib: rss,
+    });
+
+    let p = work.join("zstd.patch");
+    let from = PathBuf::from(format!("--patch-from={}", old.display()));
+    let (diff, _) = timed_rss(
+        reps,
+        Path::new("zstd"),
+        &[
+            "-q".as_ref(),
+            "-f".as_ref(),
+            "-19".as_ref(),
+            from.as_os_str(),
+            new.as_os_str(),
+            "-o".as_ref(),
+            p.as_os_str(),
+        ],
+    );
+    let (apply, rss) = timed_rss(
+        reps,
+        Path::new("zstd"),
+        &[
+            "-q".as_ref(),
+            "-f".as_ref(),
+            "-d".as_ref(),
+            from.as_os_str(),
+            p.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ],
+    );
+    check(&out, &new_bytes, "zstd");
+    rows.push(Row {
+        tool: "zstd -19 --patch-from",
+        patch: len(&p),
+        diff,
+        apply,
+        rss_kib: rss,
+    });
+    rows
+}
+
+fn len(p: &Path) -> usize {
+    usize::try_from(std::fs::metadata(p).unwrap().len()).unwrap()
+}
+
+fn check(out: &Path, expected: &[u8], tool: &str) {
+    assert!(
+        std::fs::read(out).unwrap() == expected,
+        "{tool} did not reproduce the new file"
+    );
+}
+
+fn best_of(reps: usize, mut f: impl FnMut()) -> Duration {
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .min()
+        .unwrap()
+}
+
+/// Best wall time of `reps` runs of `program args` under `/usr/bin/time`, and its peak RSS.
+fn timed_rss(reps: usize, program: &Path, args: &[&std::ffi::OsStr]) -> (Duration, u64) {
+    let rss_file = tempfile::NamedTempFile::new().unwrap();
+    let mut rss = 0;
+    let time = best_of(reps, || {
+        let status = Command::new("/usr/bin/time")
+            .arg("-f")
+            .arg("%M")
+            .arg("-o")
+            .arg(rss_file.path())
+            .arg(program)
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{} failed", program.display());
+        rss = std::fs::read_to_string(rss_file.path())
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+    });
+    (time, rss)
+}
