@@ -23,7 +23,7 @@
 //! Power cuts: the base slot is only ever read (it is a [`FlashRead`]), and every target page
 //! is erased before it is written, so an interrupted apply simply starts over from scratch.
 //!
-//! RAM: [`ApplyRam`] (3.6 KiB: the probability table plus two small staging buffers) and one
+//! RAM: [`ApplyRam`] (3,552 B: the probability table plus two small staging buffers) and one
 //! page buffer, both owned by the caller; the rest is a few hundred bytes of stack.
 
 mod decoder;
@@ -203,12 +203,12 @@ pub fn apply<B: FlashRead, T: FlashWrite, S: PatchSource>(
             base.read(old_pos, chunk)
                 .map_err(|_| ApplyError::new(Kind::FlashRead, old_pos))?;
             for old in chunk.iter() {
-                let nonzero = dec.bit(probs, model::zero_index(history, out.produced()))?;
+                let at = out.produced();
+                let nonzero = dec.bit(probs, model::zero_index(history, at, *old))?;
                 let delta = if nonzero == 0 {
                     0
                 } else {
-                    let prev_nonzero = history & 1 == 1;
-                    low_byte(dec.tree(probs, model::diff_base(prev_nonzero), 8)?)
+                    low_byte(dec.tree(probs, model::diff_base(at), 8)?)
                 };
                 history = history.wrapping_shl(1) | low_byte(nonzero);
                 prev_out = old.wrapping_add(delta);

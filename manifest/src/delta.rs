@@ -43,7 +43,8 @@ impl Codec {
 /// and refuse models it was not built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CodecParams {
-    /// Probability adaptation speed: `p += (2048 - p) >> adapt_shift`.
+    /// Slowest probability adaptation rate: `p += (2048 - p) >> adapt_shift` (see
+    /// [`model::adapt`]).
     pub adapt_shift: u8,
     /// How many high bits of the previous output byte select the literal model
     /// (0 ..= [`model::MAX_LITERAL_CONTEXT_BITS`]).
@@ -54,7 +55,7 @@ impl CodecParams {
     /// What the signer writes.
     pub const DEFAULT: Self = Self {
         adapt_shift: 4,
-        literal_context_bits: 2,
+        literal_context_bits: 1,
     };
 }
 
@@ -169,7 +170,7 @@ impl DeltaHeader {
             adapt_shift: fixed(13)?,
             literal_context_bits: fixed(14)?,
         };
-        // FORMATS §Delta: adapt_shift 4..=6, literal_context_bits 0..=2 (bounds the device RAM).
+        // FORMATS §Delta: adapt_shift 4..=6, literal_context_bits 0..=1 (bounds the device RAM).
         if !(model::MIN_ADAPT_SHIFT..=model::MAX_ADAPT_SHIFT).contains(&params.adapt_shift) {
             return Err(err(DeltaErrorKind::BadCodecParams, 13));
         }

@@ -25,7 +25,7 @@ pub(super) struct Decoder<'a, S> {
     limit: u32,
     range: u32,
     code: u32,
-    shift: u32,
+    shift: u8,
     /// Patch offset of the payload's first byte (for error offsets).
     base_offset: u32,
 }
@@ -47,7 +47,7 @@ impl<'a, S: PatchSource> Decoder<'a, S> {
             limit,
             range: u32::MAX,
             code: 0,
-            shift: u32::from(adapt_shift),
+            shift: adapt_shift,
             base_offset,
         };
         // FORMATS §Delta, payload coding: the coder's first byte is always 0 (the encoder's
@@ -95,7 +95,9 @@ impl<'a, S: PatchSource> Decoder<'a, S> {
     }
 
     fn normalize(&mut self) -> Result<(), ApplyError> {
-        if self.range < model::RANGE_TOP {
+        // At most three rounds: after any decision the range is at least 2^13 (p stays in
+        // 1..=2047, see `model::adapt`), and each round consumes a payload byte.
+        while self.range < model::RANGE_TOP {
             self.range = self.range.wrapping_shl(8);
             self.code = self.code.wrapping_shl(8) | u32::from(self.next_byte()?);
         }
@@ -104,21 +106,20 @@ impl<'a, S: PatchSource> Decoder<'a, S> {
 
     /// One adaptive binary decision with probability `probs[index]` of a 0.
     pub(super) fn bit(&mut self, probs: &mut [u16], index: usize) -> Result<u32, ApplyError> {
-        let p = probs.get_mut(index).ok_or(ApplyError::new(Kind::Corrupt, 0))?;
+        let cell = probs.get_mut(index).ok_or(ApplyError::new(Kind::Corrupt, 0))?;
+        let p = *cell & model::PROB_MASK;
         // range >> 11 < 2^21 and p < 2^11, so the product fits in 32 bits.
-        let bound = self.range.wrapping_shr(model::PROB_BITS).wrapping_mul(u32::from(*p));
-        let bit = if self.code < bound {
-            self.range = bound;
-            *p = p.wrapping_add(model::PROB_ONE.wrapping_sub(*p).wrapping_shr(self.shift));
-            0
-        } else {
+        let bound = self.range.wrapping_shr(model::PROB_BITS).wrapping_mul(u32::from(p));
+        let bit = self.code >= bound;
+        if bit {
             self.range = self.range.wrapping_sub(bound);
             self.code = self.code.wrapping_sub(bound);
-            *p = p.wrapping_sub(p.wrapping_shr(self.shift));
-            1
-        };
+        } else {
+            self.range = bound;
+        }
+        *cell = model::adapt(*cell, bit, self.shift);
         self.normalize()?;
-        Ok(bit)
+        Ok(u32::from(bit))
     }
 
     /// One decision at probability one half (the low bits of a field).

@@ -12,7 +12,7 @@ struct RangeEncoder {
     cache: u8,
     cache_size: u64,
     out: Vec<u8>,
-    shift: u32,
+    shift: u8,
 }
 
 impl RangeEncoder {
@@ -23,7 +23,7 @@ impl RangeEncoder {
             cache: 0,
             cache_size: 1,
             out: Vec::new(),
-            shift: u32::from(shift),
+            shift,
         }
     }
 
@@ -49,16 +49,16 @@ impl RangeEncoder {
         }
     }
 
-    fn bit(&mut self, p: &mut u16, bit: bool) {
-        let bound = (self.range >> model::PROB_BITS) * u32::from(*p);
+    fn bit(&mut self, cell: &mut u16, bit: bool) {
+        let p = *cell & model::PROB_MASK;
+        let bound = (self.range >> model::PROB_BITS) * u32::from(p);
         if bit {
             self.low += u64::from(bound);
             self.range -= bound;
-            *p -= *p >> self.shift;
         } else {
             self.range = bound;
-            *p += (model::PROB_ONE - *p) >> self.shift;
         }
+        *cell = model::adapt(*cell, bit, self.shift);
         self.normalize();
     }
 
@@ -120,10 +120,11 @@ pub(crate) fn encode(old: &[u8], new: &[u8], records: &[Record], params: CodecPa
             let byte = new[new_pos];
             let delta = byte.wrapping_sub(old[r.old_start + i]);
             let nonzero = delta != 0;
-            let ctx = model::zero_index(history, new_pos as u32);
+            let at = new_pos as u32;
+            let ctx = model::zero_index(history, at, old[r.old_start + i]);
             m.rc.bit(&mut m.probs[ctx], nonzero);
             if nonzero {
-                m.tree(model::diff_base(history & 1 == 1), 8, u32::from(delta));
+                m.tree(model::diff_base(at), 8, u32::from(delta));
             }
             history = (history << 1) | u8::from(nonzero);
             prev_out = byte;
