@@ -289,6 +289,3 @@ fn low_byte(v: u32) -> u8 {
     let [low, ..] = v.to_le_bytes();
     low
 }
-
-#[cfg(test)]
-mod tests;

@@ -2,7 +2,7 @@
 //! `zstd -19 --patch-from`, measured side by side in one run.
 //!
 //! ```text
-//! cargo bench -p signer --bench delta -- NAME OLD NEW [NAME OLD NEW ...]
+//! cargo bench -p signer --bench delta -- [--check] NAME OLD NEW [NAME OLD NEW ...]
 //! scripts/delta-bench.sh        # fetches the Debian pairs, then runs this on them + the fixture
 //! ```
 //!
@@ -24,7 +24,13 @@ struct Row {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let mut args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    // `--check`: exit 1 unless our patch is no larger than Debian bsdiff's on every pair (CI).
+    let check_sizes = args.first().map(String::as_str) == Some("--check");
+    if check_sizes {
+        args.remove(0);
+    }
+    let mut failed = Vec::new();
     if args.first().map(String::as_str) == Some("--apply") {
         // Child mode for RSS measurement: apply OLD PATCH -> OUT.
         let old = std::fs::read(&args[1]).unwrap();
@@ -49,6 +55,9 @@ fn main() {
         let (name, old, new) = (&chunk[0], Path::new(&chunk[1]), Path::new(&chunk[2]));
         let rows = bench_pair(old, new, work.path());
         let bsdiff = rows.iter().find(|r| r.tool == "bsdiff").map_or(1, |r| r.patch);
+        if rows.iter().any(|r| r.tool == "ours" && r.patch > bsdiff) {
+            failed.push(name.clone());
+        }
         let sizes = format!(
             "{} → {}",
             std::fs::metadata(old).unwrap().len(),
@@ -65,6 +74,10 @@ fn main() {
                 r.rss_kib
             );
         }
+    }
+    if check_sizes && !failed.is_empty() {
+        eprintln!("error: our patch is larger than bsdiff's for: {}", failed.join(", "));
+        std::process::exit(1);
     }
 }
 

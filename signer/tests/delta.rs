@@ -235,3 +235,63 @@ proptest! {
         prop_assert!(target.max_end <= usize::try_from(result_size).unwrap());
     }
 }
+
+fn sample(name: &str) -> Vec<u8> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/imgtool-2.5.0-samples/"
+    );
+    std::fs::read(format!("{path}{name}")).unwrap_or_else(|e| panic!("{path}{name}: {e}"))
+}
+
+fn sample_key_spki() -> Vec<u8> {
+    use base64::Engine as _;
+    let pem = String::from_utf8(sample("ed25519-pub.pem")).unwrap();
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD.decode(b64).unwrap()
+}
+
+fn apply_verified(old: &[u8], patch: &[u8], target: &mut RecordingSlot) -> Result<u32, device::ApplyError> {
+    let spki = sample_key_spki();
+    let key = device_verifier::TrustedKey::from_spki(&spki).unwrap();
+    let policy = device_verifier::ImagePolicy {
+        trusted_keys: &[key],
+        security_counter_floor: None,
+    };
+    let mut source = patch;
+    let header = device::read_header(&mut source)?;
+    let mut page = [0u8; 512];
+    let verified = device::apply_and_verify(
+        &header,
+        &mut SliceFlash::new(old),
+        target,
+        &mut source,
+        &mut ApplyRam::new(),
+        &mut page,
+        &policy,
+    )?;
+    Ok(verified.image_len())
+}
+
+#[test]
+fn signed_image_update_verifies_after_apply() {
+    let old = sample("signed-ed25519-basic.bin");
+    let new = sample("signed-ed25519-seccnt42.bin");
+    let patch = create(&old, &new, &|_, _| {}).unwrap();
+    let mut target = RecordingSlot::new(new.len().div_ceil(512) * 512);
+    let image_len = apply_verified(&old, &patch, &mut target).unwrap();
+    assert!(usize::try_from(image_len).unwrap() <= new.len());
+    assert_eq!(&target.slot.bytes[..new.len()], &new[..]);
+}
+
+#[test]
+fn tamper_unsigned_result_is_not_reported_as_success() {
+    // The patch is intact and its result digest matches, but the result is not a signed image:
+    // apply_and_verify must still refuse it.
+    let old = sample("signed-ed25519-basic.bin");
+    let new = sample("unsigned-hashonly.bin");
+    let patch = create(&old, &new, &|_, _| {}).unwrap();
+    let mut target = RecordingSlot::new(new.len().div_ceil(512) * 512);
+    let err = apply_verified(&old, &patch, &mut target).unwrap_err();
+    assert!(matches!(err.kind, ApplyErrorKind::Verify(_)), "{err:?}");
+}
