@@ -5,10 +5,11 @@
 //! and panic-free, hold its state in a few KiB the caller owns, and pull its input in small
 //! chunks; the available LZMA/deflate crates need an allocator or a 32 KiB+ window.
 //!
-//! Termination: every normalisation consumes one payload byte and the payload is bounded by
-//! `payload_len`; every decision shrinks the range by at least `2^-adapt_shift`·… so it
-//! renormalises within a bounded number of decisions. A hostile payload therefore ends in an
-//! error (`Truncated`) or a correct-looking but digest-failing result, never in a hang.
+//! Termination: every renormalisation consumes one payload byte and the payload is bounded by
+//! `payload_len`; a decision leaves the range at least `2^13` (probabilities stay within
+//! `1..=2047`), so at most three renormalisations follow it and the range never reaches 0;
+//! every record produces at least one byte and the result is bounded by `result_size`. A hostile
+//! payload therefore ends in an error, never in a hang or an out-of-bounds write.
 
 use manifest::delta::model;
 
