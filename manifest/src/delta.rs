@@ -9,8 +9,8 @@
 //! coder whose context models are fixed by [`model`]. Everything here is specified in
 //! `docs/FORMATS.md`, section "Delta patch format"; the checks below cite it as `FORMATS §Delta`.
 //!
-//! Decoding is `no_std` and zero-copy: [`PatchView`] borrows the payload. With the `alloc`
-//! feature, [`DeltaHeader::encode`] and [`encode_patch`] build patches.
+//! Decoding is `no_std` and zero-copy: [`PatchView`] borrows the payload.
+//! [`DeltaHeader::to_bytes`] and, with the `alloc` feature, `encode_patch` build patches.
 
 pub mod model;
 

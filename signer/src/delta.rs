@@ -1,8 +1,8 @@
 //! Delta patches between two images (issue 5; format in `docs/FORMATS.md`, "Delta patch
 //! format").
 //!
-//! [`create`] finds bsdiff-style matches with a suffix array ([`matcher`]) and range-codes the
-//! interleaved record stream ([`encoder`]). [`apply`] runs the device's own streaming decoder
+//! [`create`] finds bsdiff-style matches with a suffix array (`matcher`) and range-codes the
+//! interleaved record stream (`encoder`). [`apply`] runs the device's own streaming decoder
 //! (`device_verifier::delta`) over in-memory slots, so the host and the device cannot disagree.
 
 pub mod cli;
