@@ -6,9 +6,9 @@
 //! scripts/delta-bench.sh        # fetches the Debian pairs, then runs this on them + the fixture
 //! ```
 //!
-//! Times are wall-clock, best of several runs for small inputs; "apply RSS" is the apply
-//! process's peak resident set from `/usr/bin/time -f %M` (ours re-executes this binary with
-//! `--apply`), so every tool pays for loading its files the same way. Our device-side working
+//! Every tool runs as a child process (ours re-executes this binary with `--create` /
+//! `--apply`), so all pay for process start and file loading alike. Times are wall-clock, best of
+//! 15 runs (3 for inputs over 1 MiB); peak RSS comes from `/usr/bin/time -f %M`. Our device-side working
 //! RAM is printed separately: it is what a bootloader needs, independent of image size.
 
 use std::path::{Path, PathBuf};
@@ -20,6 +20,7 @@ struct Row {
     patch: usize,
     diff: Duration,
     apply: Duration,
+    diff_rss_kib: u64,
     rss_kib: u64,
 }
 
@@ -31,6 +32,14 @@ fn main() {
         args.remove(0);
     }
     let mut failed = Vec::new();
+    if args.first().map(String::as_str) == Some("--create") {
+        // Child mode: create OLD NEW -> PATCH, timed like the other tools' processes.
+        let old = std::fs::read(&args[1]).unwrap();
+        let new = std::fs::read(&args[2]).unwrap();
+        let patch = signer::delta::create(&old, &new, &|_, _| {}).unwrap();
+        std::fs::write(&args[3], patch).unwrap();
+        return;
+    }
     if args.first().map(String::as_str) == Some("--apply") {
         // Child mode for RSS measurement: apply OLD PATCH -> OUT.
         let old = std::fs::read(&args[1]).unwrap();
@@ -49,8 +58,8 @@ fn main() {
         std::mem::size_of::<device_verifier::delta::ApplyRam>()
     );
     println!();
-    println!("| pair | old → new bytes | tool | patch B | vs bsdiff | diff ms | apply ms | apply peak RSS KiB |");
-    println!("|---|---|---|---:|---:|---:|---:|---:|");
+    println!("| pair | old → new bytes | tool | patch B | vs bsdiff | diff ms | apply ms | diff peak RSS KiB | apply peak RSS KiB |");
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|");
     for chunk in args.chunks(3) {
         let (name, old, new) = (&chunk[0], Path::new(&chunk[1]), Path::new(&chunk[2]));
         let rows = bench_pair(old, new, work.path());
@@ -65,13 +74,14 @@ fn main() {
         );
         for r in rows {
             println!(
-                "| {name} | {sizes} | {} | {} | {:.3} | {:.1} | {:.1} | {} |",
+                "| {name} | {sizes} | {} | {} | {:.3} | {:.1} | {:.1} | {} | {} |",
                 r.tool,
                 r.patch,
                 r.patch as f64 / bsdiff as f64,
                 r.diff.as_secs_f64() * 1e3,
                 r.apply.as_secs_f64() * 1e3,
-                r.rss_kib
+                kib(r.diff_rss_kib),
+                kib(r.rss_kib)
             );
         }
     }
@@ -82,20 +92,33 @@ fn main() {
 }
 
 fn bench_pair(old: &Path, new: &Path, work: &Path) -> Vec<Row> {
-    let old_bytes = std::fs::read(old).unwrap();
     let new_bytes = std::fs::read(new).unwrap();
-    let reps = if new_bytes.len() < 1 << 20 { 5 } else { 2 };
+    let reps = if new_bytes.len() < 1 << 20 { 15 } else { 3 };
     let out = work.join("out");
     let mut rows = Vec::new();
 
-    // Ours, in process for diff time (the signer library is what the CLI runs).
-    let mut patch = Vec::new();
-    let diff = best_of(reps, || {
-        patch = signer::delta::create(&old_bytes, &new_bytes, &|_, _| {}).unwrap();
-    });
+    // Ours, as a child process like every other tool (the signer library is what the CLI runs).
     let patch_path = work.join("ours.patch");
-    std::fs::write(&patch_path, &patch).unwrap();
     let me = std::env::current_exe().unwrap();
+    let (diff, diff_rss) = timed_rss(
+        reps,
+        &me,
+        &[
+            "--create".as_ref(),
+            old.as_os_str(),
+            new.as_os_str(),
+            patch_path.as_os_str(),
+        ],
+    );
+    let patch = std::fs::read(&patch_path).unwrap();
+    // The library alone, without process start and file I/O (what `signer` spends inside).
+    let old_bytes = std::fs::read(old).unwrap();
+    let in_diff = best_of(reps, || {
+        assert!(signer::delta::create(&old_bytes, &new_bytes, &|_, _| {}).unwrap() == patch);
+    });
+    let in_apply = best_of(reps, || {
+        assert!(signer::delta::apply(&old_bytes, &patch).unwrap() == new_bytes);
+    });
     let (apply, rss) = timed_rss(
         reps,
         &me,
@@ -108,15 +131,24 @@ fn bench_pair(old: &Path, new: &Path, work: &Path) -> Vec<Row> {
     );
     check(&out, &new_bytes, "ours");
     rows.push(Row {
+        tool: "ours, in-process",
+        patch: patch.len(),
+        diff: in_diff,
+        apply: in_apply,
+        diff_rss_kib: 0,
+        rss_kib: 0,
+    });
+    rows.push(Row {
         tool: "ours",
         patch: patch.len(),
         diff,
         apply,
+        diff_rss_kib: diff_rss,
         rss_kib: rss,
     });
 
     let p = work.join("bsdiff.patch");
-    let (diff, _) = timed_rss(
+    let (diff, diff_rss) = timed_rss(
         reps,
         Path::new("bsdiff"),
         &[old.as_os_str(), new.as_os_str(), p.as_os_str()],
@@ -132,12 +164,13 @@ fn bench_pair(old: &Path, new: &Path, work: &Path) -> Vec<Row> {
         patch: len(&p),
         diff,
         apply,
+        diff_rss_kib: diff_rss,
         rss_kib: rss,
     });
 
     let p = work.join("xdelta3.patch");
     let s = old.as_os_str();
-    let (diff, _) = timed_rss(
+    let (diff, diff_rss) = timed_rss(
         reps,
         Path::new("xdelta3"),
         &[
@@ -168,12 +201,13 @@ fn bench_pair(old: &Path, new: &Path, work: &Path) -> Vec<Row> {
         patch: len(&p),
         diff,
         apply,
+        diff_rss_kib: diff_rss,
         rss_kib: rss,
     });
 
     let p = work.join("zstd.patch");
     let from = PathBuf::from(format!("--patch-from={}", old.display()));
-    let (diff, _) = timed_rss(
+    let (diff, diff_rss) = timed_rss(
         reps,
         Path::new("zstd"),
         &[
@@ -205,9 +239,19 @@ fn bench_pair(old: &Path, new: &Path, work: &Path) -> Vec<Row> {
         patch: len(&p),
         diff,
         apply,
+        diff_rss_kib: diff_rss,
         rss_kib: rss,
     });
     rows
+}
+
+/// "-" for rows measured in-process (no RSS of their own).
+fn kib(v: u64) -> String {
+    if v == 0 {
+        "-".to_owned()
+    } else {
+        v.to_string()
+    }
 }
 
 fn len(p: &Path) -> usize {
