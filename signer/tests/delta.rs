@@ -302,3 +302,17 @@ fn tamper_unsigned_result_is_not_reported_as_success() {
     let err = apply_verified(&old, &patch, &mut target).unwrap_err();
     assert!(matches!(err.kind, ApplyErrorKind::Verify(_)), "{err:?}");
 }
+
+#[test]
+fn progress_reaches_total_and_never_goes_back() {
+    let old = rng_bytes(51, 300_000);
+    let new = edit(&old, 52, 200);
+    let seen = std::cell::RefCell::new(Vec::new());
+    create(&old, &new, &|done, total| seen.borrow_mut().push((done, total))).unwrap();
+    let seen = seen.into_inner();
+    let total = u64::try_from(new.len()).unwrap();
+    assert!(seen.len() >= 3, "{seen:?}");
+    assert!(seen.iter().all(|&(d, t)| t == total && d <= t));
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0));
+    assert_eq!(seen.last(), Some(&(total, total)));
+}

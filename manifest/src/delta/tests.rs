@@ -108,6 +108,16 @@ proptest! {
         }
     }
 
+    /// bytes → decode → encode == bytes for every accepted mutation of a valid patch.
+    #[test]
+    fn mutated_patch_round_trips_or_is_refused(at in 0usize..103, value: u8) {
+        let mut bytes = patch();
+        bytes[at] = value;
+        if let Ok(view) = PatchView::parse(&bytes) {
+            prop_assert_eq!(encode_patch(&view.header, view.payload), bytes);
+        }
+    }
+
     #[test]
     fn encode_decode_round_trip(base_size: u32, result_size: u32, digest: [u8; 32], shift in 4u8..=6, ctx in 0u8..=1,
                                 payload in proptest::collection::vec(any::<u8>(), 5..64)) {
