@@ -42,10 +42,7 @@ fn verify(name: &str, floor: Option<u32>) -> Result<device_verifier::VerifiedIma
     let mut buf = [0u8; 256];
     verify_image(
         &mut SliceFlash::new(&image),
-        &ImagePolicy {
-            trusted_keys: &[key],
-            security_counter_floor: floor,
-        },
+        &ImagePolicy { trusted_keys: &[key], security_counter_floor: floor },
         &mut buf,
     )
 }
@@ -66,12 +63,7 @@ fn imgtool_ed25519_samples_verify() {
             assert_eq!(verified.signature_kind(), SignatureKind::Ed25519Pure);
         }
     }
-    assert_eq!(
-        verify("signed-ed25519-seccnt42.bin", Some(42))
-            .unwrap()
-            .security_counter(),
-        Some(42)
-    );
+    assert_eq!(verify("signed-ed25519-seccnt42.bin", Some(42)).unwrap().security_counter(), Some(42));
 }
 
 #[test]
