@@ -38,3 +38,17 @@ impl FlashRead for SliceFlash<'_> {
         Ok(())
     }
 }
+
+/// Write access to one flash slot (the delta target). Offsets are relative to the start of the
+/// slot. Implementations pad writes to their program granularity themselves.
+pub trait FlashWrite {
+    /// Size of the slot in bytes; nothing at or past it may be erased or written.
+    fn capacity(&self) -> u32;
+
+    /// Erases `offset..offset + len` (a whole number of erase units, as the caller sized its
+    /// page buffer).
+    fn erase(&mut self, offset: u32, len: u32) -> Result<(), FlashError>;
+
+    /// Programs `data` at `offset` (previously erased).
+    fn write(&mut self, offset: u32, data: &[u8]) -> Result<(), FlashError>;
+}

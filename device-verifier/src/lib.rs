@@ -23,6 +23,7 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod delta;
 #[cfg(feature = "ed25519")]
 mod ed25519;
 pub mod error;
@@ -34,7 +35,7 @@ pub mod keys;
 pub mod release;
 
 pub use error::{VerifyError, VerifyErrorKind};
-pub use flash::{FlashError, FlashRead, SliceFlash};
+pub use flash::{FlashError, FlashRead, FlashWrite, SliceFlash};
 pub use image::{verify_image, ImagePolicy, SignatureKind, VerifiedImage};
 pub use keys::{KeyAlgorithm, TrustedKey};
 pub use release::{

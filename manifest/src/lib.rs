@@ -19,6 +19,7 @@ extern crate alloc;
 extern crate std;
 
 mod bytes;
+pub mod delta;
 pub mod error;
 pub mod image;
 pub mod suit;

@@ -5,10 +5,13 @@
 //! * [`input`] — firmware input: raw binary, Intel HEX, ELF;
 //! * [`image`] — building and signing MCUboot images byte-for-byte as imgtool 2.5.0;
 //! * [`output`] — atomic, no-clobber file output;
+//! * [`delta`] — delta patches between signed images (suffix-array diff, range-coded, applied
+//!   on the device in under 4 KiB);
 //! * [`release`] — signed release bundles: SUIT envelope (COSE_Sign1) + image + patches;
 //! * [`cli`] — one module per subcommand, and [`failure`] — `error:`/`hint:` and exit codes.
 
 pub mod cli;
+pub mod delta;
 pub mod failure;
 pub mod image;
 pub mod input;
