@@ -9,8 +9,12 @@
 //! Path: `--audit-log PATH`, else `$SIGNER_AUDIT_LOG`, else `$XDG_STATE_HOME/signer/audit.jsonl`,
 //! else `~/.local/state/signer/audit.jsonl`.
 
+mod audited_key;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+pub use audited_key::AuditedKey;
 
 use sha2::{Digest, Sha256};
 
@@ -34,8 +38,12 @@ pub struct AuditEntry {
     pub output: Option<String>,
     /// SHA-256 of the exact bytes written to the output.
     pub output_sha256: Option<String>,
-    /// The digest that was signed (the image hash TLV value).
+    /// The digest that was signed (the image hash TLV value), for image signatures.
     pub signed_digest: Option<String>,
+    /// SHA-256 of the exact message handed to the key (e.g. a COSE Sig_structure), for
+    /// signatures made through [`AuditedKey`].
+    #[serde(default)]
+    pub signed_message_sha256: Option<String>,
     /// SHA-256 of the signing key's DER SPKI (MCUboot KEYHASH).
     pub key_hash: String,
     /// Where the key lives (`file:...` or `pkcs11:token=...;object=...`).
@@ -44,6 +52,9 @@ pub struct AuditEntry {
     /// Image version (maj.min.rev+build).
     pub version: Option<String>,
     pub security_counter: Option<u32>,
+    /// SUIT manifest sequence number, for releases.
+    #[serde(default)]
+    pub sequence: Option<u64>,
     pub signer_version: String,
 }
 
@@ -62,11 +73,13 @@ impl AuditEntry {
             output: None,
             output_sha256: None,
             signed_digest: None,
+            signed_message_sha256: None,
             key_hash: hex::encode(key_hash),
             key: key.into(),
             algorithm: algorithm.into(),
             version: None,
             security_counter: None,
+            sequence: None,
             signer_version: env!("CARGO_PKG_VERSION").into(),
         }
     }

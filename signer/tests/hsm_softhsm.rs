@@ -433,3 +433,62 @@ fn unwritable_audit_log_stops_signing() {
     assert!(stderr.contains("audit log"), "{stderr}");
     assert!(!out.exists());
 }
+
+#[test]
+fn release_signed_in_the_token_is_audited_and_verifies() {
+    let hsm = SoftHsm::with_token(TOKEN);
+    let work = hsm.dir.path();
+    ok(hsm
+        .env_pin(&mut signer())
+        .args(["keygen", "-t", "ecdsa-p256", "-k", &uri("manifest-key")]));
+    let manifest_pub = work.join("manifest.pub.pem");
+    std::fs::write(
+        &manifest_pub,
+        ok(hsm
+            .env(&mut signer())
+            .args(["getpub", "-e", "pem", "-k", &uri("manifest-key")])),
+    )
+    .unwrap();
+    let image = repo().join("fixtures/images/fw-v1.signed.bin");
+    let cut = |out: &str, log: &Path| {
+        run(hsm
+            .env_pin(&mut signer())
+            .args(["release", "-k", &uri("manifest-key"), "--image"])
+            .arg(&image)
+            .args(["--sequence", "3", "--vendor", "example.com", "--class", "sensor-v1"])
+            .args(["--version", "1.0.0", "-o"])
+            .arg(work.join(out))
+            .arg("--state-file")
+            .arg(work.join("state.json"))
+            .arg("--audit-log")
+            .arg(log))
+    };
+    // An unwritable log stops the release before any bundle is written.
+    let out = cut("rel-blocked", work);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("audit log"));
+    assert!(!work.join("rel-blocked/release.suit").exists());
+
+    let log = work.join("release-audit.jsonl");
+    let out = cut("rel", &log);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    ok(signer()
+        .args(["release", "verify", "-k"])
+        .arg(&manifest_pub)
+        .args(["--vendor", "example.com", "--class", "sensor-v1"])
+        .arg(work.join("rel/release.suit")));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let entries: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(entries.len(), 1, "{text}");
+    assert_eq!(entries[0]["command"], "release");
+    assert_eq!(entries[0]["sequence"], 3);
+    assert_eq!(entries[0]["version"], "1.0.0");
+    assert_eq!(entries[0]["algorithm"], "ecdsa-p256");
+    assert!(entries[0]["key"]
+        .as_str()
+        .unwrap()
+        .starts_with("pkcs11:token=fw-release;object=manifest-key"));
+    assert!(entries[0]["signed_message_sha256"]
+        .as_str()
+        .is_some_and(|s| s.len() == 64));
+}
