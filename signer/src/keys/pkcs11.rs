@@ -82,6 +82,11 @@ impl TokenSession {
         if self.logged_in {
             return Ok(true);
         }
+        // CKF_LOGIN_REQUIRED clear: the token signs without a login (no PIN asked).
+        if !self.info.login_required() {
+            self.logged_in = true;
+            return Ok(true);
+        }
         let Some(pin) = token::read_pin(uri, self.label(), prompt)? else {
             return Ok(false);
         };

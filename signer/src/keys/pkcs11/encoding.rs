@@ -29,6 +29,13 @@ pub fn ec_params_for(algorithm: KeyAlgorithm) -> Vec<u8> {
     oid.to_der().unwrap_or_default()
 }
 
+/// CKA_EC_PARAMS as the PrintableString "edwards25519", for tokens that refuse the OID.
+pub fn ed25519_curve_name() -> Vec<u8> {
+    PrintableStringRef::new("edwards25519")
+        .and_then(|s| s.to_der())
+        .unwrap_or_default()
+}
+
 /// The curve a CKA_EC_PARAMS value names, if it is one the signer supports.
 pub fn curve_from_ec_params(params: &[u8]) -> Result<KeyAlgorithm, Failure> {
     if let Ok(oid) = ObjectIdentifier::from_der(params) {
@@ -162,7 +169,8 @@ mod tests {
     fn ed25519_point_wrapped_or_bare_and_params_as_oid_or_name() {
         let oid = ec_params_for(KeyAlgorithm::Ed25519);
         assert_eq!(oid, [0x06, 0x03, 0x2b, 0x65, 0x70]);
-        let name = PrintableStringRef::new("edwards25519").unwrap().to_der().unwrap();
+        let name = ed25519_curve_name();
+        assert_eq!(name[0], 0x13, "PrintableString tag");
         let expected = ed25519_dalek::VerifyingKey::from_bytes(&ED_PUB)
             .unwrap()
             .to_public_key_der()

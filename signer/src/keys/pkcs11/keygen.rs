@@ -5,7 +5,7 @@ use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, KeyType, ObjectClass};
 use rand_core::RngCore;
 
-use super::encoding::ec_params_for;
+use super::encoding::{ec_params_for, ed25519_curve_name};
 use super::objects::{public_key_of, KeyObject};
 use super::token::ck_failure;
 use super::uri::{encode_id, Pkcs11Uri};
@@ -88,20 +88,27 @@ pub fn generate_token_key(spec: &str, algorithm: KeyAlgorithm) -> Result<Generat
         Attribute::Sign(true),
         Attribute::Derive(false),
     ]);
-    let (public_handle, _private_handle) =
-        ts.session
-            .generate_key_pair(&mechanism, &public, &private)
-            .map_err(|e| {
-                ck_failure(
-                    &format!(
-                        "generating an {} key in token {:?}",
-                        algorithm.imgtool_name(),
-                        ts.label()
-                    ),
-                    e,
-                )
-                .hint("check that the token is writable and has room; the PIN must be the user PIN")
-            })?;
+    let mut result = ts.session.generate_key_pair(&mechanism, &public, &private);
+    if algorithm == KeyAlgorithm::Ed25519 && curve_refused(&result) {
+        // PKCS#11 3.0 §2.3.10 lets tokens name the curve instead of the RFC 8410 OID.
+        for attr in public.iter_mut() {
+            if let Attribute::EcParams(params) = attr {
+                *params = ed25519_curve_name();
+            }
+        }
+        result = ts.session.generate_key_pair(&mechanism, &public, &private);
+    }
+    let (public_handle, _private_handle) = result.map_err(|e| {
+        ck_failure(
+            &format!(
+                "generating an {} key in token {:?}",
+                algorithm.imgtool_name(),
+                ts.label()
+            ),
+            e,
+        )
+        .hint("check that the token is writable and has room; the PIN must be the user PIN")
+    })?;
     let object = KeyObject {
         handle: public_handle,
         class: ObjectClass::PUBLIC_KEY,
@@ -115,6 +122,17 @@ pub fn generate_token_key(spec: &str, algorithm: KeyAlgorithm) -> Result<Generat
         spki,
         uri: format!("pkcs11:token={};{}", ts.label(), object.describe_uri_part()),
     })
+}
+
+fn curve_refused<T>(result: &cryptoki::error::Result<T>) -> bool {
+    use cryptoki::error::{Error, RvError};
+    matches!(
+        result,
+        Err(Error::Pkcs11(
+            RvError::CurveNotSupported | RvError::DomainParamsInvalid | RvError::AttributeValueInvalid,
+            _
+        ))
+    )
 }
 
 fn refuse_existing(ts: &TokenSession, template: &[Attribute], what: &str) -> Result<(), Failure> {

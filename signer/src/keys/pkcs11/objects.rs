@@ -82,8 +82,9 @@ pub fn find_one(ts: &TokenSession, uri: &Pkcs11Uri, class: ObjectClass) -> Resul
     if let Some(wanted) = uri.object_type.as_deref() {
         if wanted != class_name(class) && !(class == ObjectClass::PUBLIC_KEY && wanted == "private") {
             return Err(Failure::operational(format!(
-                "{} names a {wanted} object, but a key is needed",
-                uri.describe()
+                "{} names a {wanted} object, but this needs a {} key",
+                uri.describe(),
+                class_name(class)
             ))
             .hint("use type=private (or leave type= out)"));
         }
