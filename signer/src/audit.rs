@@ -159,7 +159,19 @@ fn current_user() -> String {
     ["USER", "LOGNAME"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .or_else(|| current_uid().and_then(user_name_of))
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// The account name of `uid` from /etc/passwd (cron jobs and CI often have no USER).
+fn user_name_of(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?.parse::<u32>().ok()?;
+        (id == uid).then(|| name.to_string())
+    })
 }
 
 fn current_uid() -> Option<u32> {
