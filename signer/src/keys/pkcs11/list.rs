@@ -91,6 +91,7 @@ pub fn list_tokens(spec: &str, prompt: bool) -> Result<Vec<TokenListing>, Failur
                 });
             }
         }
+        keys.sort_by(|a, b| (&a.label, &a.id, a.class).cmp(&(&b.label, &b.id, b.class)));
         out.push(TokenListing {
             slot: slot.id(),
             label: ts.label().to_string(),

@@ -199,7 +199,9 @@ pub fn read_pin(uri: &Pkcs11Uri, token: &str, prompt: bool) -> Result<Option<Aut
             .strip_prefix("file://")
             .or_else(|| source.strip_prefix("file:"))
             .unwrap_or(source);
-        let text = std::fs::read_to_string(path).map_err(|e| io_failure("read the PIN file", Path::new(path), &e))?;
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(path).map_err(|e| io_failure("read the PIN file", Path::new(path), &e))?,
+        );
         // The first line; the rest of the file (if any) is ignored.
         let pin = text.lines().next().unwrap_or("");
         return Ok(Some(AuthPin::from(pin.to_owned())));
