@@ -287,6 +287,26 @@ fn unloadable_module_names_the_path() {
 }
 
 #[test]
+fn unsupported_mechanism_is_named() {
+    let hsm = SoftHsm::with_token(TOKEN);
+    ok(hsm
+        .env_pin(&mut signer())
+        .args(["keygen", "-t", "ed25519", "-k", &uri("k")]));
+    // SoftHSM2 can withdraw mechanisms (softhsm2.conf `slots.mechanisms`, "-" = disable the list).
+    // SoftHSM 2.6.1 ignores the first entry of a "-" list, hence the SHA-1 HMAC placeholder.
+    hsm.add_conf("slots.mechanisms = -CKM_SHA_1_HMAC,CKM_EDDSA,CKM_EC_KEY_PAIR_GEN");
+    let out = hsm.dir.path().join("out.bin");
+    let stderr = fails_with_2(hsm.env_pin(&mut signer()).args(sign_args(&uri("k"), &out)));
+    assert!(stderr.contains("does not support CKM_EDDSA"), "{stderr}");
+    assert!(!out.exists());
+    let stderr = fails_with_2(
+        hsm.env_pin(&mut signer())
+            .args(["keygen", "-t", "ecdsa-p256", "-k", &uri("p")]),
+    );
+    assert!(stderr.contains("does not support CKM_EC_KEY_PAIR_GEN"), "{stderr}");
+}
+
+#[test]
 fn pin_comes_from_a_file_never_from_the_uri() {
     let hsm = SoftHsm::with_token(TOKEN);
     ok(hsm

@@ -112,6 +112,14 @@ impl SoftHsm {
         );
     }
 
+    /// Appends a line to softhsm2.conf (read again by every process that loads the module).
+    pub fn add_conf(&self, line: &str) {
+        let mut conf = std::fs::read_to_string(&self.conf).expect("read softhsm2.conf");
+        conf.push_str(line);
+        conf.push('\n');
+        std::fs::write(&self.conf, conf).expect("write softhsm2.conf");
+    }
+
     /// Points `cmd` at this token store and module, with no PIN configured.
     pub fn env<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
         cmd.env("SOFTHSM2_CONF", &self.conf)
