@@ -3,6 +3,7 @@
 
 mod dumpinfo;
 mod getpub;
+mod hsm;
 mod keygen;
 mod release;
 mod sign;
@@ -20,12 +21,21 @@ Examples:
   signer sign -k dev-key.pem -v 1.2.3+4 -s auto -H 0x200 --pad-header -S 0x20000 app.bin app.signed.bin
   signer verify -k dev-key.pem app.signed.bin
   signer dumpinfo --json app.signed.bin
+  signer keygen -t ed25519 -k 'pkcs11:token=fw-release;object=image-key-2026?module-path=/usr/lib/softhsm/libsofthsm2.so'
+  signer hsm list --pkcs11-module /usr/lib/softhsm/libsofthsm2.so
+
+Keys: -k takes a key file (development) or an RFC 7512 pkcs11: URI. The PKCS#11 module comes from
+module-path in the URI, --pkcs11-module, or PKCS11_MODULE; the PIN from pin-source=file:... in the
+URI, PKCS11_PIN, or a prompt on the terminal, never from an argument.
 
 Exit status: 0 success, 1 image or signature invalid, 2 usage or operational error.";
 
 #[derive(Debug, Parser)]
 #[command(name = "signer", version, about = "Sign and verify MCUboot firmware images (imgtool-compatible)", after_help = AFTER_HELP)]
 pub struct Cli {
+    /// PKCS#11 module (shared library) for pkcs11: keys without module-path; default $PKCS11_MODULE.
+    #[arg(long = "pkcs11-module", value_name = "PATH", global = true)]
+    pub pkcs11_module: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -46,10 +56,15 @@ pub enum Command {
     Dumpinfo(dumpinfo::Args),
     /// Cut a signed release (SUIT envelope + image), or verify / inspect one.
     Release(Box<release::Args>),
+    /// Inspect PKCS#11 tokens (HSMs).
+    Hsm(hsm::Args),
 }
 
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<(), Failure> {
+    if let Some(module) = cli.pkcs11_module {
+        crate::keys::pkcs11::set_module_override(module);
+    }
     match cli.command {
         Command::Keygen(args) => keygen::run(&args),
         Command::Getpub(args) => getpub::run(&args),
@@ -58,6 +73,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Verify(args) => verify::run(&args),
         Command::Dumpinfo(args) => dumpinfo::run(&args),
         Command::Release(args) => release::run(&args),
+        Command::Hsm(args) => hsm::run(&args),
     }
 }
 

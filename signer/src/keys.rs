@@ -1,7 +1,8 @@
-//! Keys: what signs (a [`SigningKey`], from a file today, from an HSM through the same trait) and
-//! what is trusted (DER SubjectPublicKeyInfo bytes, as MCUboot embeds them).
+//! Keys: what signs (a [`SigningKey`]: a development key file, or a key inside an HSM reached
+//! through PKCS#11) and what is trusted (DER SubjectPublicKeyInfo bytes, as MCUboot embeds them).
 
 mod file;
+pub mod pkcs11;
 
 use sha2::{Digest, Sha256};
 
@@ -73,11 +74,24 @@ pub fn key_hash(spki: &[u8]) -> [u8; 32] {
     Sha256::digest(spki).into()
 }
 
-/// Opens the key named by `-k`: a file path today (`pkcs11:` URIs come with the HSM backend).
+/// True if `-k` names a key in a PKCS#11 token (an RFC 7512 URI) rather than a file.
+pub fn is_pkcs11(spec: &str) -> bool {
+    pkcs11::Pkcs11Uri::is_pkcs11(spec)
+}
+
+/// Opens the key named by `-k`: a key file, or a `pkcs11:` URI (logs in to the token).
 pub fn open_signing_key(spec: &str) -> Result<Box<dyn SigningKey>, Failure> {
-    if spec.starts_with("pkcs11:") {
-        return Err(Failure::operational("PKCS#11 keys are not supported by this build")
-            .hint("use a key file for development, or a build with HSM support"));
+    if is_pkcs11(spec) {
+        return Ok(Box::new(pkcs11::Pkcs11Key::open(spec)?));
     }
     Ok(Box::new(load_file_key(std::path::Path::new(spec))?))
+}
+
+/// The public key (DER SPKI) named by `-k`: a private or public key file, or a `pkcs11:` URI
+/// (read without a PIN where the token allows it).
+pub fn load_public_key(spec: &str) -> Result<Vec<u8>, Failure> {
+    if is_pkcs11(spec) {
+        return pkcs11::public_spki_from_uri(spec).map(|(_, spki)| spki);
+    }
+    load_public_spki(std::path::Path::new(spec))
 }

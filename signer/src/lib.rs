@@ -1,7 +1,8 @@
 //! The offline release signer: library behind the `signer` binary.
 //!
-//! * [`keys`] — signing keys (PKCS#8 files today; the same trait fronts HSM keys) and trusted
-//!   public keys;
+//! * [`keys`] — signing keys (PKCS#8 files for development, PKCS#11 tokens for production) and
+//!   trusted public keys;
+//! * [`audit`] — the append-only log of every signature made;
 //! * [`input`] — firmware input: raw binary, Intel HEX, ELF;
 //! * [`image`] — building and signing MCUboot images byte-for-byte as imgtool 2.5.0;
 //! * [`output`] — atomic, no-clobber file output;
@@ -10,6 +11,7 @@
 //! * [`release`] — signed release bundles: SUIT envelope (COSE_Sign1) + image + patches;
 //! * [`cli`] — one module per subcommand, and [`failure`] — `error:`/`hint:` and exit codes.
 
+pub mod audit;
 pub mod cli;
 pub mod delta;
 pub mod failure;

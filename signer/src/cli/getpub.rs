@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::failure::{io_failure, Failure};
-use crate::keys::{key_hash, load_public_spki, open_signing_key, KeyAlgorithm};
+use crate::keys::{key_hash, load_public_key, KeyAlgorithm};
 use crate::output::{write_atomic, Overwrite};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -35,7 +35,7 @@ pub enum HashEncoding {
     after_help = "Examples:\n  signer getpub -k dev-key.pem              # C array of the DER SPKI\n  signer getpub -k dev-key.pem -e pem > pub.pem"
 )]
 pub struct Args {
-    /// Private or public key file.
+    /// Private or public key file, or a pkcs11: URI.
     #[arg(short = 'k', long = "key", value_name = "KEY")]
     pub key: String,
     /// Output encoding (default lang-c).
@@ -55,6 +55,7 @@ pub struct Args {
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Example:\n  signer getpubhash -k dev-key.pem -e raw | xxd")]
 pub struct HashArgs {
+    /// Private or public key file, or a pkcs11: URI.
     #[arg(short = 'k', long = "key", value_name = "KEY")]
     pub key: String,
     #[arg(short = 'e', long = "encoding", default_value = "lang-c")]
@@ -67,11 +68,7 @@ pub struct HashArgs {
 
 /// The public key and its algorithm from a key file (private or public) or a key reference.
 fn public_key(spec: &str) -> Result<(KeyAlgorithm, Vec<u8>), Failure> {
-    let spki = if spec.starts_with("pkcs11:") {
-        open_signing_key(spec)?.public_spki()?
-    } else {
-        load_public_spki(std::path::Path::new(spec))?
-    };
+    let spki = load_public_key(spec)?;
     let algorithm = match device_verifier::TrustedKey::from_spki(&spki).map(|k| k.algorithm()) {
         Some(device_verifier::KeyAlgorithm::EcdsaP256) => KeyAlgorithm::EcdsaP256,
         _ => KeyAlgorithm::Ed25519,

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::audit::{self, AuditEntry, AuditedKey};
 use crate::failure::Failure;
 use crate::keys::open_signing_key;
 use crate::release::cli as lib;
@@ -73,6 +74,11 @@ pub struct CutArgs {
     /// Print the plan and stop.
     #[arg(long = "dry-run")]
     pub dry_run: bool,
+    /// Append one audit record per signature here (default $SIGNER_AUDIT_LOG, else
+    /// $XDG_STATE_HOME/signer/audit.jsonl or ~/.local/state/signer/audit.jsonl). Signing fails,
+    /// and no bundle is written, if a record cannot be written.
+    #[arg(long = "audit-log", value_name = "PATH")]
+    pub audit_log: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -129,9 +135,24 @@ fn cut(args: &CutArgs) -> Result<(), Failure> {
     if keys.iter().any(|k| k.is_file_key()) {
         eprintln!("warning: signing the manifest with a key file; production keys belong in an HSM (-k pkcs11:...)");
     }
-    let adapters = keys
+    // Every manifest signature is audited before the library gets it (and so before the bundle
+    // is written): a record that cannot be written stops the release.
+    let audit_path = audit::log_path(args.audit_log.as_deref())?;
+    let mut template = AuditEntry::new("release", "", &[], "");
+    if let Some(image) = &args.image {
+        template.input = Some(image.display().to_string());
+        template.input_sha256 = std::fs::read(image).ok().map(|b| audit::sha256_hex(&b));
+    }
+    template.output = args.out.as_ref().map(|o| o.display().to_string());
+    template.version = args.version.clone();
+    template.sequence = args.sequence;
+    let audited = keys
         .iter()
-        .map(|k| KeyCoseSigner::new(k.as_ref()).map_err(operational))
+        .map(|k| AuditedKey::new(k.as_ref(), audit_path.clone(), template.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let adapters = audited
+        .iter()
+        .map(|k| KeyCoseSigner::new(k).map_err(operational))
         .collect::<Result<Vec<_>, _>>()?;
     let signers: Vec<&dyn CoseSigner> = adapters.iter().map(|a| a as &dyn CoseSigner).collect();
     let lib_args = lib::ReleaseArgs {

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use manifest::image::encode::ImageOptions;
 use manifest::image::{ImageVersion, TrailerLayout, DEFAULT_MAX_SECTORS};
 
-use crate::failure::Failure;
+use crate::audit::{self, AuditEntry};
+use crate::failure::{io_failure, Failure};
 use crate::image::{sign_image, PublicKeyFormat, ShaChoice, SignSettings};
 use crate::input::{self, InputFormat};
 use crate::keys::{key_hash, open_signing_key};
@@ -85,6 +86,10 @@ pub struct Args {
     /// Replace an existing output file.
     #[arg(long)]
     pub force: bool,
+    /// Append the audit record here (default $SIGNER_AUDIT_LOG, else $XDG_STATE_HOME/signer/audit.jsonl
+    /// or ~/.local/state/signer/audit.jsonl). Signing fails if the record cannot be written.
+    #[arg(long = "audit-log", value_name = "PATH")]
+    pub audit_log: Option<PathBuf>,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
@@ -146,7 +151,21 @@ pub fn settings(args: &Args) -> Result<SignSettings, Failure> {
 
 pub fn run(args: &Args) -> Result<(), Failure> {
     let settings = settings(args)?;
+    let overwrite = if args.force {
+        Overwrite::Replace
+    } else {
+        Overwrite::Refuse
+    };
+    // Refuse before signing, so no signature (and no audit record) is made for nothing.
+    if overwrite == Overwrite::Refuse && args.outfile.exists() {
+        return Err(
+            Failure::operational(format!("{} already exists", args.outfile.display()))
+                .hint("choose another output path, or pass --force to replace it"),
+        );
+    }
+    let audit_path = audit::log_path(args.audit_log.as_deref())?;
     let firmware = input::load(&args.infile)?;
+    let input_bytes = std::fs::read(&args.infile).map_err(|e| io_failure("read", &args.infile, &e))?;
     let key = open_signing_key(&args.key)?;
     if key.is_file_key() {
         eprintln!(
@@ -156,12 +175,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     }
     let signed = sign_image(&firmware.bytes, &settings, key.as_ref())?;
     let hex_out = args.outfile.extension().is_some_and(|e| e.eq_ignore_ascii_case("hex"));
-    let overwrite = if args.force {
-        Overwrite::Replace
-    } else {
-        Overwrite::Refuse
-    };
-    if hex_out {
+    let out_bytes = if hex_out {
         // imgtool: with --pad-header the header sits hdr_size bytes before the input's base.
         let base = match (args.hex_addr, firmware.base_addr) {
             (Some(addr), _) => addr,
@@ -172,14 +186,26 @@ pub fn run(args: &Args) -> Result<(), Failure> {
                     .hint("pass -x/--hex-addr, or use a .hex or ELF input"))
             }
         };
-        write_atomic(
-            &args.outfile,
-            crate::input::to_hex(&signed.bytes, base)?.as_bytes(),
-            overwrite,
-        )?;
+        crate::input::to_hex(&signed.bytes, base)?.into_bytes()
     } else {
-        write_atomic(&args.outfile, &signed.bytes, overwrite)?;
-    }
+        signed.bytes.clone()
+    };
+    // The record goes to disk (fsynced) before the output exists; if it cannot, nothing is written.
+    let mut record = AuditEntry::new(
+        "sign",
+        &key.describe(),
+        &signed.key_hash,
+        signed.algorithm.imgtool_name(),
+    );
+    record.input = Some(args.infile.display().to_string());
+    record.input_sha256 = Some(audit::sha256_hex(&input_bytes));
+    record.output = Some(args.outfile.display().to_string());
+    record.output_sha256 = Some(audit::sha256_hex(&out_bytes));
+    record.signed_digest = Some(hex::encode(&signed.digest));
+    record.version = Some(settings.image.version.to_string());
+    record.security_counter = settings.image.security_counter;
+    audit::append(&audit_path, &record)?;
+    write_atomic(&args.outfile, &out_bytes, overwrite)?;
     let summary = serde_json::json!({
         "output": args.outfile,
         "input_format": firmware.format,
@@ -190,6 +216,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         "key_hash": hex::encode(signed.key_hash),
         "key": key.describe(),
         "algorithm": signed.algorithm,
+        "audit_log": audit_path,
     });
     if args.json {
         super::print_json(&summary);

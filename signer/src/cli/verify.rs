@@ -5,14 +5,14 @@ use std::path::PathBuf;
 use device_verifier::{verify_image, ImagePolicy, SliceFlash, TrustedKey};
 
 use crate::failure::{io_failure, Failure};
-use crate::keys::load_public_spki;
+use crate::keys::load_public_key;
 
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  signer verify -k dev-key.pem app.signed.bin\n  signer verify -k old-pub.pem -k new-pub.pem --min-security-counter 5 --json app.signed.bin\n\nExit status: 0 valid, 1 invalid, 2 usage or operational error."
 )]
 pub struct Args {
-    /// Trusted key (private or public key file); repeat to trust several (key rotation).
+    /// Trusted key (private or public key file, or a pkcs11: URI); repeat to trust several (key rotation).
     #[arg(short = 'k', long = "key", value_name = "KEY", required = true)]
     pub keys: Vec<String>,
     /// Refuse images whose security counter is below this floor (anti-rollback).
@@ -29,7 +29,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let spkis = args
         .keys
         .iter()
-        .map(|k| load_public_spki(std::path::Path::new(k)))
+        .map(|k| load_public_key(k))
         .collect::<Result<Vec<_>, _>>()?;
     let keys = spkis
         .iter()

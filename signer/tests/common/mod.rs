@@ -2,6 +2,8 @@
 //! oracle from the project virtualenv, and the shared fixtures.
 #![allow(dead_code)]
 
+pub mod softhsm;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -17,8 +19,15 @@ pub fn samples() -> PathBuf {
     fixtures().join("imgtool-2.5.0-samples")
 }
 
+/// The signer binary. Its audit log goes to the test target dir, not the developer's home
+/// (tests that check the log pass --audit-log or set SIGNER_AUDIT_LOG themselves).
 pub fn signer() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_signer"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_signer"));
+    cmd.env(
+        "SIGNER_AUDIT_LOG",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("signer-tests-audit.jsonl"),
+    );
+    cmd
 }
 
 /// The project virtualenv's Python tool `name`. Missing tools fail the test: run `.ci/setup`.
