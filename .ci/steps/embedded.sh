@@ -38,3 +38,4 @@ link_check() { # $1 = label, rest = cargo features args
 link_check "ed25519, sha2 default backend"
 link_check "ed25519, compact-sha" --features compact-sha
 link_check "ed25519, compact-sha, + SUIT manifest verification" --features compact-sha,release
+link_check "ed25519, compact-sha, + SUIT + delta apply" --features compact-sha,release,delta

@@ -69,6 +69,8 @@ pub enum VerifyErrorKind {
     NotBootedImage,
     /// The device's rollback store failed to persist the new sequence number.
     RollbackStore,
+    /// A delta patch is not one the verified manifest allows for the running image.
+    PatchNotInManifest,
 }
 
 impl VerifyErrorKind {
@@ -104,6 +106,7 @@ impl VerifyErrorKind {
             Self::ImageSizeMismatch => "image size differs from the manifest's",
             Self::NotBootedImage => "image is not the one bound to this release",
             Self::RollbackStore => "rollback store failed to commit",
+            Self::PatchNotInManifest => "delta patch not allowed by the manifest for this base image",
         }
     }
 }

@@ -12,6 +12,7 @@
 //! is the only way to hand a [`RollbackStore`] a new sequence number.
 
 mod bind;
+mod patch;
 mod signature;
 
 use manifest::suit::{DeltaIter, Envelope, Manifest, Text, MAX_SIGNATURES, SHA256_LEN, UUID_LEN};
@@ -21,6 +22,7 @@ use crate::error::{VerifyError, VerifyErrorKind as Kind};
 use crate::keys::TrustedKey;
 
 pub use bind::{bind_image, BoundImage};
+pub use patch::match_patch;
 
 /// What the device requires of a release manifest.
 #[derive(Debug, Clone, Copy)]

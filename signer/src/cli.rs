@@ -1,6 +1,7 @@
 //! Command-line interface: imgtool's everyday commands with imgtool's flag spellings, so build
 //! scripts can swap the binary. One module per subcommand.
 
+mod delta;
 mod dumpinfo;
 mod getpub;
 mod hsm;
@@ -54,6 +55,8 @@ pub enum Command {
     Verify(verify::Args),
     /// Show an image's header, TLVs and trailer.
     Dumpinfo(dumpinfo::Args),
+    /// Make or apply a delta patch between two signed images.
+    Delta(delta::Args),
     /// Cut a signed release (SUIT envelope + image), or verify / inspect one.
     Release(Box<release::Args>),
     /// Inspect PKCS#11 tokens (HSMs).
@@ -72,6 +75,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Sign(args) => sign::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Dumpinfo(args) => dumpinfo::run(&args),
+        Command::Delta(args) => delta::run(&args),
         Command::Release(args) => release::run(&args),
         Command::Hsm(args) => hsm::run(&args),
     }

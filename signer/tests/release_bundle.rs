@@ -35,6 +35,7 @@ fn args(dir: &Path, out: &str, sequence: u64) -> ReleaseArgs {
         notes: "first".into(),
         image_uri: None,
         deltas: vec![],
+        delta_from: vec![],
         state_file: dir.join("state.json"),
         force: false,
         dry_run: false,

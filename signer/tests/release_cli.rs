@@ -76,3 +76,63 @@ fn cut_verify_inspect_and_rollback_refusal() {
         "inspect does not claim to have checked signatures"
     );
 }
+
+#[test]
+fn release_with_delta_from_binds_a_patch_that_rebuilds_the_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = repo().join("fixtures/images/fw-v1.signed.bin");
+    let v2 = repo().join("fixtures/images/fw-v2.signed.bin");
+    let out = run(signer()
+        .args(["release", "-k"])
+        .arg(keys("test-only-ed25519-b.pem"))
+        .arg("--image")
+        .arg(&v2)
+        .arg("--delta-from")
+        .arg(&v1)
+        .args([
+            "--sequence",
+            "2",
+            "--vendor",
+            "example.com",
+            "--class",
+            "sensor-v1",
+            "--version",
+            "1.1.0",
+            "-o",
+        ])
+        .arg(dir.path().join("rel"))
+        .arg("--state-file")
+        .arg(dir.path().join("state.json")));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&ok(signer()
+        .args(["release", "inspect", "--json"])
+        .arg(dir.path().join("rel/release.suit"))))
+    .unwrap();
+    let deltas = json["manifest"]["deltas"].as_array().unwrap();
+    assert_eq!(deltas.len(), 1, "{json}");
+    let patch_name = deltas[0]["uri"]
+        .as_str()
+        .or(deltas[0]["patch_uri"].as_str())
+        .unwrap()
+        .to_string();
+    let patch = dir.path().join("rel").join(&patch_name);
+    assert!(read(&patch).len() < 2_000, "patch for the fixture pair should be small");
+    // The patch rebuilds v2 from v1 byte for byte, through the device decoder.
+    let rebuilt = dir.path().join("rebuilt.bin");
+    ok(signer()
+        .args(["delta", "apply", "--from"])
+        .arg(&v1)
+        .arg(&patch)
+        .arg("-o")
+        .arg(&rebuilt));
+    assert_eq!(read(&rebuilt), read(&v2));
+    // wrong base: applying onto v2 is refused (exit 1) and writes nothing.
+    let out = run(signer()
+        .args(["delta", "apply", "--from"])
+        .arg(&v2)
+        .arg(&patch)
+        .arg("-o")
+        .arg(dir.path().join("bad.bin")));
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!dir.path().join("bad.bin").exists());
+}

@@ -41,6 +41,8 @@ fn main() -> ! {
     black_box(&result);
     #[cfg(feature = "release")]
     release::check(slot, &keys, &mut buf);
+    #[cfg(feature = "delta")]
+    delta::check(slot, &keys);
     black_box_loop()
 }
 
@@ -109,4 +111,76 @@ fn panic(_info: &PanicInfo<'_>) -> ! {
     // SAFETY: the symbol does not exist; if this call survives dead-code elimination the link
     // fails, which is the point. It can never run.
     unsafe { device_verifier_panic_path_is_reachable() }
+}
+
+/// The delta path: patch header → streaming apply from the running slot into a target slot →
+/// full image verification of the result.
+#[cfg(feature = "delta")]
+mod delta {
+    use core::hint::black_box;
+    use device_verifier::delta::{apply_and_verify, read_header, ApplyRam};
+    use device_verifier::{FlashError, FlashRead, FlashWrite, ImagePolicy, TrustedKey};
+
+    /// Where the downloaded patch sits, 64 KiB.
+    const PATCH_ADDR: usize = 0x0006_0000;
+    const PATCH_SIZE: usize = 0x1_0000;
+
+    /// A target "slot" the optimizer cannot see through (a stand-in for a flash driver).
+    struct OpaqueSlot;
+
+    impl FlashRead for OpaqueSlot {
+        fn capacity(&self) -> u32 {
+            black_box(0x4_0000)
+        }
+        fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), FlashError> {
+            black_box(offset);
+            for b in buf.iter_mut() {
+                *b = black_box(0xff);
+            }
+            if black_box(false) {
+                Err(FlashError)
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl FlashWrite for OpaqueSlot {
+        fn capacity(&self) -> u32 {
+            black_box(0x4_0000)
+        }
+        fn erase(&mut self, offset: u32, len: u32) -> Result<(), FlashError> {
+            black_box((offset, len));
+            Ok(())
+        }
+        fn write(&mut self, offset: u32, data: &[u8]) -> Result<(), FlashError> {
+            black_box((offset, data));
+            Ok(())
+        }
+    }
+
+    pub(super) fn check(slot: &[u8], keys: &[TrustedKey<'_>]) {
+        // SAFETY: a read-only memory-mapped flash region, like the slot.
+        let patch: &'static [u8] =
+            unsafe { core::slice::from_raw_parts(PATCH_ADDR as *const u8, black_box(PATCH_SIZE)) };
+        let mut source: &[u8] = patch;
+        let Ok(header) = read_header(&mut source) else { return };
+        let mut base = device_verifier::SliceFlash::new(slot);
+        let mut ram = ApplyRam::new();
+        let mut page = [0u8; 1024];
+        let policy = ImagePolicy {
+            trusted_keys: keys,
+            security_counter_floor: black_box(Some(0)),
+        };
+        let result = apply_and_verify(
+            &header,
+            &mut base,
+            &mut OpaqueSlot,
+            &mut source,
+            &mut ram,
+            &mut page,
+            &policy,
+        );
+        black_box(&result);
+    }
 }

@@ -62,6 +62,9 @@ pub struct CutArgs {
     /// Install URI written in the manifest (default: the image file name, relative).
     #[arg(long = "image-uri")]
     pub image_uri: Option<String>,
+    /// An earlier signed image devices may run: adds a delta patch from it (repeatable).
+    #[arg(long = "delta-from", value_name = "OLD")]
+    pub delta_from: Vec<PathBuf>,
     /// Output directory for the bundle (must not contain a previous bundle).
     #[arg(short = 'o', long = "out", required = true)]
     pub out: Option<PathBuf>,
@@ -165,6 +168,7 @@ fn cut(args: &CutArgs) -> Result<(), Failure> {
         notes: args.notes.clone(),
         image_uri: args.image_uri.clone(),
         deltas: Vec::new(),
+        delta_from: args.delta_from.clone(),
         state_file: args.state_file.clone(),
         force: args.force,
         dry_run: args.dry_run,

@@ -2,7 +2,7 @@
 //! Outputs are written atomically (temporary file in the target directory, then rename) and
 //! an existing output is never replaced unless `force` is set.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
 
 use anyhow::{bail, Context};
@@ -51,22 +51,14 @@ fn refuse_existing(out: &Path, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The signer's shared atomic writer (temporary file, fsync, rename; no clobber unless forced).
 fn write_atomic(out: &Path, bytes: &[u8], force: bool) -> anyhow::Result<()> {
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("creating a file in {}", dir.display()))?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    if force {
-        tmp.persist(out)
+    let overwrite = if force {
+        crate::output::Overwrite::Replace
     } else {
-        tmp.persist_noclobber(out)
-    }
-    .with_context(|| format!("writing {}", out.display()))?;
-    Ok(())
+        crate::output::Overwrite::Refuse
+    };
+    crate::output::write_atomic(out, bytes, overwrite).map_err(|f| anyhow::anyhow!("{}", f.message))
 }
 
 fn progress_bar() -> Option<indicatif::ProgressBar> {

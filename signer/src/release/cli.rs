@@ -24,8 +24,10 @@ pub struct ReleaseArgs {
     pub notes: String,
     /// Defaults to the image's file name (relative to the envelope).
     pub image_uri: Option<String>,
-    /// `(format id, precursor image, patch file)` per delta.
+    /// `(format id, precursor image, patch file)` per ready-made delta.
     pub deltas: Vec<(u64, PathBuf, PathBuf)>,
+    /// Earlier signed images to make delta patches from (format `FWSIGN_V1`).
+    pub delta_from: Vec<PathBuf>,
     /// Local record of the last sequence signed per class.
     pub state_file: PathBuf,
     /// Sign even if the sequence is not above the last one recorded.
@@ -62,6 +64,9 @@ pub fn release(args: &ReleaseArgs, signers: &[&dyn CoseSigner], out: &mut dyn Wr
     )?;
     writeln!(out, "  version    {}", args.version)?;
     writeln!(out, "  signatures {}", signers.len())?;
+    for pre in &args.delta_from {
+        writeln!(out, "  delta      from {} (patch made now)", pre.display())?;
+    }
     for (format, pre, patch) in &args.deltas {
         writeln!(
             out,
@@ -77,7 +82,7 @@ pub fn release(args: &ReleaseArgs, signers: &[&dyn CoseSigner], out: &mut dyn Wr
         return Ok(());
     }
 
-    let deltas = args
+    let mut deltas = args
         .deltas
         .iter()
         .map(|(format, pre, patch)| {
@@ -88,7 +93,10 @@ pub fn release(args: &ReleaseArgs, signers: &[&dyn CoseSigner], out: &mut dyn Wr
                 file_name: file_name(patch)?,
             })
         })
-        .collect::<Result<_>>()?;
+        .collect::<Result<Vec<_>>>()?;
+    for pre in &args.delta_from {
+        deltas.push(make_delta(pre, &image)?);
+    }
     let input = ReleaseInput {
         image,
         image_name: file_name(&args.image)?,
@@ -113,6 +121,29 @@ pub fn release(args: &ReleaseArgs, signers: &[&dyn CoseSigner], out: &mut dyn Wr
         bundle.envelope.len()
     )?;
     Ok(())
+}
+
+/// Diffs the signed part of `precursor` against the signed part of `image` (the manifest binds
+/// complete signed images), checking the patch with the device decoder before it is used.
+fn make_delta(precursor: &Path, image: &[u8]) -> Result<DeltaRef> {
+    let old_file = std::fs::read(precursor).with_context(|| format!("reading {}", precursor.display()))?;
+    let old =
+        super::signed_image_part(&old_file).with_context(|| format!("{} as a delta base", precursor.display()))?;
+    let new = super::signed_image_part(image)?;
+    let patch =
+        crate::delta::create(old, new, &|_, _| {}).with_context(|| format!("diffing from {}", precursor.display()))?;
+    let check = crate::delta::apply(old, &patch).context("the new patch does not apply (internal error)")?;
+    anyhow::ensure!(
+        check == new,
+        "the new patch does not reproduce the image (internal error)"
+    );
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(old);
+    Ok(DeltaRef {
+        format: manifest::suit::DeltaFormat::FWSIGN_V1.0,
+        precursor_image: old.to_vec(),
+        file_name: format!("delta-from-{}.patch", hex::encode(&digest[..6])),
+        patch,
+    })
 }
 
 /// Arguments of `signer release verify`.
