@@ -27,6 +27,8 @@ extern crate std;
 mod ed25519;
 pub mod error;
 pub mod flash;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 mod hash;
 pub use hash::HashAlg;
 pub mod image;

@@ -20,6 +20,8 @@ extern crate std;
 
 mod bytes;
 pub mod error;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 pub mod image;
 
 pub use error::{DecodeError, DecodeErrorKind};
