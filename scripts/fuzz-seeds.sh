@@ -26,18 +26,18 @@ sign pure --pure -s 1
 sign padded-confirm -s 3 --pad --confirm -S 0x1000 --align 8
 "$IMGTOOL" sign --pad-header -H 0x20 -S 0x1000 -v 0.0.1 "$work/body.raw" "$work/hashonly.bin" >/dev/null
 
-for target in image_parse image_roundtrip image_verify; do
+for target in image_parse image_roundtrip image_verify image_verify_resigned; do
   mkdir -p "fuzz/corpus/$target"
   for f in "$work"/*.bin; do
     name=$(basename "$f" .bin)
     # The padded sample is 4 KiB of mostly 0xff: keep it for the parser only.
-    [ "$name" = padded-confirm ] && [ "$target" = image_verify ] && continue
+    case "$target" in image_verify*) [ "$name" = padded-confirm ] && continue ;; esac
     cp "$f" "fuzz/corpus/$target/seed-$name"
   done
 done
 # Keep only seeds that add coverage (cargo-fuzz names them by content hash).
 if command -v cargo-fuzz >/dev/null; then
-  for target in image_parse image_roundtrip image_verify; do
+  for target in image_parse image_roundtrip image_verify image_verify_resigned; do
     cargo +nightly fuzz cmin "$target" "fuzz/corpus/$target" -- -dict=fuzz/dict/image.dict >/dev/null 2>&1
   done
 fi

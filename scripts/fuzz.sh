@@ -9,12 +9,21 @@ SECONDS_PER_TARGET=${1:-600}
 shift || true
 MODE=${FUZZ_MODE:-local}   # "ci": throwaway corpus, fixed job count
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(image_parse image_roundtrip image_verify)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(image_parse image_roundtrip image_verify image_verify_resigned)
 
 command -v cargo-fuzz >/dev/null || { echo "fuzz: cargo-fuzz missing (cargo install cargo-fuzz --locked)" >&2; exit 1; }
-rustup toolchain list | grep -q '^nightly' || { echo "fuzz: nightly toolchain missing (rustup toolchain install nightly)" >&2; exit 1; }
+# libFuzzer + sanitizers need -Z flags: nightly if the machine has it; otherwise the one stable
+# toolchain with RUSTC_BOOTSTRAP=1 (same flags, same ASan runtime; machines here cannot fetch
+# another toolchain).
+if rustup toolchain list | grep -q '^nightly'; then
+  FUZZ_CARGO=(cargo +nightly fuzz)
+else
+  echo "fuzz: no nightly toolchain; using stable with RUSTC_BOOTSTRAP=1"
+  export RUSTC_BOOTSTRAP=1
+  FUZZ_CARGO=(cargo fuzz)
+fi
 
-cargo +nightly fuzz build >/dev/null 2>&1 || cargo +nightly fuzz build
+"${FUZZ_CARGO[@]}" build >/dev/null 2>&1 || "${FUZZ_CARGO[@]}" build
 summary=()
 for target in "${TARGETS[@]}"; do
   if [ "$MODE" = ci ]; then
@@ -26,7 +35,7 @@ for target in "${TARGETS[@]}"; do
   log=$(mktemp)
   echo "fuzz: $target for ${SECONDS_PER_TARGET}s"
   set +e
-  cargo +nightly fuzz run "$target" "$corpus" "fuzz/corpus/$target" -- \
+  "${FUZZ_CARGO[@]}" run "$target" "$corpus" "fuzz/corpus/$target" -- \
     -dict=fuzz/dict/image.dict -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=512 -timeout=5 \
     -max_len=8192 -print_final_stats=1 >"$log" 2>&1
   status=$?
@@ -39,7 +48,7 @@ for target in "${TARGETS[@]}"; do
     grep -E 'panicked|ERROR: libFuzzer|SUMMARY|Test unit written|Base64' "$log" >&2 || tail -40 "$log" >&2
     exit 1
   fi
-  summary+=("$(printf '%-16s %10s execs %8s execs/s  %s' "$target" "${execs:-?}" "${rate:-?}" "${cov:-}")")
+  summary+=("$(printf '%-22s %10s execs %8s execs/s  %s' "$target" "${execs:-?}" "${rate:-?}" "${cov:-}")")
   [ "$MODE" = ci ] && rm -rf "$corpus"
   rm -f "$log"
 done

@@ -6,6 +6,9 @@
 //! signature and security-counter checks.
 #![allow(clippy::panic, clippy::expect_used)]
 
+#[cfg(feature = "ed25519")]
+mod resign;
+
 use crate::{verify_image, ImagePolicy, SliceFlash, TrustedKey, VerifyErrorKind};
 
 /// DER SPKI of `shared/fixtures/imgtool-2.5.0-samples/ed25519.pem` (test-only key).
@@ -76,4 +79,45 @@ pub fn image_verify(data: &[u8]) {
             Some(_) => assert_eq!(result.map_err(|e| e.kind), Err(VerifyErrorKind::Rollback)),
         }
     }
+}
+
+/// Largest input [`image_verify_resigned`] copies (the CI runs use `-max_len=8192`).
+#[cfg(feature = "ed25519")]
+const MAX_RESIGNED: usize = 8192;
+
+/// Re-signs the input with the test key (hash, KEYHASH/PUBKEY and ED25519 values rewritten in
+/// place for whatever the header now covers), then verifies it: a correctly re-signed image
+/// must never fail on its hash or signature, and accepted images must satisfy every
+/// [`image_verify`] invariant, including the anti-rollback floor checks.
+#[cfg(feature = "ed25519")]
+pub fn image_verify_resigned(data: &[u8]) {
+    let Some(data) = data.get(..data.len().min(MAX_RESIGNED)) else {
+        return;
+    };
+    let mut copy = [0u8; MAX_RESIGNED];
+    let image = copy.get_mut(..data.len()).expect("len <= MAX_RESIGNED");
+    image.copy_from_slice(data);
+    resign::resign(image);
+
+    let keys = [TrustedKey::from_spki(&TEST_KEY_SPKI).expect("test key")];
+    let policy = ImagePolicy {
+        trusted_keys: &keys,
+        security_counter_floor: None,
+    };
+    let mut buf = [0u8; 64];
+    let original = verify_image(&mut SliceFlash::new(data), &policy, &mut buf);
+    if original.is_ok() {
+        // Ed25519 is deterministic: re-signing an image the key already signed changes nothing.
+        assert!(image == data, "re-signing a valid image changed it");
+    }
+    match verify_image(&mut SliceFlash::new(image), &policy, &mut buf) {
+        Err(e) if matches!(e.kind, VerifyErrorKind::HashMismatch | VerifyErrorKind::BadSignature) => {
+            panic!(
+                "a re-signed image failed with {:?}: verifier and format disagree on the covered bytes",
+                e
+            )
+        }
+        _ => {}
+    }
+    image_verify(image);
 }

@@ -17,7 +17,12 @@ const TEST_KEY_SPKI: [u8; 44] = [
 fn inputs() -> Vec<(PathBuf, Vec<u8>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
     let mut dirs = vec![root.join("regressions")];
-    for target in ["image_parse", "image_roundtrip", "image_verify"] {
+    for target in [
+        "image_parse",
+        "image_roundtrip",
+        "image_verify",
+        "image_verify_resigned",
+    ] {
         dirs.push(root.join("corpus").join(target));
     }
     let mut out = Vec::new();
