@@ -69,11 +69,12 @@ run_case wrong_key "$work/wrongkey.bin" 1 "REFUSED: image signed by an untrusted
 run_case rollback "$work/rollback.bin" 1 "REFUSED: security counter below the device's floor (rollback)"
 run_case big_256k "$work/big.bin" 0 "app: hello from the verified application"
 
+num() { grep -oE "$1" "$2" | grep -oE '[0-9]+' | head -1; }
 echo "qemu: report"
-echo "  bootloader flash size:                         $boot_size B (goal 24576 B)"
-echo "  stack high-water (good image):                $(grep -oE 'stack high-water [0-9]+' "$work/good.out" | grep -oE '[0-9]+') B"
-echo "  instructions, verify app image (1268 B body): $(grep -oE '= [0-9]+ instructions' "$work/good.out" | grep -oE '[0-9]+')"
-echo "  instructions, verify 256 KiB body:            $(grep -oE '= [0-9]+ instructions' "$work/big_256k.out" | grep -oE '[0-9]+')"
+echo "  bootloader flash size:            $boot_size B (goal 24576 B)"
+echo "  stack high-water (good image):    $(num 'stack high-water [0-9]+' "$work/good.out") B"
+echo "  instructions to verify the app:   $(num '= [0-9]+ instructions' "$work/good.out") ($(num 'OK: [0-9]+ byte body' "$work/good.out") B body)"
+echo "  instructions to verify 256 KiB:   $(num '= [0-9]+ instructions' "$work/big_256k.out") ($(num 'OK: [0-9]+ byte body' "$work/big_256k.out") B body)"
 echo "  (SysTick at 25 MHz under -icount shift=0: 1 tick = 40 instructions, checked by the calibration line)"
 if [ "$failures" -ne 0 ]; then
   echo "qemu: $failures case(s) failed" >&2

@@ -3,6 +3,9 @@
 #![no_std]
 #![no_main]
 
+#[path = "../../common/vectors.rs"]
+mod vectors;
+
 use core::panic::PanicInfo;
 
 use cortex_m_rt::entry;

@@ -13,6 +13,9 @@
 #![no_std]
 #![no_main]
 
+#[path = "../../common/vectors.rs"]
+mod vectors;
+
 mod board;
 mod console;
 
