@@ -37,8 +37,10 @@ for target in image_parse image_roundtrip image_verify image_verify_resigned; do
 done
 # Keep only seeds that add coverage (cargo-fuzz names them by content hash).
 if command -v cargo-fuzz >/dev/null; then
+  if rustup toolchain list | grep -q '^nightly'; then FUZZ_CARGO=(cargo +nightly fuzz); else
+    export RUSTC_BOOTSTRAP=1; FUZZ_CARGO=(cargo fuzz); fi
   for target in image_parse image_roundtrip image_verify image_verify_resigned; do
-    cargo +nightly fuzz cmin "$target" "fuzz/corpus/$target" -- -dict=fuzz/dict/image.dict >/dev/null 2>&1
+    "${FUZZ_CARGO[@]}" cmin "$target" "fuzz/corpus/$target" -- -dict=fuzz/dict/image.dict >/dev/null 2>&1
   done
 fi
 ls -l fuzz/corpus/*/
