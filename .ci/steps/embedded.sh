@@ -35,6 +35,10 @@ link_check() { # $1 = label, rest = cargo features args
   llvm-size -A "$ELF" | awk '$1 ~ /^\.(vector_table|text|rodata|data)$/ {printf "  %-14s %6d B\n", $1, $2}'
 }
 
+# House rules for the firmware crates (not covered by the root workspace's fmt/clippy).
+(cd embedded && cargo fmt --all --check)
+(cd embedded && cargo clippy --release --locked -p no-panic-check -p qemu-bootloader -p qemu-app -- -D warnings)
+
 link_check "ed25519, sha2 default backend"
 link_check "ed25519, compact-sha" --features compact-sha
 link_check "ed25519, compact-sha, + SUIT manifest verification" --features compact-sha,release

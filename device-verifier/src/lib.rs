@@ -28,6 +28,8 @@ pub mod delta;
 mod ed25519;
 pub mod error;
 pub mod flash;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 mod hash;
 pub use hash::HashAlg;
 pub mod image;

@@ -1,4 +1,5 @@
-//! Puts `memory.x` where cortex-m-rt's `link.x` looks for it and links with `link.x`.
+//! Puts `memory.x` and an empty `device.x` where cortex-m-rt's `link.x` looks for them and
+//! links with `link.x`.
 use std::path::PathBuf;
 
 fn main() {
@@ -6,6 +7,11 @@ fn main() {
     let memory = include_bytes!("memory.x");
     if let Err(e) = std::fs::write(out.join("memory.x"), memory) {
         eprintln!("cannot write memory.x: {e}");
+        std::process::exit(1);
+    }
+    // cortex-m-rt's `device` feature INCLUDEs device.x (IRQ handler aliases): we have none.
+    if let Err(e) = std::fs::write(out.join("device.x"), b"/* no device interrupts */\n") {
+        eprintln!("cannot write device.x: {e}");
         std::process::exit(1);
     }
     println!("cargo:rustc-link-search={}", out.display());

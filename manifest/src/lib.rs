@@ -21,6 +21,8 @@ extern crate std;
 mod bytes;
 pub mod delta;
 pub mod error;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 pub mod image;
 pub mod suit;
 

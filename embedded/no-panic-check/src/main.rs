@@ -11,6 +11,9 @@
 #![no_std]
 #![no_main]
 
+#[path = "../../common/vectors.rs"]
+mod vectors;
+
 use core::hint::black_box;
 use core::panic::PanicInfo;
 
