@@ -9,7 +9,7 @@ SECONDS_PER_TARGET=${1:-600}
 shift || true
 MODE=${FUZZ_MODE:-local}   # "ci": throwaway corpus, fixed job count
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(image_parse image_roundtrip image_verify image_verify_resigned)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(image_parse image_roundtrip image_verify image_verify_resigned release_verify delta_apply)
 
 command -v cargo-fuzz >/dev/null || { echo "fuzz: cargo-fuzz missing (cargo install cargo-fuzz --locked)" >&2; exit 1; }
 # libFuzzer + sanitizers need -Z flags: nightly if the machine has it; otherwise the one stable

@@ -9,6 +9,14 @@
 #[cfg(feature = "ed25519")]
 mod resign;
 
+mod delta;
+#[cfg(feature = "ed25519")]
+mod release;
+
+pub use delta::delta_apply;
+#[cfg(feature = "ed25519")]
+pub use release::release_verify;
+
 use crate::{verify_image, ImagePolicy, SliceFlash, TrustedKey, VerifyErrorKind};
 
 /// DER SPKI of `shared/fixtures/imgtool-2.5.0-samples/ed25519.pem` (test-only key).
