@@ -47,6 +47,28 @@ pub enum VerifyErrorKind {
     MissingSecurityCounter,
     /// The image's security counter is below the device's stored floor (anti-rollback).
     Rollback,
+
+    // --- Release manifests (SUIT envelopes) ---
+    /// A COSE signature verifies under no trusted manifest key.
+    UntrustedManifestKey,
+    /// Fewer distinct trusted keys signed the manifest than the policy's threshold.
+    ThresholdNotMet,
+    /// The manifest bstr does not hash to the signed SUIT_Digest.
+    ManifestDigestMismatch,
+    /// The manifest's vendor identifier is not the device's.
+    WrongVendor,
+    /// The manifest's class identifier is not the device's.
+    WrongClass,
+    /// The manifest's sequence number is not above the device's stored one (anti-rollback).
+    SequenceRollback,
+    /// The image in the slot does not hash to the manifest's image-digest.
+    ImageDigestMismatch,
+    /// The signed image's length differs from the manifest's image-size.
+    ImageSizeMismatch,
+    /// The image given as the booted one is not the image bound to this release.
+    NotBootedImage,
+    /// The device's rollback store failed to persist the new sequence number.
+    RollbackStore,
 }
 
 impl VerifyErrorKind {
@@ -72,6 +94,16 @@ impl VerifyErrorKind {
             Self::BadSignature => "signature verification failed",
             Self::MissingSecurityCounter => "no security counter TLV",
             Self::Rollback => "security counter below the device's floor (rollback)",
+            Self::UntrustedManifestKey => "manifest signature verifies under no trusted key",
+            Self::ThresholdNotMet => "too few trusted keys signed the manifest",
+            Self::ManifestDigestMismatch => "manifest does not match its signed digest",
+            Self::WrongVendor => "manifest is for another vendor",
+            Self::WrongClass => "manifest is for another device class",
+            Self::SequenceRollback => "manifest sequence number not above the device's (rollback)",
+            Self::ImageDigestMismatch => "image does not match the manifest's digest",
+            Self::ImageSizeMismatch => "image size differs from the manifest's",
+            Self::NotBootedImage => "image is not the one bound to this release",
+            Self::RollbackStore => "rollback store failed to commit",
         }
     }
 }
@@ -86,6 +118,10 @@ pub struct VerifyError {
 impl VerifyError {
     pub const fn new(kind: VerifyErrorKind, offset: u32) -> Self {
         Self { kind, offset }
+    }
+
+    pub(crate) fn at(kind: VerifyErrorKind, offset: usize) -> Self {
+        Self::new(kind, u32::try_from(offset).unwrap_or(u32::MAX))
     }
 
     pub(crate) fn malformed(error: manifest::DecodeError, base: u32) -> Self {

@@ -29,8 +29,12 @@ mod hash;
 pub use hash::HashAlg;
 pub mod image;
 pub mod keys;
+pub mod release;
 
 pub use error::{VerifyError, VerifyErrorKind};
 pub use flash::{FlashError, FlashRead, SliceFlash};
 pub use image::{verify_image, ImagePolicy, SignatureKind, VerifiedImage};
 pub use keys::{KeyAlgorithm, TrustedKey};
+pub use release::{
+    bind_image, verify_envelope, BoundImage, ManifestPolicy, RollbackStore, SequenceCommit, StoreError, VerifiedRelease,
+};

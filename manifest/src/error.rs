@@ -24,6 +24,47 @@ pub enum DecodeErrorKind {
     TlvOverrun,
     /// Bytes follow the structure where none are allowed.
     TrailingBytes,
+
+    // --- CBOR (RFC 8949), as the SUIT decoder reads it ---
+    /// A reserved additional-information value, a float, or an undefined simple value.
+    CborInvalid,
+    /// An indefinite-length string, array or map (our profile allows definite lengths only).
+    IndefiniteLength,
+    /// An integer or length not in its shortest form (RFC 8949 §4.2.1 preferred serialization).
+    NonPreferredEncoding,
+    /// A CBOR item of another major type (or tag, or simple value) than the format requires.
+    UnexpectedType,
+    /// A text string that is not valid UTF-8.
+    InvalidUtf8,
+    /// An integer outside the range the field allows.
+    IntegerOverflow,
+    /// The same key twice in one map.
+    DuplicateKey,
+    /// Items nest deeper than the decoder's bound.
+    DepthExceeded,
+    /// An array, map or command sequence has more entries than the decoder's bound.
+    TooManyEntries,
+
+    // --- SUIT (draft-ietf-suit-manifest) and COSE (RFC 9052) structure ---
+    /// A required member is absent.
+    MissingMember,
+    /// A member whose meaning we do not know; inside the signed manifest every member is critical.
+    UnknownCriticalMember,
+    /// A value the format fixes (manifest version 1, tag 107 / 18, ...) has another value.
+    UnexpectedValue,
+    /// A digest or signature algorithm outside the profile.
+    UnsupportedAlgorithm,
+    /// A SUIT feature that exists in the draft but is outside our profile (several components,
+    /// try-each, load, payload-fetch, embedded COSE payload, ...).
+    UnsupportedFeature,
+    /// A command or parameter outside the profile.
+    UnsupportedCommand,
+    /// A condition refers to a parameter no directive has set.
+    ParameterNotSet,
+    /// A severed member's digest is in the manifest but the member is not in the envelope.
+    SeveredMemberMissing,
+    /// A severable member in the envelope does not match the digest the manifest holds for it.
+    SeveredDigestMismatch,
 }
 
 impl DecodeErrorKind {
@@ -39,6 +80,24 @@ impl DecodeErrorKind {
             Self::TlvAreaTooSmall => "TLV area smaller than its info header",
             Self::TlvOverrun => "TLV length runs past its area",
             Self::TrailingBytes => "trailing bytes",
+            Self::CborInvalid => "invalid CBOR item",
+            Self::IndefiniteLength => "indefinite-length CBOR item",
+            Self::NonPreferredEncoding => "CBOR integer or length not in shortest form",
+            Self::UnexpectedType => "unexpected CBOR type",
+            Self::InvalidUtf8 => "text string is not UTF-8",
+            Self::IntegerOverflow => "integer out of range",
+            Self::DuplicateKey => "duplicate map key",
+            Self::DepthExceeded => "nesting too deep",
+            Self::TooManyEntries => "too many entries",
+            Self::MissingMember => "required member missing",
+            Self::UnknownCriticalMember => "unknown critical member",
+            Self::UnexpectedValue => "unexpected value",
+            Self::UnsupportedAlgorithm => "algorithm outside the SUIT profile",
+            Self::UnsupportedFeature => "SUIT feature outside the profile",
+            Self::UnsupportedCommand => "SUIT command or parameter outside the profile",
+            Self::ParameterNotSet => "condition on a parameter that was not set",
+            Self::SeveredMemberMissing => "severed member absent from the envelope",
+            Self::SeveredDigestMismatch => "severable member does not match its digest",
         }
     }
 }

@@ -21,5 +21,6 @@ extern crate std;
 mod bytes;
 pub mod error;
 pub mod image;
+pub mod suit;
 
 pub use error::{DecodeError, DecodeErrorKind};

@@ -13,5 +13,6 @@ pub mod image;
 pub mod input;
 pub mod keys;
 pub mod output;
+pub mod release;
 
 pub use failure::Failure;

@@ -1,0 +1,181 @@
+//! Release bundles: a signed SUIT envelope (our profile, `docs/FORMATS.md`) plus the image it
+//! names, any delta patches, and a `release.json` summary.
+//!
+//! [`build_release`] encodes the manifest, signs the SUIT_Digest with every given signer, then
+//! re-verifies the envelope with the device's own verifier before returning it.
+
+pub mod bundle;
+pub mod cli;
+pub mod report;
+pub mod sign;
+pub mod state;
+
+use anyhow::{bail, ensure, Context, Result};
+use manifest::image::ImageView;
+use manifest::suit::encode::{self, DeltaFields, ManifestFields, TextFields};
+use manifest::suit::{CoseAlg, DeltaFormat};
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+pub use bundle::ReleaseBundle;
+pub use sign::CoseSigner;
+
+/// A delta patch offered with the release (RFC 9124 §4.3.6: bound to its precursor's digest).
+#[derive(Debug, Clone)]
+pub struct DeltaRef {
+    /// Patch format id ([`DeltaFormat`]).
+    pub format: u64,
+    /// The complete signed image the patch applies to.
+    pub precursor_image: Vec<u8>,
+    /// The patch file.
+    pub patch: Vec<u8>,
+    /// File name in the bundle; also the (relative) URI in the manifest.
+    pub file_name: String,
+}
+
+/// What a release is made from.
+#[derive(Debug, Clone)]
+pub struct ReleaseInput {
+    /// The signed MCUboot image (a padded slot image is cut to its signed part).
+    pub image: Vec<u8>,
+    /// File name of the image in the bundle.
+    pub image_name: String,
+    /// Where devices fetch the image; defaults to `image_name` (relative to the envelope).
+    pub image_uri: Option<String>,
+    /// Anti-rollback sequence number (≥ 1: a fresh device stores 0).
+    pub sequence: u64,
+    /// Vendor DNS name; vendor-id = UUIDv5(NAMESPACE_DNS, name) as in the draft's examples.
+    pub vendor_domain: String,
+    /// Device class name; class-id = UUIDv5(vendor-id, name).
+    pub class_name: String,
+    pub version: String,
+    pub notes: String,
+    pub deltas: Vec<DeltaRef>,
+}
+
+/// The vendor identifier for a DNS name (RFC 4122 §4.3 name-based UUID, SHA-1, DNS namespace).
+pub fn vendor_uuid(domain: &str) -> uuid::Uuid {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_DNS, domain.as_bytes())
+}
+
+/// The class identifier for a class name under a vendor.
+pub fn class_uuid(vendor: &uuid::Uuid, class_name: &str) -> uuid::Uuid {
+    uuid::Uuid::new_v5(vendor, class_name.as_bytes())
+}
+
+pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+/// One signature in the summary.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SignatureSummary {
+    pub alg: String,
+    /// SHA-256 of the signer's DER SPKI (the same key-hash MCUboot's KEYHASH uses).
+    pub key_sha256: String,
+}
+
+/// The signed part of an MCUboot image file: header through the unprotected TLV area.
+pub fn signed_image_part(image: &[u8]) -> Result<&[u8]> {
+    let view = ImageView::parse(image).map_err(|e| anyhow::anyhow!("not an MCUboot image: {e}"))?;
+    image.get(..view.image_len()).context("image shorter than its TLV area")
+}
+
+/// Builds and signs a release. The bundle is checked by `device_verifier::verify_envelope`
+/// with the signers' own keys before it is returned.
+pub fn build_release(input: ReleaseInput, signers: &[&dyn CoseSigner]) -> Result<ReleaseBundle> {
+    ensure!(!signers.is_empty(), "a release needs at least one manifest signing key");
+    ensure!(
+        signers.len() <= manifest::suit::MAX_SIGNATURES,
+        "at most {} signatures",
+        manifest::suit::MAX_SIGNATURES
+    );
+    if input.sequence == 0 {
+        bail!("sequence number 0 can never be installed (devices start at 0 and need a higher one)");
+    }
+    let image = signed_image_part(&input.image)?.to_vec();
+    let vendor = vendor_uuid(&input.vendor_domain);
+    let class = class_uuid(&vendor, &input.class_name);
+    let image_uri = input.image_uri.clone().unwrap_or_else(|| input.image_name.clone());
+
+    let precursors: Vec<Vec<u8>> = input
+        .deltas
+        .iter()
+        .map(|d| signed_image_part(&d.precursor_image).map(<[u8]>::to_vec))
+        .collect::<Result<_>>()?;
+    let delta_fields: Vec<DeltaFields<'_>> = input
+        .deltas
+        .iter()
+        .zip(&precursors)
+        .map(|(d, pre)| DeltaFields {
+            format: DeltaFormat(d.format),
+            precursor_digest: sha256(pre),
+            precursor_size: pre.len() as u64,
+            patch_digest: sha256(&d.patch),
+            patch_size: d.patch.len() as u64,
+            uri: &d.file_name,
+        })
+        .collect();
+    let fields = ManifestFields {
+        sequence: input.sequence,
+        vendor_id: *vendor.as_bytes(),
+        class_id: *class.as_bytes(),
+        image_digest: sha256(&image),
+        image_size: image.len() as u64,
+        install_uri: &image_uri,
+        deltas: &delta_fields,
+    };
+    let text = encode::text_bstr(&TextFields {
+        language: "en",
+        version: &input.version,
+        notes: &input.notes,
+    });
+    let manifest_bstr = encode::manifest_bstr(&fields, Some(&sha256(&text)));
+    // draft §8.3: the SUIT_Digest covers the manifest bstr including its header.
+    let digest = encode::digest(&sha256(&manifest_bstr));
+
+    let mut sign1s = Vec::new();
+    let mut signatures = Vec::new();
+    for signer in signers {
+        let alg = CoseAlg(signer.cose_alg());
+        ensure!(
+            alg.is_supported(),
+            "signing algorithm {} is outside the SUIT profile",
+            alg.0
+        );
+        let protected = encode::protected_header(alg);
+        // RFC 9052 §4.4: sign ["Signature1", protected, h'', SUIT_Digest].
+        let signature = signer.sign(&encode::sig_structure(&protected, &digest))?;
+        ensure!(
+            signature.len() == alg.signature_len(),
+            "signer returned a malformed signature"
+        );
+        sign1s.push(encode::sign1(&protected, &signature));
+        signatures.push(SignatureSummary {
+            alg: alg.name().unwrap_or("unknown").to_owned(),
+            key_sha256: hex::encode(sha256(&signer.public_spki())),
+        });
+    }
+    let envelope = encode::envelope(&digest, &sign1s, &manifest_bstr, Some(&text));
+
+    let spkis: Vec<Vec<u8>> = signers.iter().map(|s| s.public_spki()).collect();
+    report::verify_envelope_with(&envelope, &spkis, signers.len(), Some((vendor, class)), 0)
+        .context("self-check of the new envelope failed")?;
+
+    let patches = input
+        .deltas
+        .iter()
+        .map(|d| (d.file_name.clone(), d.patch.clone()))
+        .collect();
+    Ok(ReleaseBundle::new(
+        envelope,
+        image,
+        &input,
+        image_uri,
+        vendor,
+        class,
+        signatures,
+        patches,
+        &precursors,
+    ))
+}
