@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::pem::PemObject as _;
@@ -31,6 +31,8 @@ use crate::tls::{identity_from_cert, server_config};
 
 /// How long in-flight requests (downloads) get to finish after shutdown is asked for.
 const DRAIN: Duration = Duration::from_secs(30);
+/// Time allowed for a request head to arrive (idle keep-alive connections included).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 /// A client that has not finished its TLS handshake by then is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -181,7 +183,9 @@ async fn accept_loop(
         let tls = tls.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let builder = hyper::server::conn::http1::Builder::new();
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            // Slow-loris guard: a request head must arrive within this time.
+            builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
             match tls {
                 Some(acceptor) => {
                     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {

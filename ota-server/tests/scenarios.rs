@@ -44,4 +44,5 @@ both_backends!(
     checkin_rate_limited,
     restart_keeps_state,
     status_reports_recorded,
+    graceful_shutdown_finishes_inflight_download,
 );

@@ -778,3 +778,33 @@ pub async fn status_reports_recorded(backend: Backend) {
     assert_eq!(v["device"]["last_status"], "committed");
     env.finish().await;
 }
+
+pub async fn graceful_shutdown_finishes_inflight_download(backend: Backend) {
+    let mut env = Env::new(backend).await;
+    let image = bundles::signed_image(12 * 1024 * 1024, 2, true);
+    assert_eq!(
+        env.upload(&Upload::of(&bundles::release(image.clone(), 1))).await.0,
+        201
+    );
+    let dev = env.device("dev-drain", Some(CLASS));
+    let url = env.url(&format!("/api/v1/device/artifacts/{}", sha256_hex(&image)));
+    let r = dev.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let mut stream = r.bytes_stream();
+    let mut got = stream.next().await.unwrap().unwrap().to_vec();
+
+    // Shut down while the body is still streaming: the download completes.
+    let server = env.server.take().unwrap();
+    let stopping = tokio::spawn(server.shutdown());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!stopping.is_finished(), "shutdown waits for the in-flight download");
+    while let Some(chunk) = stream.next().await {
+        got.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(sha256_hex(&got), sha256_hex(&image));
+    tokio::time::timeout(std::time::Duration::from_secs(10), stopping)
+        .await
+        .expect("shutdown finishes once the download is done")
+        .unwrap();
+    env.finish().await;
+}
