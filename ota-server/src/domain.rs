@@ -136,3 +136,48 @@ pub struct Release {
     pub created_ms: Millis,
     pub uploaded_by: String,
 }
+
+/// `last_seen` is kept to this resolution: an unchanged check-in within it writes nothing.
+pub const LAST_SEEN_RESOLUTION_MS: Millis = 30_000;
+
+impl Device {
+    /// Whether a check-in reporting `running` (and `class`) at `now` changes the stored record.
+    pub fn checkin_changes(&self, running: &offer::Running, class: &str, now: Millis) -> bool {
+        self.running_digest != Some(running.digest)
+            || self.running_version != running.version
+            || self.running_sequence != Some(running.sequence)
+            || self.class.as_deref() != Some(class)
+            || now.saturating_sub(self.last_seen_ms) >= LAST_SEEN_RESOLUTION_MS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::offer::Running;
+    use super::*;
+
+    #[test]
+    fn unchanged_recent_checkin_writes_nothing() {
+        let running = Running {
+            digest: Sha256([1; 32]),
+            version: Some("1".into()),
+            sequence: 3,
+        };
+        let mut d = Device {
+            id: "d".into(),
+            class: Some("c".into()),
+            state: DeviceState::Active,
+            registered_ms: 0,
+            last_seen_ms: 1_000,
+            running_digest: Some(running.digest),
+            running_version: running.version.clone(),
+            running_sequence: Some(3),
+            last_status: None,
+        };
+        assert!(!d.checkin_changes(&running, "c", 1_000 + LAST_SEEN_RESOLUTION_MS - 1));
+        assert!(d.checkin_changes(&running, "c", 1_000 + LAST_SEEN_RESOLUTION_MS));
+        assert!(d.checkin_changes(&running, "other", 1_001));
+        d.running_sequence = Some(2);
+        assert!(d.checkin_changes(&running, "c", 1_001));
+    }
+}

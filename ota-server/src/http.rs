@@ -30,6 +30,8 @@ use crate::domain::ingest::{ClassRef, ReleaseVerifier};
 use crate::domain::offer::OfferPolicy;
 use crate::domain::{Sha256, SharedClock};
 use crate::metrics::Metrics;
+use crate::store::batch::CheckinWriter;
+use crate::store::cache::LatestReleases;
 use crate::store::{AuditRecord, SharedStore};
 use error::ApiError;
 use ratelimit::RateLimiter;
@@ -48,6 +50,10 @@ pub struct AppState {
     pub classes: Arc<Vec<ClassRef>>,
     pub limits: Limits,
     pub dev_insecure_http: bool,
+    /// Group-committed check-in writes.
+    pub checkins: CheckinWriter,
+    /// Newest release per class (short TTL, invalidated by ingest).
+    pub latest: Arc<LatestReleases>,
     /// Envelopes are small and sent on every offer: kept in memory by digest.
     pub envelopes: Arc<Mutex<HashMap<Sha256, Arc<[u8]>>>>,
 }

@@ -26,6 +26,8 @@ use crate::http::auth::ConnInfo;
 use crate::http::ratelimit::RateLimiter;
 use crate::http::{router, AppState};
 use crate::metrics::Metrics;
+use crate::store::batch::CheckinWriter;
+use crate::store::cache::LatestReleases;
 use crate::store::{self, SharedStore};
 use crate::tls::{identity_from_cert, server_config};
 
@@ -142,6 +144,8 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
         limits: config.limits.clone(),
         dev_insecure_http: config.dev_insecure_http,
         envelopes: Arc::new(Mutex::new(HashMap::new())),
+        checkins: CheckinWriter::spawn(store.clone()),
+        latest: Arc::new(LatestReleases::default()),
     };
     let app = router(state);
     let listener = TcpListener::bind(config.listen)

@@ -1,6 +1,8 @@
 //! Persistence: one [`Store`] trait, SQLite ([`sqlite`]) and PostgreSQL ([`postgres`]).
 //! This module tree is the only place SQL lives.
 
+pub mod batch;
+pub mod cache;
 pub mod postgres;
 mod queries;
 pub mod sqlite;
@@ -23,6 +25,8 @@ pub enum StoreError {
     Backend(#[from] sqlx::Error),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -41,6 +45,15 @@ pub struct NewRelease {
     pub patches: Vec<Patch>,
     pub created_ms: Millis,
     pub uploaded_by: String,
+}
+
+/// One check-in to record.
+#[derive(Debug, Clone)]
+pub struct CheckinRecord {
+    pub id: String,
+    pub class: Option<String>,
+    pub running: Running,
+    pub now: Millis,
 }
 
 /// One status report or lifecycle event of a device.
@@ -72,8 +85,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn register_device(&self, id: &str, class: Option<&str>, now: Millis) -> Result<Device>;
     /// Bulk registration (provisioning, benchmarks). Existing ids are left unchanged.
     async fn register_devices(&self, ids: &[String], class: &str, now: Millis) -> Result<()>;
-    /// Stores what the device says it runs, its class if it had none, and `last_seen`.
-    async fn record_checkin(&self, id: &str, class: Option<&str>, running: &Running, now: Millis) -> Result<()>;
+    /// Stores what each device says it runs, its class if it had none, and `last_seen`, in one
+    /// transaction (see [`batch::CheckinWriter`]).
+    async fn record_checkins(&self, batch: &[CheckinRecord]) -> Result<()>;
     /// Returns false if the device is unknown.
     async fn set_device_state(&self, id: &str, state: DeviceState) -> Result<bool>;
     async fn list_devices(&self, limit: i64, after: Option<&str>) -> Result<Vec<Device>>;

@@ -16,7 +16,7 @@ use super::AppState;
 use crate::domain::offer::{Offer, Running};
 use crate::domain::status::StatusReport;
 use crate::domain::{Release, Sha256};
-use crate::store::DeviceEvent;
+use crate::store::{CheckinRecord, DeviceEvent};
 
 /// What the device runs now.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -154,12 +154,17 @@ pub async fn checkin(
             }
         },
     };
-    state
-        .store
-        .record_checkin(&device.id, Some(&class), &running, now)
-        .await?;
-    let latest = state.store.latest_release(&class).await?;
-    let offer = state.offer.decide(&device, &running, latest.as_ref(), now);
+    if device.checkin_changes(&running, &class, now) {
+        let record = CheckinRecord {
+            id: device.id.clone(),
+            class: Some(class.clone()),
+            running: running.clone(),
+            now,
+        };
+        state.checkins.record(record).await?;
+    }
+    let latest = state.latest.get(state.store.as_ref(), &class, now).await?;
+    let offer = state.offer.decide(&device, &running, latest.as_deref(), now);
     let update = match offer {
         Offer::NoUpdate => {
             state.metrics.inc("ota_checkins_total", &[("result", "no_update")]);

@@ -220,7 +220,10 @@ async fn ingest(
         .insert_release(&new_release(&verified, admin, state.clock.now_ms()))
         .await
     {
-        Ok(release) => Ok((StatusCode::CREATED, Json(ReleaseView::from(&release)))),
+        Ok(release) => {
+            state.latest.invalidate();
+            Ok((StatusCode::CREATED, Json(ReleaseView::from(&release))))
+        }
         Err(e) => {
             remove(state, &created).await;
             Err(match e {
@@ -237,6 +240,10 @@ async fn ingest(
 
 async fn remove(state: &AppState, digests: &[Sha256]) {
     for d in digests {
+        // A concurrent ingest may have recorded a release that shares this artifact.
+        if state.store.artifact_known(d).await.unwrap_or(true) {
+            continue;
+        }
         if let Err(e) = state.artifacts.remove(d).await {
             tracing::error!(error = %e, digest = %d, "cleanup after failed ingest");
         }

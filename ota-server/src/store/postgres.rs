@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Connection as _;
 
+use super::cache::DeviceCache;
 use super::queries::{dollar, impl_store};
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/postgres/0001_init.sql"))];
@@ -16,9 +17,11 @@ const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/postgres/0001_
 /// Serializes migrations of concurrent replicas (pg_advisory_xact_lock key).
 const MIGRATION_LOCK: i64 = 0x6f74_615f_6d69_6772;
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PgStore {
     pool: PgPool,
+    /// Disabled: another replica may revoke a device at any time.
+    devices: DeviceCache,
 }
 
 /// Splits our `schema=` parameter off the URL.
@@ -63,7 +66,10 @@ impl PgStore {
             options = options.options([("search_path", schema.as_str())]);
         }
         let pool = PgPoolOptions::new().max_connections(16).connect_with(options).await?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            devices: DeviceCache::new(false),
+        };
         store.migrate().await?;
         Ok(store)
     }

@@ -32,10 +32,9 @@ pub(crate) const RELEASE_COLS: &str = "id, class_name, class_id, sequence, versi
 macro_rules! impl_store {
     ($ty:ty, $row:ty, $backend:literal, $sql:path) => {
         use $crate::domain::auth::{Role, TokenRecord};
-        use $crate::domain::offer::Running;
         use $crate::domain::{Device, DeviceState, Millis, Patch, Release, Sha256};
         use $crate::store::queries::{DEVICE_COLS, RELEASE_COLS};
-        use $crate::store::{digest, to_i64, to_u64, AuditRecord, DeviceEvent, NewRelease, Result, StoreError};
+        use $crate::store::{digest, to_i64, to_u64, AuditRecord, CheckinRecord, DeviceEvent, NewRelease, Result, StoreError};
         use sqlx::Row as _;
 
         fn device_row(r: &$row) -> Result<Device> {
@@ -114,10 +113,18 @@ macro_rules! impl_store {
             }
 
             async fn device(&self, id: &str) -> Result<Option<Device>> {
+                if let Some(d) = self.devices.get(id) {
+                    return Ok(Some(d));
+                }
+                let epoch = self.devices.epoch();
                 let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE id = ?");
                 let sql = $sql(&sql);
                 let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
-                row.as_ref().map(device_row).transpose()
+                let device = row.as_ref().map(device_row).transpose()?;
+                if let Some(d) = &device {
+                    self.devices.put(epoch, d);
+                }
+                Ok(device)
             }
 
             async fn register_device(&self, id: &str, class: Option<&str>, now: Millis) -> Result<Device> {
@@ -144,24 +151,32 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn record_checkin(&self, id: &str, class: Option<&str>, running: &Running, now: Millis) -> Result<()> {
+            async fn record_checkins(&self, batch: &[CheckinRecord]) -> Result<()> {
                 let sql = $sql("UPDATE devices SET last_seen_ms = ?, running_digest = ?, running_version = ?, \
                      running_sequence = ?, class = COALESCE(class, ?) WHERE id = ?");
-                sqlx::query(&sql)
-                    .bind(now)
-                    .bind(running.digest.hex())
-                    .bind(running.version.as_deref())
-                    .bind(to_i64(running.sequence)?)
-                    .bind(class)
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await?;
+                // One transaction (one commit) for the whole batch: group commit.
+                let mut tx = self.pool.begin().await?;
+                for c in batch {
+                    sqlx::query(&sql)
+                        .bind(c.now)
+                        .bind(c.running.digest.hex())
+                        .bind(c.running.version.as_deref())
+                        .bind(to_i64(c.running.sequence)?)
+                        .bind(c.class.as_deref())
+                        .bind(c.id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                batch.iter().for_each(|c| self.devices.apply_checkin(c));
                 Ok(())
             }
 
             async fn set_device_state(&self, id: &str, state: DeviceState) -> Result<bool> {
                 let sql = $sql("UPDATE devices SET state = ? WHERE id = ?");
+                self.devices.forget(id);
                 let done = sqlx::query(&sql).bind(state.as_str()).bind(id).execute(&self.pool).await?;
+                self.devices.forget(id);
                 Ok(done.rows_affected() == 1)
             }
 
@@ -191,7 +206,9 @@ macro_rules! impl_store {
                     .await?;
                 let sql = $sql("UPDATE devices SET last_status = ? WHERE id = ?");
                 sqlx::query(&sql).bind(event.status.as_str()).bind(id).execute(&mut *tx).await?;
+                self.devices.forget(id);
                 tx.commit().await?;
+                self.devices.forget(id);
                 Ok(())
             }
 

@@ -5,14 +5,17 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+use super::cache::DeviceCache;
 use super::queries::{impl_store, same};
 
 /// Migrations, applied in order, each once (recorded in `schema_migrations`).
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/sqlite/0001_init.sql"))];
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Write-through: this process is the database file's only writer.
+    devices: DeviceCache,
 }
 
 impl SqliteStore {
@@ -34,7 +37,10 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            devices: DeviceCache::new(true),
+        };
         store.migrate().await?;
         Ok(store)
     }
