@@ -27,15 +27,24 @@ fn escape(v: &str) -> String {
 }
 
 impl Metrics {
-    /// Adds `by` to counter `name` with labels already rendered as `k="v",…`.
+    /// Adds `by` to counter `name` with the given labels.
     pub fn add(&self, name: &'static str, labels: &[(&str, &str)], by: u64) {
-        let labels = labels
-            .iter()
-            .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-            .collect::<Vec<_>>()
-            .join(",");
+        let mut rendered = String::with_capacity(48);
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                rendered.push(',');
+            }
+            rendered.push_str(k);
+            rendered.push_str("=\"");
+            if v.contains(['\\', '"', '\n']) {
+                rendered.push_str(&escape(v));
+            } else {
+                rendered.push_str(v);
+            }
+            rendered.push('"');
+        }
         if let Ok(mut c) = self.counters.lock() {
-            *c.entry((name, labels)).or_default() += by;
+            *c.entry((name, rendered)).or_default() += by;
         }
     }
 
@@ -51,7 +60,8 @@ impl Metrics {
             &[("route", route), ("method", method), ("status", &status)],
         );
         if let Ok(mut d) = self.durations.lock() {
-            let h = d.entry(format!("route=\"{}\"", escape(route))).or_default();
+            let key = format!("route=\"{}\"", escape(route));
+            let h = d.entry(key).or_default();
             let secs = elapsed.as_secs_f64();
             for (i, b) in BUCKETS.iter().enumerate() {
                 if secs <= *b {

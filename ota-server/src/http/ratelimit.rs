@@ -37,7 +37,12 @@ impl RateLimiter {
             };
             buckets.retain(|_, (_, at)| now.saturating_sub(*at) < full_after);
         }
-        let (tokens, at) = buckets.entry(key.to_owned()).or_insert((self.burst, now));
+        if !buckets.contains_key(key) {
+            buckets.insert(key.to_owned(), (self.burst, now));
+        }
+        let Some((tokens, at)) = buckets.get_mut(key) else {
+            return Ok(());
+        };
         let elapsed = now.saturating_sub(*at).max(0) as f64;
         *tokens = (*tokens + elapsed * self.per_ms).min(self.burst);
         *at = now;

@@ -152,20 +152,35 @@ macro_rules! impl_store {
             }
 
             async fn record_checkins(&self, batch: &[CheckinRecord]) -> Result<()> {
-                let sql = $sql("UPDATE devices SET last_seen_ms = ?, running_digest = ?, running_version = ?, \
-                     running_sequence = ?, class = COALESCE(class, ?) WHERE id = ?");
-                // One transaction (one commit) for the whole batch: group commit.
-                let mut tx = self.pool.begin().await?;
+                // The last report of a device in the batch wins (a row is updated at most once).
+                let mut latest: std::collections::HashMap<&str, &CheckinRecord> = std::collections::HashMap::new();
                 for c in batch {
-                    sqlx::query(&sql)
-                        .bind(c.now)
-                        .bind(c.running.digest.hex())
-                        .bind(c.running.version.as_deref())
-                        .bind(to_i64(c.running.sequence)?)
-                        .bind(c.class.as_deref())
-                        .bind(c.id.as_str())
-                        .execute(&mut *tx)
-                        .await?;
+                    latest.insert(c.id.as_str(), c);
+                }
+                let rows: Vec<&CheckinRecord> = latest.into_values().collect();
+                // One statement per chunk and one transaction (one commit) for the batch: group commit.
+                // VALUES columns are column1.. in both SQLite and PostgreSQL.
+                let mut tx = self.pool.begin().await?;
+                for chunk in rows.chunks(256) {
+                    let values = vec!["(?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+                    let sql = format!(
+                        "UPDATE devices SET last_seen_ms = v.column2, running_digest = v.column3, \
+                         running_version = v.column4, running_sequence = v.column5, \
+                         class = COALESCE(devices.class, v.column6) \
+                         FROM (VALUES {values}) AS v WHERE devices.id = v.column1"
+                    );
+                    let sql = $sql(&sql);
+                    let mut q = sqlx::query(&sql);
+                    for c in chunk {
+                        q = q
+                            .bind(c.id.as_str())
+                            .bind(c.now)
+                            .bind(c.running.digest.hex())
+                            .bind(c.running.version.as_deref())
+                            .bind(to_i64(c.running.sequence)?)
+                            .bind(c.class.as_deref());
+                    }
+                    q.execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 batch.iter().for_each(|c| self.devices.apply_checkin(c));
