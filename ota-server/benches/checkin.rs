@@ -146,6 +146,7 @@ async fn start(dir: &std::path::Path, ca: &DevCa, db: &str, insecure: bool) -> o
             checkin_per_second: 1_000_000.0,
             ..Limits::default()
         },
+        artifacts_url: None,
     };
     ota_server::start(config).await.unwrap()
 }

@@ -5,6 +5,8 @@
 //! by the caller under [`LocalFs::staging_dir`] (same filesystem), hashed while written, and
 //! only [`ArtifactStore::put`] after verification.
 
+pub mod object;
+
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;

@@ -29,6 +29,11 @@ pub struct Config {
     pub classes: Vec<DeviceClass>,
     #[serde(default)]
     pub limits: Limits,
+    /// Where artifacts live: unset = `<data_dir>/artifacts` on the local filesystem;
+    /// `file:///abs/dir` = through `object_store`'s LocalFileSystem (the path replicas would
+    /// share with an S3 backend); `memory:` = in memory (tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts_url: Option<String>,
 }
 
 /// Server certificate and the fleet CA(s) that issue device certificates.

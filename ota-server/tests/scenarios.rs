@@ -46,3 +46,24 @@ both_backends!(
     status_reports_recorded,
     graceful_shutdown_finishes_inflight_download,
 );
+
+/// The artifact store behind the `object_store` crate (what replicas would share).
+mod sqlite_object_store {
+    use super::cases;
+    use super::Backend::SqliteObjectStore;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn upload_checkin_download_and_verify_like_a_device() {
+        cases::upload_checkin_download_and_verify_like_a_device(SqliteObjectStore).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn download_resumes_after_dropped_connection() {
+        cases::download_resumes_after_dropped_connection(SqliteObjectStore).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn restart_keeps_state() {
+        cases::restart_keeps_state(SqliteObjectStore).await
+    }
+}

@@ -722,6 +722,20 @@ pub async fn restart_keeps_state(backend: Backend) {
         200
     );
 
+    // The artifacts are where the configured backend keeps them.
+    let objects = env.data_dir().join("../objects/sha256");
+    if backend == Backend::SqliteObjectStore {
+        assert_eq!(
+            std::fs::read_dir(&objects).unwrap().count(),
+            2,
+            "envelope + image in the object store"
+        );
+        assert_eq!(stored_artifacts(&env), 0);
+    } else {
+        assert!(!objects.exists());
+        assert_eq!(stored_artifacts(&env), 2);
+    }
+
     env.restart().await;
 
     let (s, v) = post_json(&env.device("dev-a", Some(CLASS)), &url, &body).await;

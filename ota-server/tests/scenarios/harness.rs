@@ -15,6 +15,8 @@ use super::bundles::{self, Upload};
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// SQLite, with artifacts through the `object_store` crate (LocalFileSystem).
+    SqliteObjectStore,
 }
 
 /// PostgreSQL for tests: `OTA_TEST_PG_URL` or the machines' default. Unreachable → the test fails.
@@ -53,7 +55,7 @@ impl Env {
         std::fs::write(p("server.key"), &server_cert.key_pem).unwrap();
         std::fs::write(p("manifest.pub.pem"), bundles::manifest_pub_pem()).unwrap();
         let (database_url, pg_schema) = match backend {
-            Backend::Sqlite => (format!("sqlite://{}", p("data/ota.db").display()), None),
+            Backend::Sqlite | Backend::SqliteObjectStore => (format!("sqlite://{}", p("data/ota.db").display()), None),
             Backend::Postgres => {
                 let schema = format!("test_{}", unique_suffix());
                 (format!("{}?schema={schema}", pg_base_url()), Some(schema))
@@ -86,6 +88,8 @@ impl Env {
                 },
             ],
             limits,
+            artifacts_url: (backend == Backend::SqliteObjectStore)
+                .then(|| format!("file://{}", p("objects").display())),
         };
         let server = ota_server::start(config.clone()).await.expect("server starts");
         let admin_token = ota_server::init::create_token(server.store.as_ref(), "test-admin", Role::Admin)
