@@ -1,7 +1,7 @@
 //! Release manifests (SUIT envelopes, draft-ietf-suit-manifest) verified on the device.
 //!
 //! Order of work, so that nothing in the manifest is interpreted before it is authenticated
-//! (draft §8.3; RFC 9124 §4.3.4):
+//! (draft §8.3; RFC 9124 REQ.SEC.AUTHENTIC):
 //! 1. the envelope and authentication wrapper are parsed for structure only;
 //! 2. every COSE_Sign1 must verify, over the detached SUIT_Digest, under a trusted key, and at
 //!    least `threshold` distinct trusted keys must have signed;
@@ -174,14 +174,14 @@ pub fn verify_envelope<'e, S: RollbackStore + ?Sized>(
     // Authenticated: now the manifest may be interpreted.
     let manifest = env.manifest(&sha256).map_err(malformed)?;
     let common = manifest.common();
-    // draft §8.4.9.1 (condition-vendor-identifier / condition-class-identifier); RFC 9124 §4.3.1-2.
+    // draft §8.4.9.1 (condition-vendor-identifier / condition-class-identifier); RFC 9124 REQ.SEC.COMPATIBLE.
     if common.vendor_id() != &policy.vendor_id {
         return Err(VerifyError::new(Kind::WrongVendor, 0));
     }
     if common.class_id() != &policy.class_id {
         return Err(VerifyError::new(Kind::WrongClass, 0));
     }
-    // draft §8.4.2, RFC 9124 §4.3.3: the sequence number must be strictly greater than the stored one.
+    // draft §8.4.2, RFC 9124 REQ.SEC.SEQUENCE: the sequence number must be strictly greater than the stored one.
     if manifest.sequence() <= rollback.sequence() {
         return Err(VerifyError::new(Kind::SequenceRollback, 0));
     }

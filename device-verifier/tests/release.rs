@@ -1,4 +1,4 @@
-//! Release-manifest attacks, named by the threat they defend against (RFC 9124 §4.3, TUF).
+//! Release-manifest attacks, named by the threat they defend against (RFC 9124 REQ.SEC.*, TUF).
 //! Images are imgtool 2.5.0 samples; envelopes are built here with the manifest crate's encoder.
 
 use device_verifier::{

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Decoding is two-phase so that nothing inside the manifest is interpreted before it is
-//! authenticated (draft §8.3; RFC 9124 §4.3.4): [`Envelope::decode`] only walks the envelope and
+//! authenticated (draft §8.3; RFC 9124 REQ.SEC.AUTHENTIC): [`Envelope::decode`] only walks the envelope and
 //! the authentication wrapper and locates the manifest bstr; the caller checks the signatures and
 //! the digest, then calls [`Envelope::manifest`].
 //!
@@ -123,7 +123,7 @@ impl Parameter {
     }
 }
 
-/// A COSE hash algorithm in a `SUIT_Digest` (draft §8.4.8.6; IANA COSE Algorithms).
+/// A COSE hash algorithm in a `SUIT_Digest` (draft §8.3, §8.4.12; IANA COSE Algorithms).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DigestAlg(pub i64);
 
@@ -135,7 +135,7 @@ impl DigestAlg {
     pub const SHAKE256: Self = Self(-45);
 }
 
-/// A `SUIT_Digest` (draft §8.4.8.6) in the profile: SHA-256 only, no extensions.
+/// A `SUIT_Digest` (draft §8.3, §8.4.12) in the profile: SHA-256 only, no extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Digest<'a> {
     pub alg: DigestAlg,
@@ -167,7 +167,7 @@ impl<'a> Digest<'a> {
         }
         let alg_at = r.offset();
         let alg = DigestAlg(r.int()?);
-        // draft §8.4.8.6: SHA-256 is REQUIRED to implement; the profile allows nothing else.
+        // draft CDDL (suit-cose-hash-algs): SHA-256 is REQUIRED to implement; the profile allows nothing else.
         if alg != DigestAlg::SHA256 {
             return Err(DecodeError::new(Kind::UnsupportedAlgorithm, alg_at));
         }

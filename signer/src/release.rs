@@ -20,7 +20,7 @@ use sha2::{Digest as _, Sha256};
 pub use bundle::ReleaseBundle;
 pub use sign::CoseSigner;
 
-/// A delta patch offered with the release (RFC 9124 §4.3.6: bound to its precursor's digest).
+/// A delta patch offered with the release (RFC 9124 REQ.SEC.AUTH.PRECURSOR: bound to its precursor's digest).
 #[derive(Debug, Clone)]
 pub struct DeltaRef {
     /// Patch format id ([`DeltaFormat`]).

@@ -144,3 +144,32 @@ fn zcbor_validates_our_envelopes_against_the_profile_cddl() {
     let (ok, out) = run(&python, "cddl_validate.py", &[&cddl, rule, &outside]);
     assert!(!ok, "{out}");
 }
+
+#[test]
+fn zcbor_validates_our_envelopes_against_the_drafts_own_cddl() {
+    // The profile must stay a subset of the draft: check our output against the draft's CDDL too.
+    let Some(python) = python() else { return };
+    let r = release();
+    let draft = repo().join("../shared/fixtures/suit-manifest-spec/draft-ietf-suit-manifest.cddl");
+    let (ok, out) = run(&python, "draft_cddl_validate.py", &[&draft, &r.envelope]);
+    assert!(ok, "{out}");
+
+    // Not vacuous: manifest-version 2 is outside the draft (the signature is irrelevant here).
+    let mut bytes = std::fs::read(&r.envelope).unwrap();
+    let manifest_key = [0x03, 0x59]; // manifest: 3 => bstr with a 2-byte length
+    let at = bytes
+        .windows(2)
+        .position(|w| w == manifest_key)
+        .expect("manifest member")
+        + 4;
+    assert_eq!(
+        &bytes[at..at + 3],
+        &[0xa6, 0x01, 0x01],
+        "manifest map starts with version 1"
+    );
+    bytes[at + 2] = 0x02;
+    let bad = r.dir.path().join("version2.suit");
+    std::fs::write(&bad, &bytes).unwrap();
+    let (ok, out) = run(&python, "draft_cddl_validate.py", &[&draft, &bad]);
+    assert!(!ok, "{out}");
+}

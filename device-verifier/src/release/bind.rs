@@ -33,7 +33,7 @@ impl BoundImage {
     }
 
     /// Persists the release's sequence number as the new floor. Call this only from the new
-    /// firmware once it has booted and confirmed itself (RFC 9124 §4.3.3 and DESIGN.md trust
+    /// firmware once it has booted and confirmed itself (RFC 9124 REQ.SEC.SEQUENCE; DESIGN.md trust
     /// model 4), with `running` = the result of [`verify_image`] on the slot it booted from:
     /// it must be this very image, so a commit before the swap cannot be written by accident.
     pub fn commit_after_boot<S: RollbackStore + ?Sized>(
@@ -57,7 +57,7 @@ impl BoundImage {
 }
 
 /// A view of a slot that ends at `limit`: nothing past the manifest's image-size can be read
-/// (RFC 9124 §4.3.9, "endless data").
+/// (TUF "endless data"; RFC 9124 REQ.SEC.IMG.COMPLETE_DIGEST).
 struct Limited<'f, F> {
     inner: &'f mut F,
     limit: u32,
@@ -78,7 +78,7 @@ impl<F: FlashRead> FlashRead for Limited<'_, F> {
 }
 
 /// Checks that `flash` holds the release's image: SHA-256 and size of the complete signed image
-/// equal the manifest's image-digest and image-size (draft §8.4.9.3 condition-image-match), and
+/// equal the manifest's image-digest and image-size (draft §8.4.9.2 condition-image-match), and
 /// the image's own MCUboot signature and security counter verify under `policy`. Reads no byte
 /// at or past image-size. `buf` is scratch space as for [`verify_image`].
 pub fn bind_image<F: FlashRead>(
@@ -99,7 +99,7 @@ pub fn bind_image<F: FlashRead>(
         limit: size,
     };
 
-    // draft §8.4.9.3: digest of exactly image-size bytes.
+    // draft §8.4.9.2: digest of exactly image-size bytes.
     let mut hasher = Sha256::new();
     let mut offset = 0u32;
     while offset < size {

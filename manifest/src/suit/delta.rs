@@ -16,7 +16,7 @@
 //! ```
 //!
 //! The result of applying a patch is the manifest's image (image-digest / image-size), so a patch
-//! is bound both to its precursor and to its result (RFC 9124 §4.3.6, precursor identification).
+//! is bound both to its precursor and to its result (RFC 9124 REQ.SEC.AUTH.PRECURSOR).
 
 use super::cbor::Reader;
 use super::Digest;

@@ -36,12 +36,18 @@ impl<'a> Envelope<'a> {
         for _ in 0..r.map_len()? {
             let at = r.offset();
             if r.peek_major()? == MAJOR_TSTR {
-                // draft §7.5: integrated payloads; the profile fetches payloads by URI instead.
+                // draft §5.5: integrated payloads; the profile fetches payloads by URI instead.
                 return Err(DecodeError::new(Kind::UnsupportedFeature, at));
             }
             match Member(r.int()?) {
                 Member::AUTHENTICATION_WRAPPER => auth = Some(r.bstr_cbor()?),
-                Member::MANIFEST => manifest = Some(r.bstr_item()?),
+                Member::MANIFEST => {
+                    // draft §8.3: the authentication wrapper MUST come before the manifest.
+                    if auth.is_none() {
+                        return Err(DecodeError::new(Kind::UnexpectedValue, at));
+                    }
+                    manifest = Some(r.bstr_item()?)
+                }
                 Member::INSTALL => severable.install = Some(r.bstr_item()?),
                 Member::TEXT => severable.text = Some(r.bstr_item()?),
                 Member::PAYLOAD_FETCH => return Err(DecodeError::new(Kind::UnsupportedFeature, at)),
@@ -111,8 +117,8 @@ impl<'a> Envelope<'a> {
     }
 
     /// Interprets the manifest. Call only after the signatures over [`Self::digest_encoded`]
-    /// verified and `sha256(manifest_bstr)` equals [`Self::digest`] (draft §8.3, RFC 9124 §4.3.4).
-    /// `sha256` also checks severable members against their digests (draft §8.4.11).
+    /// verified and `sha256(manifest_bstr)` equals [`Self::digest`] (draft §8.3; RFC 9124 REQ.SEC.AUTHENTIC).
+    /// `sha256` also checks severable members against their digests (draft §8.6).
     pub fn manifest(&self, sha256: &impl Sha256Fn) -> Result<Manifest<'a>, DecodeError> {
         Manifest::decode(self.manifest, self.manifest_offset, self.severable, sha256)
     }

@@ -10,7 +10,7 @@ use crate::error::{DecodeError, DecodeErrorKind as Kind};
 /// A bstr found in the envelope: `(encoded item with header, contents, contents offset)`.
 pub(crate) type Bstr<'a> = (&'a [u8], &'a [u8], usize);
 
-/// Severable members carried in the envelope (draft §8.4.11).
+/// Severable members carried in the envelope (draft §8.6).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Severable<'a> {
     pub(crate) install: Option<Bstr<'a>>,
@@ -44,7 +44,7 @@ fn read_choice<'a>(r: &mut Reader<'a>) -> Result<Choice<'a>, DecodeError> {
     }
 }
 
-/// draft §8.4.11: a severed member is authenticated by the digest of its encoded bstr
+/// draft §8.6, §8.4.12: a severed member is authenticated by the digest of its encoded bstr
 /// (header included) held in the manifest; an envelope copy without a digest is unauthenticated.
 fn resolve<'a>(
     choice: Option<Choice<'a>>,
@@ -197,7 +197,7 @@ pub(crate) fn unsupported(command: Command, at: usize) -> DecodeError {
 
 fn read_image_match_only(r: &mut Reader<'_>) -> Result<(), DecodeError> {
     read_sequence(r, |command, r, at| match command {
-        // draft §8.4.9.3: condition-image-match compares the component with image-digest/size.
+        // draft §8.4.9.2: condition-image-match compares the component with image-digest/size.
         Command::CONDITION_IMAGE_MATCH => read_policy(r),
         _ => Err(unsupported(command, at)),
     })

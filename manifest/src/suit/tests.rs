@@ -235,3 +235,17 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn authentication_wrapper_must_precede_the_manifest() {
+    let bytes = envelope(&[]);
+    let env = Envelope::decode(&bytes).unwrap();
+    // Rebuild the map with the manifest first.
+    let mut w = encode::Writer::default();
+    w.tag(TAG_ENVELOPE).map(2).int(3).raw(env.manifest_bstr()).int(2);
+    let mut auth = encode::Writer::default();
+    let sig: Vec<u8> = encode::sign1(&encode::protected_header(CoseAlg::ED25519), &[0u8; 64]);
+    auth.array(2).bstr(env.digest_encoded()).bstr(&sig);
+    w.bstr(&auth.out);
+    assert_eq!(Envelope::decode(&w.out).unwrap_err().kind, Kind::UnexpectedValue);
+}
