@@ -1,5 +1,6 @@
 //! Admin API: releases, devices (revoke, decommission), tokens, audit log.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -157,9 +158,10 @@ pub struct Page {
 pub async fn list_devices(
     State(state): State<AppState>,
     admin: AdminAuth,
-    Query(page): Query<Page>,
+    page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Json<Vec<DeviceView>>, ApiError> {
     admin.require(Role::Viewer)?;
+    let Query(page) = page.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let limit = page.limit.unwrap_or(100).clamp(1, 1000);
     let devices = state.store.list_devices(limit, page.after.as_deref()).await?;
     Ok(Json(devices.iter().map(DeviceView::from).collect()))

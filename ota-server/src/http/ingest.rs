@@ -10,7 +10,7 @@
 //! Files are streamed to a staging directory and hashed as they arrive; nothing reaches the
 //! artifact store or the database unless every check passes.
 
-use axum::extract::multipart::{Field, MultipartError};
+use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -153,10 +153,17 @@ async fn read_parts(state: &AppState, mut multipart: Multipart) -> Result<Parts,
 pub async fn upload(
     State(state): State<AppState>,
     admin: AdminAuth,
-    multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<ReleaseView>), ApiError> {
-    admin.require(Role::ReleaseManager)?;
-    let result = ingest(&state, &admin, multipart).await;
+    let result = match (admin.require(Role::ReleaseManager), multipart) {
+        (Err(e), _) => Err(e),
+        (Ok(()), Err(rejection)) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "bundle_malformed",
+            format!("expected multipart/form-data: {}", rejection.body_text()),
+        )),
+        (Ok(()), Ok(multipart)) => ingest(&state, &admin, multipart).await,
+    };
     let target = match &result {
         Ok((_, Json(r))) => format!("release:{}", r.id),
         Err(_) => "release".into(),

@@ -522,6 +522,21 @@ pub async fn auth_and_roles(backend: Backend) {
     );
     let (s, v) = env.upload_as(&viewer, &upload).await;
     assert_eq!((s, code(&v)), (403, "insufficient_role"));
+    // Not multipart, and a bad query string: JSON errors with codes, not plain text.
+    let r = env
+        .anon()
+        .post(env.url("/api/v1/admin/releases"))
+        .bearer_auth(&manager)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    assert_eq!(code(&r.json().await.unwrap()), "bundle_malformed");
+    let (s, v) = env
+        .admin_as(&viewer, Method::GET, "/api/v1/admin/devices?limit=lots", None)
+        .await;
+    assert_eq!((s, code(&v)), (400, "invalid_query"));
     // release-manager: uploads, but cannot revoke or mint tokens.
     let (s, v) = env.upload_as(&manager, &upload).await;
     assert_eq!(s, 201, "{v}");
@@ -598,6 +613,9 @@ pub async fn auth_and_roles(backend: Backend) {
             && what == "device.revoke"
             && res == "error:insufficient_role"));
     assert!(entries.iter().any(|(_, what, _)| what == "token.create"));
+    assert!(entries.iter().any(|(who, what, res)| who.starts_with("token:viewer")
+        && what == "release.upload"
+        && res == "error:insufficient_role"));
     assert!(!audit.to_string().contains(&manager), "secrets never in the audit log");
     env.finish().await;
 }
