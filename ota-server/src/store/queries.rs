@@ -158,17 +158,22 @@ macro_rules! impl_store {
                     latest.insert(c.id.as_str(), c);
                 }
                 let rows: Vec<&CheckinRecord> = latest.into_values().collect();
-                // One statement per chunk and one transaction (one commit) for the batch: group commit.
-                // VALUES columns are column1.. in both SQLite and PostgreSQL.
-                let mut tx = self.pool.begin().await?;
-                for chunk in rows.chunks(256) {
-                    let values = vec!["(?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-                    let sql = format!(
+                // Group commit: one statement per chunk, one transaction for the batch (a single
+                // statement is its own transaction). VALUES columns are column1.. in both databases.
+                fn statement(n: usize) -> String {
+                    let values = vec!["(?, ?, ?, ?, ?, ?)"; n].join(", ");
+                    format!(
                         "UPDATE devices SET last_seen_ms = v.column2, running_digest = v.column3, \
                          running_version = v.column4, running_sequence = v.column5, \
                          class = COALESCE(devices.class, v.column6) \
                          FROM (VALUES {values}) AS v WHERE devices.id = v.column1"
-                    );
+                    )
+                }
+                const CHUNK: usize = 256;
+                let single = rows.len() <= CHUNK;
+                let mut tx = if single { None } else { Some(self.pool.begin().await?) };
+                for chunk in rows.chunks(CHUNK) {
+                    let sql = statement(chunk.len());
                     let sql = $sql(&sql);
                     let mut q = sqlx::query(&sql);
                     for c in chunk {
@@ -180,9 +185,14 @@ macro_rules! impl_store {
                             .bind(to_i64(c.running.sequence)?)
                             .bind(c.class.as_deref());
                     }
-                    q.execute(&mut *tx).await?;
+                    match tx.as_mut() {
+                        Some(tx) => q.execute(&mut **tx).await?,
+                        None => q.execute(&self.pool).await?,
+                    };
                 }
-                tx.commit().await?;
+                if let Some(tx) = tx {
+                    tx.commit().await?;
+                }
                 batch.iter().for_each(|c| self.devices.apply_checkin(c));
                 Ok(())
             }
