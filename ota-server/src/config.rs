@@ -1,0 +1,176 @@
+//! TOML configuration with environment overrides (`OTA_*`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// The whole server configuration (`ota-server.toml`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address for the HTTPS (mTLS) listener, e.g. `0.0.0.0:8443`.
+    pub listen: SocketAddr,
+    /// `sqlite://path/to/ota.db` (default, embedded) or `postgres://user@host/db[?schema=name]`.
+    pub database_url: String,
+    /// Directory for artifacts (content-addressed) and staging.
+    pub data_dir: PathBuf,
+    /// Serve plain HTTP and identify devices by the `X-Device-Id` header. Development only.
+    #[serde(default)]
+    pub dev_insecure_http: bool,
+    /// `text` or `json` logs.
+    #[serde(default = "default_log_format")]
+    pub log_format: String,
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    pub trust: TrustConfig,
+    #[serde(default)]
+    pub classes: Vec<DeviceClass>,
+    #[serde(default)]
+    pub limits: Limits,
+    /// Where artifacts live: unset = `<data_dir>/artifacts` on the local filesystem;
+    /// `file:///abs/dir` = through `object_store`'s LocalFileSystem (the path replicas would
+    /// share with an S3 backend); `memory:` = in memory (tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts_url: Option<String>,
+}
+
+/// Server certificate and the fleet CA(s) that issue device certificates.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub device_ca: Vec<PathBuf>,
+}
+
+/// Public keys the device trusts, so the server re-verifies exactly as a device would.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustConfig {
+    /// PEM SubjectPublicKeyInfo files of the MCUboot image keys.
+    pub image_keys: Vec<PathBuf>,
+    /// PEM SubjectPublicKeyInfo files of the SUIT manifest keys.
+    pub manifest_keys: Vec<PathBuf>,
+    #[serde(default = "one")]
+    pub manifest_threshold: usize,
+}
+
+/// A device class the server distributes to: ids as `signer release` derives them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceClass {
+    pub name: String,
+    pub vendor_domain: String,
+}
+
+/// Request limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest release bundle upload, in bytes.
+    pub max_bundle_bytes: u64,
+    /// Largest JSON body, in bytes.
+    pub max_json_bytes: usize,
+    /// Check-ins a device may burst before being rate limited.
+    pub checkin_burst: u32,
+    /// Sustained check-ins per second per device.
+    pub checkin_per_second: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_bundle_bytes: 256 * 1024 * 1024,
+            max_json_bytes: 64 * 1024,
+            checkin_burst: 10,
+            checkin_per_second: 1.0,
+        }
+    }
+}
+
+fn default_log_format() -> String {
+    "text".into()
+}
+
+fn one() -> usize {
+    1
+}
+
+impl Config {
+    /// Reads `path`, resolves relative paths against its directory, then applies `OTA_*` overrides.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut config: Config = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        config.apply_env(|k| std::env::var(k).ok())?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.data_dir);
+        if let Some(tls) = &mut self.tls {
+            fix(&mut tls.cert);
+            fix(&mut tls.key);
+            tls.device_ca.iter_mut().for_each(fix);
+        }
+        self.trust.image_keys.iter_mut().for_each(fix);
+        self.trust.manifest_keys.iter_mut().for_each(fix);
+        if let Some(rest) = self.database_url.strip_prefix("sqlite://") {
+            if !rest.starts_with('/') && !rest.starts_with(":memory:") {
+                self.database_url = format!("sqlite://{}", base.join(rest).display());
+            }
+        }
+    }
+
+    /// `OTA_LISTEN`, `OTA_DATABASE_URL`, `OTA_DATA_DIR`, `OTA_DEV_INSECURE_HTTP`, `OTA_LOG_FORMAT`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<()> {
+        if let Some(v) = get("OTA_LISTEN") {
+            self.listen = v.parse().context("OTA_LISTEN")?;
+        }
+        if let Some(v) = get("OTA_DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = get("OTA_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = get("OTA_DEV_INSECURE_HTTP") {
+            self.dev_insecure_http = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+        if let Some(v) = get("OTA_LOG_FORMAT") {
+            self.log_format = v;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file() {
+        let text = r#"
+listen = "127.0.0.1:8443"
+database_url = "sqlite://ota.db"
+data_dir = "data"
+[trust]
+image_keys = ["k.pem"]
+manifest_keys = ["m.pem"]
+"#;
+        let mut c: Config = toml::from_str(text).unwrap();
+        c.resolve_paths(Path::new("/etc/ota"));
+        assert_eq!(c.database_url, "sqlite:///etc/ota/ota.db");
+        c.apply_env(|k| (k == "OTA_LISTEN").then(|| "127.0.0.1:9000".to_string()))
+            .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.limits.checkin_burst, 10);
+    }
+}

@@ -1,0 +1,258 @@
+//! [`SuitVerifier`]: the device's verifier (`device-verifier`) run over an uploaded bundle.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt as _;
+
+use device_verifier::flash::{FlashError, FlashRead};
+use device_verifier::release::{
+    bind_image, verify_envelope, ManifestPolicy, RollbackStore, SequenceCommit, StoreError,
+};
+use device_verifier::{ImagePolicy, TrustedKey, VerifyErrorKind as Kind};
+use manifest::suit::Envelope;
+use serde::Deserialize;
+
+use super::{Bundle, ClassRef, Rejection, ReleaseVerifier, VerifiedBundle};
+use crate::domain::{Patch, Sha256};
+
+/// Trusted keys (DER SubjectPublicKeyInfo) and the classes this server distributes to.
+#[derive(Debug, Clone)]
+pub struct SuitVerifier {
+    pub image_keys: Vec<Vec<u8>>,
+    pub manifest_keys: Vec<Vec<u8>>,
+    pub threshold: usize,
+    pub classes: Vec<ClassRef>,
+}
+
+/// The server's view of anti-rollback: the highest sequence stored for the class.
+struct Floor(u64);
+
+impl RollbackStore for Floor {
+    fn sequence(&self) -> u64 {
+        self.0
+    }
+
+    fn commit(&mut self, _commit: SequenceCommit) -> Result<(), StoreError> {
+        Err(StoreError)
+    }
+}
+
+/// A staged image read like a flash slot, without loading it into memory.
+struct FileFlash {
+    file: File,
+    len: u32,
+}
+
+impl FlashRead for FileFlash {
+    fn capacity(&self) -> u32 {
+        self.len
+    }
+
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), FlashError> {
+        self.file.read_exact_at(buf, u64::from(offset)).map_err(|_| FlashError)
+    }
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::of(data).0
+}
+
+fn keys(ders: &[Vec<u8>]) -> Vec<TrustedKey<'_>> {
+    ders.iter().filter_map(|d| TrustedKey::from_spki(d)).collect()
+}
+
+fn envelope_rejection(kind: Kind) -> Rejection {
+    let msg = format!("release manifest: {}", kind.as_str());
+    match kind {
+        Kind::Malformed(_) => Rejection::malformed("envelope_malformed", msg),
+        Kind::UntrustedManifestKey => Rejection::verification("manifest_untrusted_key", msg),
+        Kind::ThresholdNotMet => Rejection::verification("manifest_threshold_not_met", msg),
+        Kind::ManifestDigestMismatch => Rejection::verification("manifest_digest_mismatch", msg),
+        Kind::SequenceRollback => Rejection::conflict("sequence_not_above_previous", msg),
+        Kind::WrongVendor | Kind::WrongClass => Rejection::verification("unknown_device_class", msg),
+        _ => Rejection::verification("manifest_signature_invalid", msg),
+    }
+}
+
+fn image_rejection(kind: Kind) -> Rejection {
+    let msg = format!("image: {}", kind.as_str());
+    match kind {
+        Kind::ImageDigestMismatch => Rejection::verification("image_digest_mismatch", msg),
+        Kind::ImageSizeMismatch | Kind::ExceedsSlot => Rejection::verification("image_size_mismatch", msg),
+        Kind::UntrustedKey
+        | Kind::MissingKey
+        | Kind::MissingSignature
+        | Kind::BadSignature
+        | Kind::SignatureKindMismatch
+        | Kind::BadPureFlag
+        | Kind::HashMismatch => Rejection::verification("image_signature_invalid", msg),
+        _ => Rejection::verification("image_malformed", msg),
+    }
+}
+
+/// The fields of `release.json` the server cross-checks.
+#[derive(Debug, Deserialize)]
+struct Summary {
+    sequence: u64,
+    #[serde(default)]
+    version: Option<String>,
+    envelope: FileRef,
+    image: FileRef,
+}
+
+#[derive(Debug, Deserialize)]
+struct FileRef {
+    size: u64,
+    sha256: String,
+}
+
+impl FileRef {
+    fn matches(&self, digest: &Sha256, size: u64) -> bool {
+        self.size == size && self.sha256.eq_ignore_ascii_case(&digest.hex())
+    }
+}
+
+impl ReleaseVerifier for SuitVerifier {
+    fn class_of(&self, envelope: &[u8]) -> Result<ClassRef, Rejection> {
+        let env = Envelope::decode(envelope)
+            .map_err(|e| Rejection::malformed("envelope_malformed", format!("release.suit: {e:?}")))?;
+        let manifest = env
+            .manifest(&sha256)
+            .map_err(|e| Rejection::malformed("envelope_malformed", format!("release.suit manifest: {e:?}")))?;
+        let common = manifest.common();
+        self.classes
+            .iter()
+            .find(|c| &c.class_id == common.class_id() && &c.vendor_id == common.vendor_id())
+            .cloned()
+            .ok_or_else(|| {
+                Rejection::verification(
+                    "unknown_device_class",
+                    format!(
+                        "class {} is not configured on this server",
+                        uuid::Uuid::from_bytes(*common.class_id())
+                    ),
+                )
+            })
+    }
+
+    fn verify(&self, bundle: &Bundle, class: &ClassRef, floor: u64) -> Result<VerifiedBundle, Rejection> {
+        let manifest_keys = keys(&self.manifest_keys);
+        let policy = ManifestPolicy {
+            trusted_keys: &manifest_keys,
+            threshold: self.threshold,
+            vendor_id: class.vendor_id,
+            class_id: class.class_id,
+        };
+        let release =
+            verify_envelope(&bundle.envelope, &policy, &Floor(floor)).map_err(|e| envelope_rejection(e.kind))?;
+
+        // Cheap checks first, from the hash taken while staging.
+        let image = &bundle.image;
+        if image.size != release.image_size() {
+            return Err(Rejection::verification(
+                "image_size_mismatch",
+                format!("image is {} bytes, manifest says {}", image.size, release.image_size()),
+            ));
+        }
+        if &image.digest.0 != release.image_digest() {
+            return Err(Rejection::verification(
+                "image_digest_mismatch",
+                "image SHA-256 differs from the manifest's image-digest",
+            ));
+        }
+        // The device's own binding: digest and size again, then the MCUboot signature.
+        let len = u32::try_from(image.size)
+            .map_err(|_| Rejection::verification("image_size_mismatch", "image larger than 4 GiB"))?;
+        let file = File::open(&image.path)
+            .map_err(|_| Rejection::verification("image_malformed", "staged image unreadable"))?;
+        let image_keys = keys(&self.image_keys);
+        let image_policy = ImagePolicy {
+            trusted_keys: &image_keys,
+            security_counter_floor: None,
+        };
+        let mut buf = vec![0u8; 16 * 1024];
+        bind_image(&release, &mut FileFlash { file, len }, &image_policy, &mut buf)
+            .map_err(|e| image_rejection(e.kind))?;
+
+        // Every patch the manifest allows must be uploaded, and nothing else.
+        let mut patches = Vec::new();
+        let mut used = vec![false; bundle.patches.len()];
+        for delta in release.deltas() {
+            let digest: [u8; 32] = delta
+                .patch_digest
+                .bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| Rejection::verification("patch_digest_mismatch", "patch digest is not SHA-256"))?;
+            let base: [u8; 32] = delta
+                .precursor_digest
+                .bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| Rejection::verification("patch_digest_mismatch", "precursor digest is not SHA-256"))?;
+            let found = bundle.patches.iter().position(|p| p.digest.0 == digest);
+            let Some(i) = found else {
+                return Err(Rejection::verification(
+                    "patch_missing",
+                    format!(
+                        "patch {} named by the manifest was not uploaded (or its digest differs)",
+                        delta.uri
+                    ),
+                ));
+            };
+            let staged = &bundle.patches[i];
+            if staged.size != delta.patch_size {
+                return Err(Rejection::verification(
+                    "patch_size_mismatch",
+                    format!(
+                        "patch {} is {} bytes, manifest says {}",
+                        staged.name, staged.size, delta.patch_size
+                    ),
+                ));
+            }
+            used[i] = true;
+            patches.push(Patch {
+                format: delta.format.0,
+                base_digest: Sha256(base),
+                base_size: delta.precursor_size,
+                digest: Sha256(digest),
+                size: delta.patch_size,
+            });
+        }
+        if let Some(i) = used.iter().position(|u| !u) {
+            return Err(Rejection::verification(
+                "unexpected_artifact",
+                format!("{} is not named by the manifest", bundle.patches[i].name),
+            ));
+        }
+
+        let envelope_digest = Sha256::of(&bundle.envelope);
+        let envelope_size = bundle.envelope.len() as u64;
+        let mut version = release.text().and_then(|t| t.version).map(str::to_owned);
+        if let Some(json) = &bundle.summary {
+            let summary: Summary = serde_json::from_slice(json)
+                .map_err(|e| Rejection::malformed("summary_malformed", format!("release.json: {e}")))?;
+            if summary.sequence != release.sequence()
+                || !summary.image.matches(&image.digest, image.size)
+                || !summary.envelope.matches(&envelope_digest, envelope_size)
+            {
+                return Err(Rejection::verification(
+                    "summary_mismatch",
+                    "release.json disagrees with the envelope or the uploaded files",
+                ));
+            }
+            if version.is_none() {
+                version = summary.version;
+            }
+        }
+        Ok(VerifiedBundle {
+            class: class.clone(),
+            sequence: release.sequence(),
+            version: version.unwrap_or_default(),
+            envelope_digest,
+            envelope_size,
+            image_digest: image.digest,
+            image_size: image.size,
+            patches,
+        })
+    }
+}

@@ -1,0 +1,151 @@
+//! HTTP: extract and authenticate, call the domain, map to JSON. Routes:
+//! * `/api/v1/device/…` — devices (mTLS identity, per-request revocation check);
+//! * `/api/v1/admin/…` — operators (bearer tokens with roles; every mutation audited);
+//! * `/api/v1/openapi.json`, `/metrics`, `/healthz`.
+
+pub mod admin;
+pub mod auth;
+pub mod device;
+pub mod download;
+pub mod error;
+pub mod ingest;
+pub mod openapi;
+pub mod ratelimit;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::artifacts::ArtifactStore;
+use crate::config::Limits;
+use crate::domain::ingest::{ClassRef, ReleaseVerifier};
+use crate::domain::offer::OfferPolicy;
+use crate::domain::{Sha256, SharedClock};
+use crate::metrics::Metrics;
+use crate::store::batch::CheckinWriter;
+use crate::store::cache::LatestReleases;
+use crate::store::{AuditRecord, SharedStore};
+use error::ApiError;
+use ratelimit::RateLimiter;
+
+/// Everything a handler needs. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: SharedStore,
+    pub artifacts: Arc<dyn ArtifactStore>,
+    pub staging_dir: PathBuf,
+    pub verifier: Arc<dyn ReleaseVerifier>,
+    pub offer: Arc<dyn OfferPolicy>,
+    pub clock: SharedClock,
+    pub metrics: Arc<Metrics>,
+    pub limiter: Arc<RateLimiter>,
+    pub classes: Arc<Vec<ClassRef>>,
+    pub limits: Limits,
+    pub dev_insecure_http: bool,
+    /// Group-committed check-in writes.
+    pub checkins: CheckinWriter,
+    /// Newest release per class (short TTL, invalidated by ingest).
+    pub latest: Arc<LatestReleases>,
+    /// Envelopes are small and sent on every offer: kept in memory by digest.
+    pub envelopes: Arc<Mutex<HashMap<Sha256, Arc<[u8]>>>>,
+}
+
+impl AppState {
+    pub fn class_known(&self, name: &str) -> bool {
+        self.classes.iter().any(|c| c.name == name)
+    }
+
+    /// Appends an audit record; a failure to audit is logged loudly (the action already happened).
+    pub async fn audit(&self, actor: &str, action: &str, target: &str, result: &str) {
+        let record = AuditRecord {
+            at_ms: self.clock.now_ms(),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            result: result.to_owned(),
+        };
+        if let Err(e) = self.store.append_audit(&record).await {
+            tracing::error!(error = %e, action, target, "audit write failed");
+        }
+        tracing::info!(actor, action, target, result, "audit");
+    }
+}
+
+/// The `result` column of an audit record.
+pub fn outcome<T>(r: &Result<T, ApiError>) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(e) => format!("error:{}", e.code),
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let bundle_limit = usize::try_from(state.limits.max_bundle_bytes).unwrap_or(usize::MAX);
+    let json_limit = state.limits.max_json_bytes;
+    let device = Router::new()
+        .route("/checkin", post(device::checkin))
+        .route("/status", post(device::status))
+        .route("/artifacts/{digest}", get(download::artifact));
+    let admin = Router::new()
+        .route(
+            "/releases",
+            post(ingest::upload)
+                .layer(DefaultBodyLimit::max(bundle_limit))
+                .get(admin::list_releases),
+        )
+        .route("/releases/{id}", get(admin::get_release))
+        .route("/devices", get(admin::list_devices))
+        .route("/devices/{id}", get(admin::get_device))
+        .route("/devices/{id}/revoke", post(admin::revoke))
+        .route("/devices/{id}/decommission", post(admin::decommission))
+        .route("/tokens", post(admin::create_token))
+        .route("/audit", get(admin::audit_log));
+    Router::new()
+        .nest("/api/v1/device", device)
+        .nest("/api/v1/admin", admin)
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { ApiError::not_found("not_found", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed",
+            )
+        })
+        .layer(DefaultBodyLimit::max(json_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), track))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+/// Counts and times every request by route template (never by raw path: ids stay out of labels).
+async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_owned();
+    let start = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16();
+    state.metrics.request(&route, &method, status, start.elapsed());
+    tracing::debug!(%route, %method, status, elapsed_us = start.elapsed().as_micros() as u64, "request");
+    response
+}

@@ -1,0 +1,335 @@
+//! Admin API: releases, devices (revoke, decommission), tokens, audit log.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::AdminAuth;
+use super::error::{ApiError, ErrorBody, JsonBody};
+use super::{outcome, AppState};
+use crate::domain::auth::{new_token, Role};
+use crate::domain::{Device, DeviceState, Release};
+use crate::store::{AuditRecord, DeviceEvent};
+use crate::tls::valid_device_id;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PatchView {
+    pub format: u64,
+    pub base_sha256: String,
+    pub base_size: u64,
+    pub sha256: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseView {
+    pub id: i64,
+    pub class: String,
+    pub class_id: String,
+    pub sequence: u64,
+    pub version: String,
+    pub envelope_sha256: String,
+    pub image_sha256: String,
+    pub image_size: u64,
+    pub patches: Vec<PatchView>,
+    pub created_ms: i64,
+    pub uploaded_by: String,
+}
+
+impl From<&Release> for ReleaseView {
+    fn from(r: &Release) -> Self {
+        Self {
+            id: r.id,
+            class: r.class_name.clone(),
+            class_id: r.class_id.clone(),
+            sequence: r.sequence,
+            version: r.version.clone(),
+            envelope_sha256: r.envelope_digest.hex(),
+            image_sha256: r.image_digest.hex(),
+            image_size: r.image_size,
+            patches: r
+                .patches
+                .iter()
+                .map(|p| PatchView {
+                    format: p.format,
+                    base_sha256: p.base_digest.hex(),
+                    base_size: p.base_size,
+                    sha256: p.digest.hex(),
+                    size: p.size,
+                })
+                .collect(),
+            created_ms: r.created_ms,
+            uploaded_by: r.uploaded_by.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceView {
+    pub id: String,
+    pub class: Option<String>,
+    pub state: String,
+    pub registered_ms: i64,
+    pub last_seen_ms: i64,
+    pub running_sha256: Option<String>,
+    pub running_version: Option<String>,
+    pub running_sequence: Option<u64>,
+    pub last_status: Option<String>,
+}
+
+impl From<&Device> for DeviceView {
+    fn from(d: &Device) -> Self {
+        Self {
+            id: d.id.clone(),
+            class: d.class.clone(),
+            state: d.state.as_str().to_owned(),
+            registered_ms: d.registered_ms,
+            last_seen_ms: d.last_seen_ms,
+            running_sha256: d.running_digest.map(|x| x.hex()),
+            running_version: d.running_version.clone(),
+            running_sequence: d.running_sequence,
+            last_status: d.last_status.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    pub at_ms: i64,
+    pub status: String,
+    pub release_id: Option<i64>,
+    pub reason: Option<String>,
+}
+
+impl From<DeviceEvent> for EventView {
+    fn from(e: DeviceEvent) -> Self {
+        Self {
+            at_ms: e.at_ms,
+            status: e.status,
+            release_id: e.release_id,
+            reason: e.reason,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceDetail {
+    pub device: DeviceView,
+    pub events: Vec<EventView>,
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/releases", tag = "admin",
+    responses((status = 200, body = [ReleaseView]), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list_releases(
+    State(state): State<AppState>,
+    admin: AdminAuth,
+) -> Result<Json<Vec<ReleaseView>>, ApiError> {
+    admin.require(Role::Viewer)?;
+    let releases = state.store.list_releases().await?;
+    Ok(Json(releases.iter().map(ReleaseView::from).collect()))
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/releases/{id}", tag = "admin", params(("id" = i64, Path)),
+    responses((status = 200, body = ReleaseView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn get_release(
+    State(state): State<AppState>,
+    admin: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Json<ReleaseView>, ApiError> {
+    admin.require(Role::Viewer)?;
+    let not_found = || ApiError::not_found("release_not_found", "no such release");
+    let id: i64 = id.parse().map_err(|_| not_found())?;
+    let release = state.store.release(id).await?.ok_or_else(not_found)?;
+    Ok(Json(ReleaseView::from(&release)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Page {
+    after: Option<String>,
+    limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/devices", tag = "admin",
+    params(("after" = Option<String>, Query), ("limit" = Option<i64>, Query)),
+    responses((status = 200, body = [DeviceView])), security(("bearer" = [])))]
+pub async fn list_devices(
+    State(state): State<AppState>,
+    admin: AdminAuth,
+    page: Result<Query<Page>, QueryRejection>,
+) -> Result<Json<Vec<DeviceView>>, ApiError> {
+    admin.require(Role::Viewer)?;
+    let Query(page) = page.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let limit = page.limit.unwrap_or(100).clamp(1, 1000);
+    let devices = state.store.list_devices(limit, page.after.as_deref()).await?;
+    Ok(Json(devices.iter().map(DeviceView::from).collect()))
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/devices/{id}", tag = "admin", params(("id" = String, Path)),
+    responses((status = 200, body = DeviceDetail), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn get_device(
+    State(state): State<AppState>,
+    admin: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Json<DeviceDetail>, ApiError> {
+    admin.require(Role::Viewer)?;
+    let device = state
+        .store
+        .device(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("device_not_found", "no such device"))?;
+    let events = state.store.device_events(&id, 100).await?;
+    Ok(Json(DeviceDetail {
+        device: DeviceView::from(&device),
+        events: events.into_iter().map(EventView::from).collect(),
+    }))
+}
+
+async fn set_state(
+    state: &AppState,
+    admin: &AdminAuth,
+    id: &str,
+    to: DeviceState,
+    action: &str,
+) -> Result<Json<DeviceView>, ApiError> {
+    let result = async {
+        admin.require(Role::Admin)?;
+        let not_found = || ApiError::not_found("device_not_found", "no such device");
+        if !valid_device_id(id) {
+            return Err(not_found());
+        }
+        let device = state.store.device(id).await?.ok_or_else(not_found)?;
+        if device.state == DeviceState::Decommissioned && to == DeviceState::Revoked {
+            return Ok(Json(DeviceView::from(&device)));
+        }
+        state.store.set_device_state(id, to).await?;
+        let event = DeviceEvent {
+            at_ms: state.clock.now_ms(),
+            status: to.as_str().to_owned(),
+            release_id: None,
+            reason: Some(format!("by {}", admin.actor())),
+        };
+        state.store.record_event(id, &event).await?;
+        let device = state.store.device(id).await?.ok_or_else(not_found)?;
+        Ok(Json(DeviceView::from(&device)))
+    }
+    .await;
+    state
+        .audit(&admin.actor(), action, &format!("device:{id}"), &outcome(&result))
+        .await;
+    result
+}
+
+/// Revoke: the device is refused from its next request on, open connections included.
+#[utoipa::path(post, path = "/api/v1/admin/devices/{id}/revoke", tag = "admin", params(("id" = String, Path)),
+    responses((status = 200, body = DeviceView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    admin: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Json<DeviceView>, ApiError> {
+    set_state(&state, &admin, &id, DeviceState::Revoked, "device.revoke").await
+}
+
+/// Decommission: revoked and marked retired; its history is kept.
+#[utoipa::path(post, path = "/api/v1/admin/devices/{id}/decommission", tag = "admin", params(("id" = String, Path)),
+    responses((status = 200, body = DeviceView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn decommission(
+    State(state): State<AppState>,
+    admin: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Json<DeviceView>, ApiError> {
+    set_state(&state, &admin, &id, DeviceState::Decommissioned, "device.decommission").await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    pub name: String,
+    /// `admin`, `release-manager` or `viewer`.
+    pub role: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedToken {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    /// Shown once; the server keeps only its SHA-256.
+    pub token: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/tokens", tag = "admin", request_body = NewToken,
+    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    admin: AdminAuth,
+    JsonBody(req): JsonBody<NewToken>,
+) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+    let result = async {
+        admin.require(Role::Admin)?;
+        let role = Role::parse(&req.role)
+            .ok_or_else(|| ApiError::bad_request("invalid_role", "role must be admin, release-manager or viewer"))?;
+        if req.name.is_empty() || req.name.len() > 64 {
+            return Err(ApiError::bad_request("invalid_name", "name must be 1-64 characters"));
+        }
+        let (token, hash) = new_token();
+        let record = state
+            .store
+            .insert_token(&req.name, role, &hash, state.clock.now_ms())
+            .await?;
+        Ok((
+            StatusCode::CREATED,
+            Json(CreatedToken {
+                id: record.id,
+                name: record.name,
+                role: role.as_str().to_owned(),
+                token,
+            }),
+        ))
+    }
+    .await;
+    state
+        .audit(
+            &admin.actor(),
+            "token.create",
+            &format!("token:{}", req.name),
+            &outcome(&result),
+        )
+        .await;
+    result
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditView {
+    pub at_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub result: String,
+}
+
+impl From<AuditRecord> for AuditView {
+    fn from(a: AuditRecord) -> Self {
+        Self {
+            at_ms: a.at_ms,
+            actor: a.actor,
+            action: a.action,
+            target: a.target,
+            result: a.result,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin",
+    responses((status = 200, body = [AuditView]), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn audit_log(State(state): State<AppState>, admin: AdminAuth) -> Result<Json<Vec<AuditView>>, ApiError> {
+    admin.require(Role::Admin)?;
+    let log = state.store.audit_log(500).await?;
+    Ok(Json(log.into_iter().map(AuditView::from).collect()))
+}

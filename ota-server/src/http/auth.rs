@@ -1,0 +1,153 @@
+//! Who is calling: devices by client certificate (checked against the store on every request),
+//! admins by bearer token.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+
+use super::error::ApiError;
+use super::AppState;
+use crate::domain::auth::{hash_token, Role, TokenRecord};
+use crate::domain::{Device, DeviceState};
+use crate::tls::{valid_device_id, DeviceIdentity};
+
+/// Per-connection facts the accept loop attaches to every request.
+#[derive(Debug, Clone, Default)]
+pub struct ConnInfo {
+    /// The device named by a verified client certificate.
+    pub device: Option<DeviceIdentity>,
+}
+
+/// Development only (`dev_insecure_http`): device id header.
+pub const DEV_DEVICE_HEADER: &str = "x-device-id";
+/// Development only: device class header.
+pub const DEV_CLASS_HEADER: &str = "x-device-class";
+
+/// An authenticated, active device (registered just in time on first contact).
+#[derive(Debug, Clone)]
+pub struct DeviceAuth {
+    pub device: Device,
+    /// Class named by the certificate, if any.
+    pub cert_class: Option<String>,
+}
+
+fn identity(parts: &Parts, state: &AppState) -> Option<DeviceIdentity> {
+    if let Some(id) = parts.extensions.get::<ConnInfo>().and_then(|c| c.device.clone()) {
+        return Some(id);
+    }
+    if !state.dev_insecure_http {
+        return None;
+    }
+    let id = parts.headers.get(DEV_DEVICE_HEADER)?.to_str().ok()?;
+    let class = parts
+        .headers
+        .get(DEV_CLASS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    valid_device_id(id).then(|| DeviceIdentity {
+        id: id.to_owned(),
+        class,
+    })
+}
+
+impl FromRequestParts<AppState> for DeviceAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(ident) = identity(parts, state) else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "client_certificate_required",
+                "a device certificate issued by the fleet CA is required",
+            ));
+        };
+        let device = match state.store.device(&ident.id).await? {
+            Some(d) => d,
+            None => {
+                let class = ident.class.as_deref().filter(|c| state.class_known(c));
+                let d = state
+                    .store
+                    .register_device(&ident.id, class, state.clock.now_ms())
+                    .await?;
+                state.metrics.inc("ota_devices_registered_total", &[]);
+                tracing::info!(device = %ident.id, "device registered on first contact");
+                d
+            }
+        };
+        match device.state {
+            DeviceState::Active => Ok(Self {
+                device,
+                cert_class: ident.class,
+            }),
+            DeviceState::Revoked => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "device_revoked",
+                "device is revoked",
+            )),
+            DeviceState::Decommissioned => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "device_decommissioned",
+                "device is decommissioned",
+            )),
+        }
+    }
+}
+
+/// A caller holding a valid admin token.
+#[derive(Debug, Clone)]
+pub struct AdminAuth {
+    pub token: TokenRecord,
+}
+
+impl AdminAuth {
+    /// 403 unless the token's role includes `needed`.
+    pub fn require(&self, needed: Role) -> Result<(), ApiError> {
+        if self.token.role.allows(needed) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_role",
+                format!("requires role {}", needed.as_str()),
+            ))
+        }
+    }
+
+    /// The audit actor: token name and id, never the secret.
+    pub fn actor(&self) -> String {
+        format!("token:{}#{}", self.token.name, self.token.id)
+    }
+}
+
+impl FromRequestParts<AppState> for AdminAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "missing_token",
+                    "Authorization: Bearer required",
+                )
+            })?;
+        let token = value.strip_prefix("Bearer ").ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing_token",
+                "Authorization: Bearer required",
+            )
+        })?;
+        match state.store.token_by_hash(&hash_token(token.trim())).await? {
+            Some(token) => Ok(Self { token }),
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "unknown admin token",
+            )),
+        }
+    }
+}

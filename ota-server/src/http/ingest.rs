@@ -1,0 +1,274 @@
+//! Release upload (admin API).
+//!
+//! `POST /api/v1/admin/releases`, `multipart/form-data` with the files of a `signer release`
+//! bundle, by field name:
+//! * `envelope` — `release.suit` (required, ≤ 64 KiB);
+//! * `image` — the signed MCUboot image (required);
+//! * `patch` — a delta patch (zero or more);
+//! * `summary` — `release.json` (optional; cross-checked, never trusted).
+//!
+//! Files are streamed to a staging directory and hashed as they arrive; nothing reaches the
+//! artifact store or the database unless every check passes.
+
+use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::extract::{Multipart, State};
+use axum::http::StatusCode;
+use axum::Json;
+use tokio::io::AsyncWriteExt as _;
+
+use super::admin::ReleaseView;
+use super::auth::AdminAuth;
+use super::error::{ApiError, ErrorBody};
+use super::{outcome, AppState};
+use crate::domain::auth::Role;
+use crate::domain::ingest::{Bundle, StagedArtifact, VerifiedBundle};
+use crate::domain::Sha256;
+use crate::store::{NewRelease, StoreError};
+
+/// Largest envelope or summary held in memory.
+const MAX_SMALL_PART: usize = 64 * 1024;
+
+fn multipart_error(e: MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "bundle_too_large",
+            "bundle exceeds the upload limit",
+        )
+    } else {
+        ApiError::bad_request("bundle_malformed", e.body_text())
+    }
+}
+
+async fn read_small(mut field: Field<'_>, what: &str) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        if out.len() + chunk.len() > MAX_SMALL_PART {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "bundle_too_large",
+                format!("{what} exceeds {MAX_SMALL_PART} bytes"),
+            ));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// A staged file; deleted when dropped unless moved into the store.
+struct Staged {
+    artifact: StagedArtifact,
+    _guard: tempfile::TempPath,
+}
+
+async fn stage(state: &AppState, mut field: Field<'_>, name: String) -> Result<Staged, ApiError> {
+    let tmp = tempfile::Builder::new()
+        .prefix("upload-")
+        .tempfile_in(&state.staging_dir)
+        .map_err(ApiError::internal)?;
+    let (file, path) = tmp.into_parts();
+    let mut file = tokio::fs::File::from_std(file);
+    let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+    let mut size = 0u64;
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        sha2::Digest::update(&mut hasher, &chunk);
+        size += chunk.len() as u64;
+        file.write_all(&chunk).await.map_err(ApiError::internal)?;
+    }
+    file.flush().await.map_err(ApiError::internal)?;
+    Ok(Staged {
+        artifact: StagedArtifact {
+            name,
+            path: path.to_path_buf(),
+            digest: Sha256(sha2::Digest::finalize(hasher).into()),
+            size,
+        },
+        _guard: path,
+    })
+}
+
+async fn stage_bytes(state: &AppState, bytes: &[u8], name: &str) -> Result<Staged, ApiError> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix("upload-")
+        .tempfile_in(&state.staging_dir)
+        .map_err(ApiError::internal)?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(ApiError::internal)?;
+    let path = tmp.into_temp_path();
+    Ok(Staged {
+        artifact: StagedArtifact {
+            name: name.to_owned(),
+            path: path.to_path_buf(),
+            digest: Sha256::of(bytes),
+            size: bytes.len() as u64,
+        },
+        _guard: path,
+    })
+}
+
+struct Parts {
+    envelope: Option<Vec<u8>>,
+    summary: Option<Vec<u8>>,
+    image: Option<Staged>,
+    patches: Vec<Staged>,
+}
+
+async fn read_parts(state: &AppState, mut multipart: Multipart) -> Result<Parts, ApiError> {
+    let mut parts = Parts {
+        envelope: None,
+        summary: None,
+        image: None,
+        patches: Vec::new(),
+    };
+    let duplicate = |n: &str| ApiError::bad_request("bundle_part_duplicate", format!("more than one `{n}` part"));
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let file_name = field.file_name().unwrap_or(&name).to_owned();
+        match name.as_str() {
+            "envelope" if parts.envelope.is_some() => return Err(duplicate("envelope")),
+            "envelope" => parts.envelope = Some(read_small(field, "envelope").await?),
+            "summary" if parts.summary.is_some() => return Err(duplicate("summary")),
+            "summary" => parts.summary = Some(read_small(field, "summary").await?),
+            "image" if parts.image.is_some() => return Err(duplicate("image")),
+            "image" => parts.image = Some(stage(state, field, file_name).await?),
+            "patch" => parts.patches.push(stage(state, field, file_name).await?),
+            other => {
+                return Err(ApiError::bad_request(
+                    "bundle_part_unknown",
+                    format!("unknown part `{other}` (expected envelope, image, patch, summary)"),
+                ))
+            }
+        }
+    }
+    Ok(parts)
+}
+
+/// Upload a release bundle; verified as a device would before anything is stored.
+#[utoipa::path(post, path = "/api/v1/admin/releases", tag = "admin",
+    request_body(content_type = "multipart/form-data",
+        description = "parts: envelope (release.suit), image, patch (0..n), summary (release.json, optional)"),
+    responses((status = 201, body = ReleaseView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn upload(
+    State(state): State<AppState>,
+    admin: AdminAuth,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<ReleaseView>), ApiError> {
+    let result = match (admin.require(Role::ReleaseManager), multipart) {
+        (Err(e), _) => Err(e),
+        (Ok(()), Err(rejection)) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "bundle_malformed",
+            format!("expected multipart/form-data: {}", rejection.body_text()),
+        )),
+        (Ok(()), Ok(multipart)) => ingest(&state, &admin, multipart).await,
+    };
+    let target = match &result {
+        Ok((_, Json(r))) => format!("release:{}", r.id),
+        Err(_) => "release".into(),
+    };
+    let code = result.as_ref().err().map_or("accepted", |e| e.code);
+    state.metrics.inc("ota_release_ingest_total", &[("result", code)]);
+    state
+        .audit(&admin.actor(), "release.upload", &target, &outcome(&result))
+        .await;
+    result
+}
+
+async fn ingest(
+    state: &AppState,
+    admin: &AdminAuth,
+    multipart: Multipart,
+) -> Result<(StatusCode, Json<ReleaseView>), ApiError> {
+    let parts = read_parts(state, multipart).await?;
+    let incomplete = |what: &str| ApiError::bad_request("bundle_incomplete", format!("missing `{what}` part"));
+    let envelope = parts.envelope.ok_or_else(|| incomplete("envelope"))?;
+    let image = parts.image.ok_or_else(|| incomplete("image"))?;
+
+    let class = state.verifier.class_of(&envelope)?;
+    let floor = state.store.max_sequence(&class.class_id_string()).await?;
+    let bundle = Bundle {
+        envelope,
+        image: image.artifact.clone(),
+        patches: parts.patches.iter().map(|p| p.artifact.clone()).collect(),
+        summary: parts.summary,
+    };
+    let verifier = state.verifier.clone();
+    let (bundle, verified) = tokio::task::spawn_blocking(move || {
+        let v = verifier.verify(&bundle, &class, floor);
+        (bundle, v)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let verified = verified?;
+
+    // Verified: move artifacts into the store, then record the release atomically.
+    let envelope = stage_bytes(state, &bundle.envelope, "release.suit").await?;
+    let mut created = Vec::new();
+    let mut all = vec![&envelope, &image];
+    all.extend(parts.patches.iter());
+    for staged in all {
+        match state
+            .artifacts
+            .put(&staged.artifact.digest, &staged.artifact.path)
+            .await
+        {
+            Ok(true) => created.push(staged.artifact.digest),
+            Ok(false) => {}
+            Err(e) => {
+                remove(state, &created).await;
+                return Err(ApiError::internal(e));
+            }
+        }
+    }
+    match state
+        .store
+        .insert_release(&new_release(&verified, admin, state.clock.now_ms()))
+        .await
+    {
+        Ok(release) => {
+            state.latest.invalidate();
+            Ok((StatusCode::CREATED, Json(ReleaseView::from(&release))))
+        }
+        Err(e) => {
+            remove(state, &created).await;
+            Err(match e {
+                StoreError::Conflict("sequence_not_above_previous") => ApiError::new(
+                    StatusCode::CONFLICT,
+                    "sequence_not_above_previous",
+                    "a release with this or a higher sequence number exists for the class",
+                ),
+                other => other.into(),
+            })
+        }
+    }
+}
+
+async fn remove(state: &AppState, digests: &[Sha256]) {
+    for d in digests {
+        // A concurrent ingest may have recorded a release that shares this artifact.
+        if state.store.artifact_known(d).await.unwrap_or(true) {
+            continue;
+        }
+        if let Err(e) = state.artifacts.remove(d).await {
+            tracing::error!(error = %e, digest = %d, "cleanup after failed ingest");
+        }
+    }
+}
+
+fn new_release(v: &VerifiedBundle, admin: &AdminAuth, now: i64) -> NewRelease {
+    NewRelease {
+        class_name: v.class.name.clone(),
+        class_id: v.class.class_id_string(),
+        sequence: v.sequence,
+        version: v.version.clone(),
+        envelope_digest: v.envelope_digest,
+        envelope_size: v.envelope_size,
+        image_digest: v.image_digest,
+        image_size: v.image_size,
+        patches: v.patches.clone(),
+        created_ms: now,
+        uploaded_by: admin.actor(),
+    }
+}

@@ -1,0 +1,245 @@
+//! Startup, the accept loop (rustls + hyper), and graceful shutdown.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::SubjectPublicKeyInfoDer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt as _;
+
+use crate::artifacts::object::ObjectArtifacts;
+use crate::artifacts::{ArtifactStore, LocalFs};
+use crate::config::Config;
+use crate::domain::ingest::{ClassRef, SuitVerifier};
+use crate::domain::offer::{LatestRelease, OfferPolicy};
+use crate::domain::{SharedClock, SystemClock};
+use crate::http::auth::ConnInfo;
+use crate::http::ratelimit::RateLimiter;
+use crate::http::{router, AppState};
+use crate::metrics::Metrics;
+use crate::store::batch::CheckinWriter;
+use crate::store::cache::LatestReleases;
+use crate::store::{self, SharedStore};
+use crate::tls::{identity_from_cert, server_config};
+
+/// How long in-flight requests (downloads) get to finish after shutdown is asked for.
+const DRAIN: Duration = Duration::from_secs(30);
+/// Time allowed for a request head to arrive (idle keep-alive connections included).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
+/// A client that has not finished its TLS handshake by then is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A started server.
+#[derive(Debug)]
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub store: SharedStore,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets in-flight requests finish (up to 30 s), closes the store.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        self.store.close().await;
+    }
+
+    /// Waits until a [`RunningServer::stopper`] fires and the drain finishes, then closes the store.
+    pub async fn shutdown_when_stopped(self) {
+        let _ = self.task.await;
+        self.store.close().await;
+    }
+
+    /// A sender that triggers graceful shutdown (e.g. from a signal handler).
+    pub fn stopper(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+}
+
+fn read_spki_pem(path: &std::path::Path) -> Result<Vec<u8>> {
+    let der = SubjectPublicKeyInfoDer::from_pem_file(path).with_context(|| format!("public key {}", path.display()))?;
+    anyhow::ensure!(
+        device_verifier::TrustedKey::from_spki(der.as_ref()).is_some(),
+        "{}: not an Ed25519 or P-256 public key",
+        path.display()
+    );
+    Ok(der.as_ref().to_vec())
+}
+
+/// Builds the verifier from the configured trusted keys and classes.
+pub fn verifier(config: &Config) -> Result<SuitVerifier> {
+    let image_keys = config
+        .trust
+        .image_keys
+        .iter()
+        .map(|p| read_spki_pem(p))
+        .collect::<Result<Vec<_>>>()?;
+    let manifest_keys = config
+        .trust
+        .manifest_keys
+        .iter()
+        .map(|p| read_spki_pem(p))
+        .collect::<Result<Vec<_>>>()?;
+    anyhow::ensure!(!image_keys.is_empty(), "trust.image_keys is empty");
+    anyhow::ensure!(!manifest_keys.is_empty(), "trust.manifest_keys is empty");
+    Ok(SuitVerifier {
+        image_keys,
+        manifest_keys,
+        threshold: config.trust.manifest_threshold.max(1),
+        classes: classes(config),
+    })
+}
+
+fn classes(config: &Config) -> Vec<ClassRef> {
+    config
+        .classes
+        .iter()
+        .map(|c| ClassRef::derive(&c.name, &c.vendor_domain))
+        .collect()
+}
+
+/// Starts with the system clock and the default offer policy.
+pub async fn start(config: Config) -> Result<RunningServer> {
+    start_with(config, Arc::new(SystemClock), Arc::new(LatestRelease)).await
+}
+
+/// Starts with an injected clock and offer policy (the rollout engine plugs in here).
+pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn OfferPolicy>) -> Result<RunningServer> {
+    let tls = match (&config.tls, config.dev_insecure_http) {
+        (_, true) => {
+            tracing::warn!("dev_insecure_http: plain HTTP, devices identified by X-Device-Id (development only)");
+            None
+        }
+        (Some(tls), false) => Some(TlsAcceptor::from(server_config(tls)?)),
+        (None, false) => anyhow::bail!("[tls] is required unless dev_insecure_http = true"),
+    };
+    let store = store::open(&config.database_url)
+        .await
+        .context("opening the database")?;
+    let local = LocalFs::open(&config.data_dir.join("artifacts")).context("artifact directory")?;
+    let staging_dir = local.staging_dir();
+    let artifacts: Arc<dyn ArtifactStore> = match config.artifacts_url.as_deref() {
+        None => Arc::new(local),
+        Some("memory:") => Arc::new(ObjectArtifacts::new(
+            Arc::new(object_store::memory::InMemory::new()),
+            "",
+        )),
+        Some(url) => {
+            let dir = url
+                .strip_prefix("file://")
+                .context("artifacts_url must be file:///dir or memory:")?;
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
+            let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)?;
+            Arc::new(ObjectArtifacts::new(Arc::new(fs), ""))
+        }
+    };
+    let state = AppState {
+        store: store.clone(),
+        staging_dir,
+        artifacts,
+        verifier: Arc::new(verifier(&config)?),
+        offer,
+        clock,
+        metrics: Arc::new(Metrics::default()),
+        limiter: Arc::new(RateLimiter::new(
+            config.limits.checkin_burst,
+            config.limits.checkin_per_second,
+        )),
+        classes: Arc::new(classes(&config)),
+        limits: config.limits.clone(),
+        dev_insecure_http: config.dev_insecure_http,
+        envelopes: Arc::new(Mutex::new(HashMap::new())),
+        checkins: CheckinWriter::spawn(store.clone()),
+        latest: Arc::new(LatestReleases::default()),
+    };
+    let app = router(state);
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(accept_loop(listener, tls, app, stopped));
+    tracing::info!(%addr, backend = store.backend(), "ota-server listening");
+    Ok(RunningServer {
+        addr,
+        store,
+        stop,
+        task,
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: axum::Router,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = stopped.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let app = app.clone();
+        let tls = tls.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            // Slow-loris guard: a request head must arrive within this time.
+            builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+            match tls {
+                Some(acceptor) => {
+                    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    let device = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .and_then(|c| identity_from_cert(c.as_ref()));
+                    let info = ConnInfo { device };
+                    let svc = app.map_request(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(info.clone());
+                        req
+                    });
+                    let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc));
+                    let _ = watcher.watch(conn).await;
+                }
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(app));
+                    let _ = watcher.watch(conn).await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+        tracing::warn!("graceful shutdown timed out; dropping remaining connections");
+    }
+}

@@ -1,0 +1,142 @@
+//! Persistence: one [`Store`] trait, SQLite ([`sqlite`]) and PostgreSQL ([`postgres`]).
+//! This module tree is the only place SQL lives.
+
+pub mod batch;
+pub mod cache;
+pub mod postgres;
+mod queries;
+pub mod sqlite;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::auth::{Role, TokenRecord};
+use crate::domain::offer::Running;
+use crate::domain::{Device, DeviceState, Millis, Patch, Release, Sha256};
+
+/// A store failure. `Conflict` is a client-visible state conflict; the rest are internal.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error("database: {0}")]
+    Backend(#[from] sqlx::Error),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A release to insert (verified by the caller).
+#[derive(Debug, Clone)]
+pub struct NewRelease {
+    pub class_name: String,
+    pub class_id: String,
+    pub sequence: u64,
+    pub version: String,
+    pub envelope_digest: Sha256,
+    pub envelope_size: u64,
+    pub image_digest: Sha256,
+    pub image_size: u64,
+    pub patches: Vec<Patch>,
+    pub created_ms: Millis,
+    pub uploaded_by: String,
+}
+
+/// One check-in to record.
+#[derive(Debug, Clone)]
+pub struct CheckinRecord {
+    pub id: String,
+    pub class: Option<String>,
+    pub running: Running,
+    pub now: Millis,
+}
+
+/// One status report or lifecycle event of a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceEvent {
+    pub at_ms: Millis,
+    pub status: String,
+    pub release_id: Option<i64>,
+    pub reason: Option<String>,
+}
+
+/// Who did what, when, with which result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub at_ms: Millis,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub result: String,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    async fn device(&self, id: &str) -> Result<Option<Device>>;
+    /// Just-in-time registration: inserts an active device if unknown; returns the record.
+    async fn register_device(&self, id: &str, class: Option<&str>, now: Millis) -> Result<Device>;
+    /// Bulk registration (provisioning, benchmarks). Existing ids are left unchanged.
+    async fn register_devices(&self, ids: &[String], class: &str, now: Millis) -> Result<()>;
+    /// Stores what each device says it runs, its class if it had none, and `last_seen`, in one
+    /// transaction (see [`batch::CheckinWriter`]).
+    async fn record_checkins(&self, batch: &[CheckinRecord]) -> Result<()>;
+    /// Returns false if the device is unknown.
+    async fn set_device_state(&self, id: &str, state: DeviceState) -> Result<bool>;
+    async fn list_devices(&self, limit: i64, after: Option<&str>) -> Result<Vec<Device>>;
+    async fn count_devices(&self) -> Result<i64>;
+    async fn record_event(&self, id: &str, event: &DeviceEvent) -> Result<()>;
+    async fn device_events(&self, id: &str, limit: i64) -> Result<Vec<DeviceEvent>>;
+
+    /// Highest sequence number stored for the class (0 if none).
+    async fn max_sequence(&self, class_id: &str) -> Result<u64>;
+    /// Inserts atomically; `Conflict("sequence_not_above_previous")` unless the sequence is above
+    /// every stored release of the class.
+    async fn insert_release(&self, release: &NewRelease) -> Result<Release>;
+    async fn latest_release(&self, class_name: &str) -> Result<Option<Release>>;
+    async fn release(&self, id: i64) -> Result<Option<Release>>;
+    async fn list_releases(&self) -> Result<Vec<Release>>;
+    /// Whether any release references this artifact (downloads serve only those).
+    async fn artifact_known(&self, digest: &Sha256) -> Result<bool>;
+
+    async fn insert_token(&self, name: &str, role: Role, hash: &Sha256, now: Millis) -> Result<TokenRecord>;
+    async fn token_by_hash(&self, hash: &Sha256) -> Result<Option<TokenRecord>>;
+    async fn count_tokens(&self) -> Result<i64>;
+
+    async fn append_audit(&self, record: &AuditRecord) -> Result<()>;
+    async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRecord>>;
+
+    async fn close(&self);
+}
+
+pub type SharedStore = Arc<dyn Store>;
+
+/// Opens (creating and migrating) the store named by `url`: `sqlite://…` or `postgres://…`.
+pub async fn open(url: &str) -> anyhow::Result<SharedStore> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::open(url).await?))
+    } else {
+        anyhow::bail!("database_url must start with sqlite:// or postgres://")
+    }
+}
+
+pub(crate) fn to_i64(v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Conflict("value_out_of_range"))
+}
+
+pub(crate) fn to_u64(v: i64) -> Result<u64> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative value {v}")))
+}
+
+pub(crate) fn digest(s: &str) -> Result<Sha256> {
+    Sha256::parse_hex(s).ok_or_else(|| StoreError::Corrupt("bad digest".into()))
+}

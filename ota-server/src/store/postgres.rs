@@ -1,0 +1,120 @@
+//! PostgreSQL: for several server replicas sharing one database.
+//!
+//! URL: `postgres://user@host:port/db[?schema=name]`. `schema` (ours, stripped before connecting)
+//! puts every table in that schema (created if missing), which tests use for isolation.
+
+use std::str::FromStr as _;
+
+use anyhow::Context as _;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Connection as _;
+
+use super::cache::DeviceCache;
+use super::queries::{dollar, impl_store};
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/postgres/0001_init.sql"))];
+
+/// Serializes migrations of concurrent replicas (pg_advisory_xact_lock key).
+const MIGRATION_LOCK: i64 = 0x6f74_615f_6d69_6772;
+
+#[derive(Debug)]
+pub struct PgStore {
+    pool: PgPool,
+    /// Disabled: another replica may revoke a device at any time.
+    devices: DeviceCache,
+}
+
+/// Splits our `schema=` parameter off the URL.
+fn split_schema(url: &str) -> anyhow::Result<(String, Option<String>)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), None));
+    };
+    let mut schema = None;
+    let mut rest = Vec::new();
+    for pair in query.split('&') {
+        match pair.strip_prefix("schema=") {
+            Some(s) => {
+                anyhow::ensure!(
+                    !s.is_empty()
+                        && s.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                    "schema name must be [a-z0-9_]+"
+                );
+                schema = Some(s.to_owned());
+            }
+            None => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((url, schema))
+}
+
+impl PgStore {
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        let (url, schema) = split_schema(url)?;
+        let mut options = PgConnectOptions::from_str(&url).context("database_url")?;
+        if let Some(schema) = &schema {
+            let mut conn = sqlx::PgConnection::connect_with(&options).await?;
+            sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+                .execute(&mut conn)
+                .await?;
+            conn.close().await?;
+            options = options.options([("search_path", schema.as_str())]);
+        }
+        let pool = PgPoolOptions::new().max_connections(16).connect_with(options).await?;
+        let store = Self {
+            pool,
+            devices: DeviceCache::new(false),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        for (version, sql) in MIGRATIONS {
+            let done = sqlx::query("SELECT 1 FROM schema_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if done.is_none() {
+                sqlx::raw_sql(sql).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)")
+                    .bind(version)
+                    .bind(crate::domain::Clock::now_ms(&crate::domain::SystemClock))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl_store!(PgStore, sqlx::postgres::PgRow, "postgres", dollar);
+
+#[cfg(test)]
+mod tests {
+    use super::split_schema;
+
+    #[test]
+    fn schema_parameter_is_ours() {
+        let (url, schema) = split_schema("postgres://u@h/db?schema=test_1&sslmode=disable").unwrap();
+        assert_eq!(url, "postgres://u@h/db?sslmode=disable");
+        assert_eq!(schema.as_deref(), Some("test_1"));
+        assert!(split_schema("postgres://u@h/db?schema=x;drop").is_err());
+    }
+}

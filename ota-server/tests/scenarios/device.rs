@@ -1,0 +1,336 @@
+//! Scenarios: device.
+
+use futures_util::StreamExt as _;
+use ota_server::config::Limits;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::code;
+use crate::bundles::{self, Upload, CLASS};
+use crate::harness::{checkin_body, post_json, sha256_hex, Backend, Env};
+
+pub async fn download_resumes_after_dropped_connection(backend: Backend) {
+    let env = Env::new(backend).await;
+    let image = bundles::signed_image(3 * 1024 * 1024, 1, true);
+    let (s, v) = env.upload(&Upload::of(&bundles::release(image.clone(), 1))).await;
+    assert_eq!(s, 201, "{v}");
+    let dev = env.device("dev-resume", Some(CLASS));
+    let (_, offer) = post_json(
+        &dev,
+        &env.url("/api/v1/device/checkin"),
+        &checkin_body(&"00".repeat(32), 0),
+    )
+    .await;
+    let url = env.url(offer["update"]["image"]["url"].as_str().unwrap());
+
+    // Read part of the body, then drop the response: the connection goes away mid-transfer.
+    let r = dev.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(etag, format!("\"{}\"", sha256_hex(&image)));
+    assert_eq!(r.headers()["accept-ranges"], "bytes");
+    let mut got = Vec::new();
+    let mut stream = r.bytes_stream();
+    while got.len() < 700_000 {
+        got.extend_from_slice(&stream.next().await.unwrap().unwrap());
+    }
+    drop(stream);
+
+    // Resume from where it stopped, guarded by If-Range.
+    let r = dev
+        .get(&url)
+        .header("range", format!("bytes={}-", got.len()))
+        .header("if-range", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes {}-{}/{}", got.len(), image.len() - 1, image.len()).as_str()
+    );
+    got.extend_from_slice(&r.bytes().await.unwrap());
+    assert_eq!(sha256_hex(&got), sha256_hex(&image));
+
+    // A stale validator gets the whole representation, not a mismatched range.
+    let r = dev
+        .get(&url)
+        .header("range", "bytes=10-")
+        .header("if-range", "\"stale\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().len(), image.len());
+    let r = dev.get(&url).header("range", "bytes=-100").send().await.unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(&r.bytes().await.unwrap()[..], &image[image.len() - 100..]);
+    let r = dev
+        .get(&url)
+        .header("range", format!("bytes={}-", image.len()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 416);
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes */{}", image.len()).as_str()
+    );
+    let r = dev.get(&url).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(r.status(), 304);
+    // Unknown artifacts are 404 with a code.
+    let r = dev
+        .get(env.url(&format!("/api/v1/device/artifacts/{}", "00".repeat(32))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    env.finish().await;
+}
+
+pub async fn revoke_mid_session_refuses_next_request_on_open_connection(backend: Backend) {
+    let env = Env::new(backend).await;
+    assert_eq!(
+        env.upload(&Upload::of(&bundles::release(
+            bundles::fixture_image("fw-v1.signed.bin"),
+            1
+        )))
+        .await
+        .0,
+        201
+    );
+    let dev = env.device("dev-revoke", Some(CLASS));
+    let other = env.device("dev-other", Some(CLASS));
+    let checkin = env.url("/api/v1/device/checkin");
+    let body = checkin_body(&"00".repeat(32), 0);
+    assert_eq!(post_json(&dev, &checkin, &body).await.0, 200);
+    assert_eq!(post_json(&other, &checkin, &body).await.0, 200);
+
+    let (s, v) = env
+        .admin(Method::POST, "/api/v1/admin/devices/dev-revoke/revoke", None)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "revoked");
+
+    // Same client, same pooled keep-alive connection: refused on its very next request.
+    let (s, v) = post_json(&dev, &checkin, &body).await;
+    assert_eq!((s, code(&v)), (403, "device_revoked"));
+    let r = dev
+        .get(env.url(&format!(
+            "/api/v1/device/artifacts/{}",
+            sha256_hex(&bundles::fixture_image("fw-v1.signed.bin"))
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // A brand-new connection with the same certificate identity too.
+    let again = env.device("dev-revoke", Some(CLASS));
+    assert_eq!(post_json(&again, &checkin, &body).await.0, 403);
+    // The rest of the fleet is untouched.
+    assert_eq!(post_json(&other, &checkin, &body).await.0, 200);
+    env.finish().await;
+}
+
+pub async fn decommission_keeps_history(backend: Backend) {
+    let env = Env::new(backend).await;
+    let dev = env.device("dev-retire", Some(CLASS));
+    let checkin = env.url("/api/v1/device/checkin");
+    assert_eq!(
+        post_json(&dev, &checkin, &checkin_body(&"11".repeat(32), 3)).await.0,
+        200
+    );
+    let (s, _) = post_json(&dev, &env.url("/api/v1/device/status"), &json!({"status": "committed"})).await;
+    assert_eq!(s, 204);
+    let (s, v) = env
+        .admin(Method::POST, "/api/v1/admin/devices/dev-retire/decommission", None)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "decommissioned");
+    let (s, v) = post_json(&dev, &checkin, &checkin_body(&"11".repeat(32), 3)).await;
+    assert_eq!((s, code(&v)), (403, "device_decommissioned"));
+    let (_, v) = env.admin(Method::GET, "/api/v1/admin/devices/dev-retire", None).await;
+    assert_eq!(v["device"]["running_sha256"], "11".repeat(32));
+    let statuses: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["decommissioned", "committed"]);
+    let (s, v) = env
+        .admin(Method::POST, "/api/v1/admin/devices/nope/decommission", None)
+        .await;
+    assert_eq!((s, code(&v)), (404, "device_not_found"));
+    env.finish().await;
+}
+
+pub async fn bad_device_input_gets_stable_4xx(backend: Backend) {
+    let env = Env::new(backend).await;
+    let dev = env.device("dev-input", Some(CLASS));
+    let url = env.url("/api/v1/device/checkin");
+    let send = |body: &'static str, ct: &'static str| dev.post(&url).header("content-type", ct).body(body).send();
+    let cases = [
+        ("{not json", "application/json", 400, "malformed_json"),
+        (
+            r#"{"running": {"digest": 5}}"#,
+            "application/json",
+            400,
+            "invalid_json_body",
+        ),
+        (
+            r#"{"running": {"digest": "zz", "sequence": 0}}"#,
+            "application/json",
+            400,
+            "invalid_digest",
+        ),
+        (
+            r#"{"running": {"digest": "00", "sequence": 0}, "extra": 1}"#,
+            "application/json",
+            400,
+            "invalid_json_body",
+        ),
+        (
+            r#"{"running": {"digest": "00", "sequence": 0}}"#,
+            "text/plain",
+            415,
+            "unsupported_media_type",
+        ),
+    ];
+    for (body, ct, status, want) in cases {
+        let r = send(body, ct).await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{body}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(code(&v), want, "{body}");
+    }
+    // Oversized JSON body.
+    let big = format!(
+        r#"{{"class": "{}", "running": {{"digest": "00", "sequence": 0}}}}"#,
+        "a".repeat(200_000)
+    );
+    let r = dev
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    // A device without a class anywhere must name one.
+    let nameless = env.device("dev-noclass", None);
+    let (s, v) = post_json(&nameless, &url, &checkin_body(&"00".repeat(32), 0)).await;
+    assert_eq!((s, code(&v)), (400, "device_class_required"));
+    let (s, v) = post_json(
+        &nameless,
+        &url,
+        &json!({"class": "toaster", "running": {"digest": "00".repeat(32), "sequence": 0}}),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (400, "unknown_device_class"));
+    let (s, _) = post_json(
+        &nameless,
+        &url,
+        &json!({"class": "gateway", "running": {"digest": "00".repeat(32), "sequence": 0}}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    // Unknown routes and bad status reports.
+    let r = dev.get(env.url("/api/v1/nope")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(code(&r.json().await.unwrap()), "not_found");
+    let (s, v) = post_json(&dev, &env.url("/api/v1/device/status"), &json!({"status": "exploded"})).await;
+    assert_eq!((s, code(&v)), (400, "invalid_json_body"));
+    let (s, v) = env.admin(Method::GET, "/api/v1/admin/releases/notanumber", None).await;
+    assert_eq!((s, code(&v)), (404, "release_not_found"));
+    env.finish().await;
+}
+
+pub async fn checkin_rate_limited(backend: Backend) {
+    let env = Env::with_limits(
+        backend,
+        Limits {
+            checkin_burst: 3,
+            checkin_per_second: 0.01,
+            ..Limits::default()
+        },
+    )
+    .await;
+    let dev = env.device("dev-chatty", Some(CLASS));
+    let other = env.device("dev-quiet", Some(CLASS));
+    let url = env.url("/api/v1/device/checkin");
+    let body = checkin_body(&"00".repeat(32), 0);
+    for _ in 0..3 {
+        assert_eq!(post_json(&dev, &url, &body).await.0, 200);
+    }
+    let r = dev.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(code(&r.json().await.unwrap()), "rate_limited");
+    assert_eq!(post_json(&other, &url, &body).await.0, 200);
+    env.finish().await;
+}
+
+pub async fn status_reports_recorded(backend: Backend) {
+    let env = Env::new(backend).await;
+    let (s, v) = env
+        .upload(&Upload::of(&bundles::release(
+            bundles::fixture_image("fw-v1.signed.bin"),
+            1,
+        )))
+        .await;
+    assert_eq!(s, 201);
+    let release_id = v["id"].as_i64().unwrap();
+    let dev = env.device("dev-status", Some(CLASS));
+    let url = env.url("/api/v1/device/status");
+    let reports = [
+        json!({"status": "downloading", "release_id": release_id}),
+        json!({"status": "downloaded", "release_id": release_id}),
+        json!({"status": "verified", "release_id": release_id}),
+        json!({"status": "installing", "release_id": release_id}),
+        json!({"status": "rebooted", "release_id": release_id}),
+        json!({"status": "failed", "release_id": release_id, "reason": "watchdog"}),
+        json!({"status": "rolled-back", "release_id": release_id}),
+        json!({"status": "committed", "release_id": release_id}),
+    ];
+    for r in &reports {
+        let (s, v) = post_json(&dev, &url, r).await;
+        assert_eq!(s, 204, "{r} {v}");
+    }
+    let (_, v) = env.admin(Method::GET, "/api/v1/admin/devices/dev-status", None).await;
+    let events = v["events"].as_array().unwrap();
+    assert_eq!(events.len(), reports.len());
+    assert_eq!(events[0]["status"], "committed");
+    assert_eq!(events[2]["reason"], "watchdog");
+    assert_eq!(v["device"]["last_status"], "committed");
+    env.finish().await;
+}
+
+pub async fn graceful_shutdown_finishes_inflight_download(backend: Backend) {
+    let mut env = Env::new(backend).await;
+    let image = bundles::signed_image(12 * 1024 * 1024, 2, true);
+    assert_eq!(
+        env.upload(&Upload::of(&bundles::release(image.clone(), 1))).await.0,
+        201
+    );
+    let dev = env.device("dev-drain", Some(CLASS));
+    let url = env.url(&format!("/api/v1/device/artifacts/{}", sha256_hex(&image)));
+    let r = dev.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let mut stream = r.bytes_stream();
+    let mut got = stream.next().await.unwrap().unwrap().to_vec();
+
+    // Shut down while the body is still streaming: the download completes.
+    let server = env.server.take().unwrap();
+    let stopping = tokio::spawn(server.shutdown());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!stopping.is_finished(), "shutdown waits for the in-flight download");
+    while let Some(chunk) = stream.next().await {
+        got.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(sha256_hex(&got), sha256_hex(&image));
+    tokio::time::timeout(std::time::Duration::from_secs(10), stopping)
+        .await
+        .expect("shutdown finishes once the download is done")
+        .unwrap();
+    env.finish().await;
+}
