@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod ingest;
 pub mod offer;
+pub mod rollout;
 pub mod status;
 
 use std::fmt;

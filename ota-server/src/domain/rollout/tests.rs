@@ -1,0 +1,383 @@
+//! Per-transition unit tests and property tests of the engine.
+
+use proptest::prelude::*;
+
+use super::*;
+
+const SALT: [u8; 16] = *b"rollout-salt-001";
+
+fn plan() -> RolloutPlan {
+    RolloutPlan::canary([10, 50, 200, 500], 60)
+}
+
+fn started(now: Timestamp) -> Rollout {
+    let mut r = Rollout::new(plan(), SALT).unwrap();
+    r.act(RolloutAction::Start, now).unwrap();
+    r
+}
+
+fn record(id: &str, stage_index: usize, stage: DeviceStage) -> DeviceRecord {
+    let mut r = DeviceRecord::offered(id, stage_index, Some("old".into()), 0);
+    r.stage = stage;
+    if stage.is_failure() {
+        r.failures = 1;
+    }
+    r
+}
+
+fn fleet(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("device-{i:05}")).collect()
+}
+
+#[test]
+fn plan_validation() {
+    assert!(plan().validate().is_ok());
+    let mut p = plan();
+    p.stages[1].fraction_bp = 50;
+    assert_eq!(p.validate(), Err(PlanError::ShrinkingStage(1)));
+    let mut p = plan();
+    p.stages.last_mut().unwrap().fraction_bp = 9_000;
+    assert_eq!(p.validate(), Err(PlanError::LastStageNotFull));
+    assert_eq!(
+        RolloutPlan {
+            stages: vec![],
+            ..plan()
+        }
+        .validate(),
+        Err(PlanError::NoStages)
+    );
+}
+
+#[test]
+fn draft_offers_nothing_until_started() {
+    let r = Rollout::new(plan(), SALT).unwrap();
+    assert_eq!(r.decide_offer("any", None, 0), OfferDecision::NotStarted);
+}
+
+#[test]
+fn actions_only_apply_in_their_states() {
+    let mut r = Rollout::new(plan(), SALT).unwrap();
+    assert!(r.act(RolloutAction::Resume, 0).is_err());
+    assert!(r.act(RolloutAction::Approve, 0).is_err());
+    r.act(RolloutAction::Start, 0).unwrap();
+    assert!(r.act(RolloutAction::Start, 1).is_err());
+    r.act(RolloutAction::Pause, 2).unwrap();
+    assert_eq!(
+        r.state,
+        RolloutState::Paused {
+            reason: PauseReason::Operator
+        }
+    );
+    r.act(RolloutAction::Resume, 3).unwrap();
+    r.act(RolloutAction::Abort, 4).unwrap();
+    assert!(r.act(RolloutAction::Resume, 5).is_err());
+    let kinds: Vec<_> = r.timeline.iter().map(|e| e.transition.clone()).collect();
+    assert_eq!(
+        kinds,
+        [
+            Transition::Started,
+            Transition::Paused {
+                reason: PauseReason::Operator
+            },
+            Transition::Resumed,
+            Transition::Aborted
+        ]
+    );
+}
+
+#[test]
+fn promotes_on_committed_devices_after_soak_only() {
+    let mut r = started(0);
+    // Downloaded and installed are not success.
+    let records = vec![
+        record("a", 0, DeviceStage::Downloaded),
+        record("b", 0, DeviceStage::Rebooted),
+    ];
+    assert_eq!(r.evaluate(&r.counts(&records), 5, 1_000), None);
+    let records = vec![record("a", 0, DeviceStage::Committed)];
+    // Committed but not soaked (the cohort holds one device, so one commit suffices).
+    assert_eq!(r.evaluate(&r.counts(&records), 1, 59), None);
+    assert_eq!(
+        r.evaluate(&r.counts(&records), 1, 60),
+        Some(Transition::Promoted { from: 0, to: 1 })
+    );
+    assert_eq!(r.stage, 1);
+    assert_eq!(r.stage_started_at, 60);
+}
+
+#[test]
+fn approval_gated_stage_waits_for_an_operator() {
+    let mut p = plan();
+    p.stages[0].promotion = Promotion::Approval;
+    let mut r = Rollout::new(p, SALT).unwrap();
+    r.act(RolloutAction::Start, 0).unwrap();
+    let records = vec![record("a", 0, DeviceStage::Committed)];
+    assert_eq!(
+        r.evaluate(&r.counts(&records), 1, 100),
+        Some(Transition::AwaitingApproval { stage: 0 })
+    );
+    assert_eq!(
+        r.evaluate(&r.counts(&records), 1, 200),
+        None,
+        "no second promotion without approval"
+    );
+    assert_eq!(
+        r.act(RolloutAction::Approve, 300).unwrap(),
+        Transition::Promoted { from: 0, to: 1 }
+    );
+}
+
+#[test]
+fn failure_count_pauses_by_itself_with_a_reason() {
+    let mut r = started(0);
+    let records = vec![record("f0", 0, DeviceStage::Failed)];
+    let t = r.evaluate(&r.counts(&records), 100, 10).unwrap();
+    let Transition::Paused { reason } = t else {
+        panic!("{t:?}")
+    };
+    assert_eq!(
+        reason,
+        PauseReason::FailureCount {
+            stage: 0,
+            failures: 1,
+            threshold: 1
+        }
+    );
+    assert!(r.timeline.last().unwrap().message.contains("1 failed or rolled-back"));
+    // New devices get no offer while paused.
+    assert_eq!(r.decide_offer("new-device", None, 0), OfferDecision::Paused);
+}
+
+#[test]
+fn failure_rate_pauses_and_rolled_back_counts_as_failure() {
+    let mut p = plan();
+    p.stages[0].max_failures = 0; // rate only
+    let mut r = Rollout::new(p, SALT).unwrap();
+    r.act(RolloutAction::Start, 0).unwrap();
+    let mut records: Vec<_> = (0..19)
+        .map(|i| record(&format!("c{i}"), 0, DeviceStage::Committed))
+        .collect();
+    records.push(record("rb", 0, DeviceStage::RolledBack));
+    // 1 of 20 = 5%: not above the 5% threshold.
+    assert_eq!(r.evaluate(&r.counts(&records), 100, 0), None);
+    records.push(record("rb2", 0, DeviceStage::RolledBack));
+    let t = r.evaluate(&r.counts(&records), 100, 0).unwrap();
+    assert!(matches!(
+        t,
+        Transition::Paused {
+            reason: PauseReason::FailureRate {
+                failures: 2,
+                finished: 21,
+                ..
+            }
+        }
+    ));
+}
+
+#[test]
+fn resume_acknowledges_failures_so_far() {
+    let mut r = started(0);
+    let records = vec![record("f0", 0, DeviceStage::Failed)];
+    let counts = r.counts(&records);
+    assert!(r.evaluate(&counts, 100, 1).is_some());
+    r.act(RolloutAction::Resume, 2).unwrap();
+    r.acknowledge_failures(&counts);
+    assert_eq!(
+        r.evaluate(&counts, 100, 3),
+        None,
+        "the same failures do not pause again"
+    );
+}
+
+#[test]
+fn device_reports_are_idempotent_and_monotone() {
+    let mut d = DeviceRecord::offered("d", 0, Some("old".into()), 0);
+    assert!(d.apply(&DeviceReport::Verified, 1));
+    assert!(!d.apply(&DeviceReport::Downloading, 2), "late report is ignored");
+    assert!(!d.apply(&DeviceReport::Verified, 3), "replay is ignored");
+    assert!(d.apply(&DeviceReport::Committed, 4));
+    assert!(!d.apply(&DeviceReport::Failed("late".into()), 5), "committed is final");
+    assert_eq!(d.stage, DeviceStage::Committed);
+}
+
+#[test]
+fn rollback_old_digest_after_install_is_a_failure() {
+    let mut d = DeviceRecord::offered("d", 0, Some("old".into()), 0);
+    assert!(
+        !d.observe_running("old", 1),
+        "before install the old digest is expected"
+    );
+    d.apply(&DeviceReport::Installing, 2);
+    assert!(d.observe_running("old", 3));
+    assert_eq!(d.stage, DeviceStage::RolledBack);
+    assert_eq!(d.failures, 1);
+}
+
+#[test]
+fn penalty_box_after_repeated_failures() {
+    let r = started(0);
+    let mut d = record("d", 0, DeviceStage::Failed);
+    assert_eq!(r.decide_offer("d", Some(&d), 0), OfferDecision::Failed);
+    d.retry(1);
+    d.apply(&DeviceReport::Failed("again".into()), 2);
+    assert_eq!(d.failures, 2);
+    assert_eq!(r.decide_offer("d", Some(&d), 0), OfferDecision::PenaltyBox);
+}
+
+#[test]
+fn in_flight_cap_limits_new_offers_only() {
+    let r = started(0);
+    let in_cohort = fleet(10_000).into_iter().find(|id| r.in_current_cohort(id)).unwrap();
+    assert_eq!(r.decide_offer(&in_cohort, None, 50), OfferDecision::InFlightCap);
+    assert_eq!(r.decide_offer(&in_cohort, None, 49), OfferDecision::Offer { new: true });
+    let ongoing = record(&in_cohort, 0, DeviceStage::Downloading);
+    assert_eq!(
+        r.decide_offer(&in_cohort, Some(&ongoing), 50),
+        OfferDecision::Offer { new: false }
+    );
+}
+
+#[test]
+fn abort_stops_devices_that_have_not_started() {
+    let mut r = started(0);
+    r.act(RolloutAction::Abort, 1).unwrap();
+    let offered = record("a", 0, DeviceStage::Offered);
+    let installing = record("b", 0, DeviceStage::Installing);
+    assert_eq!(r.decide_offer("a", Some(&offered), 0), OfferDecision::Aborted);
+    assert_eq!(
+        r.decide_offer("b", Some(&installing), 0),
+        OfferDecision::Offer { new: false }
+    );
+    assert_eq!(r.decide_offer("c", None, 0), OfferDecision::Aborted);
+}
+
+#[test]
+fn small_cohort_cannot_stall_the_gate() {
+    // 1% of 200 devices is ~2: min_committed 5 is capped by what the cohort can give.
+    let mut p = plan();
+    p.stages[0].min_committed = 5;
+    let mut r = Rollout::new(p, SALT).unwrap();
+    r.act(RolloutAction::Start, 0).unwrap();
+    let records = vec![
+        record("a", 0, DeviceStage::Committed),
+        record("b", 0, DeviceStage::Committed),
+    ];
+    assert!(matches!(
+        r.evaluate(&r.counts(&records), 2, 60),
+        Some(Transition::Promoted { .. })
+    ));
+}
+
+#[test]
+fn cohort_fraction_is_close_to_the_plan() {
+    let ids = fleet(100_000);
+    for bp in [100u16, 1_000, 5_000] {
+        let n = ids.iter().filter(|id| in_cohort(&SALT, id, bp)).count() as f64;
+        let expected = 100_000.0 * f64::from(bp) / 10_000.0;
+        assert!(
+            (n - expected).abs() < expected * 0.1 + 30.0,
+            "{bp} bp: {n} vs {expected}"
+        );
+    }
+}
+
+proptest! {
+    /// A device in a smaller stage stays in every larger one.
+    #[test]
+    fn cohorts_are_nested(id in "[a-z0-9-]{1,40}", a in 1u16..=10_000, b in 1u16..=10_000) {
+        let (small, large) = (a.min(b), a.max(b));
+        prop_assert!(!in_cohort(&SALT, &id, small) || in_cohort(&SALT, &id, large));
+    }
+
+    /// Replaying any report sequence changes no count.
+    #[test]
+    fn replayed_reports_never_double_count(reports in proptest::collection::vec(0u8..8, 0..20)) {
+        let to_report = |r: u8| match r {
+            0 => DeviceReport::Downloading, 1 => DeviceReport::Downloaded, 2 => DeviceReport::Verified,
+            3 => DeviceReport::Installing, 4 => DeviceReport::Rebooted, 5 => DeviceReport::Committed,
+            6 => DeviceReport::Failed("x".into()), _ => DeviceReport::RolledBack,
+        };
+        let r = started(0);
+        let mut once = DeviceRecord::offered("d", 0, None, 0);
+        let mut twice = once.clone();
+        for (t, code) in reports.iter().enumerate() {
+            once.apply(&to_report(*code), t as i64);
+            twice.apply(&to_report(*code), t as i64);
+            twice.apply(&to_report(*code), t as i64);
+        }
+        prop_assert_eq!(r.counts(&[once]), r.counts(&[twice]));
+    }
+
+    /// Simulated fleet at any failure rate: (a) no stage is ever promoted while its failures
+    /// are at or past the thresholds; (b) a paused rollout touched no device outside the cohorts
+    /// up to the paused stage; (c) a healthy release completes.
+    #[test]
+    fn gates_hold_at_any_failure_rate(fail_pct in 0u32..100, seed in any::<u64>()) {
+        let ids = fleet(1_000);
+        let (r, records, promotions) = simulate(&ids, fail_pct, seed);
+        for (stage, counts) in promotions {
+            let gate = &r.plan.stages[stage];
+            prop_assert!(gate.max_failures == 0 || counts.failures() < gate.max_failures);
+        }
+        if let RolloutState::Paused { .. } = r.state {
+            let fraction = r.plan.stages[r.stage].fraction_bp;
+            prop_assert!(records.iter().all(|d| in_cohort(&SALT, &d.device_id, fraction)));
+        }
+        if fail_pct == 0 {
+            prop_assert_eq!(r.state, RolloutState::Completed);
+        }
+    }
+}
+
+/// Runs a rollout over `ids` where each update fails with `fail_pct`% probability (seeded).
+/// Returns the rollout, the device records and, for each promotion, the stage's counts then.
+fn simulate(ids: &[String], fail_pct: u32, seed: u64) -> (Rollout, Vec<DeviceRecord>, Vec<(usize, StageCounts)>) {
+    let mut r = started(0);
+    let mut records: Vec<DeviceRecord> = Vec::new();
+    let mut promotions = Vec::new();
+    let mut rng = seed;
+    for round in 0..200 {
+        let now = round * 30;
+        for id in ids {
+            let idx = records.iter().position(|d| &d.device_id == id);
+            let in_flight: u32 = r.counts(&records).iter().map(StageCounts::in_flight).sum();
+            if let OfferDecision::Offer { new: true } = r.decide_offer(id, idx.map(|i| &records[i]), in_flight) {
+                records.push(DeviceRecord::offered(id, r.stage, Some("old".into()), now));
+            }
+        }
+        for d in records.iter_mut().filter(|d| d.stage.in_flight()) {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let fails = (rng >> 33) % 100 < u64::from(fail_pct);
+            d.apply(
+                &if fails {
+                    DeviceReport::Failed("boot".into())
+                } else {
+                    DeviceReport::Committed
+                },
+                now,
+            );
+        }
+        let cohort = ids.iter().filter(|id| r.in_current_cohort(id)).count() as u32;
+        let counts = r.counts(&records);
+        let stage = r.stage;
+        if let Some(Transition::Promoted { .. } | Transition::Completed) = r.evaluate(&counts, cohort, now) {
+            promotions.push((stage, counts[stage]));
+        }
+        if matches!(r.state, RolloutState::Paused { .. } | RolloutState::Completed) {
+            break;
+        }
+    }
+    (r, records, promotions)
+}
+
+#[test]
+fn bad_release_pauses_in_the_canary_stage() {
+    // The demo's scenario: 30% of devices fail to boot the new image.
+    let ids = fleet(1_000);
+    let (r, records, _) = simulate(&ids, 30, 7);
+    assert!(matches!(r.state, RolloutState::Paused { .. }), "{:?}", r.state);
+    assert_eq!(r.stage, 0);
+    let canary = ids.iter().filter(|id| in_cohort(&SALT, id, 100)).count();
+    assert!(records.len() <= canary + r.plan.max_in_flight as usize);
+    assert!(r.timeline.last().unwrap().message.contains("stage 1"));
+}
