@@ -13,6 +13,7 @@ pub mod http;
 pub mod init;
 pub mod metrics;
 pub mod serve;
+pub mod sim;
 pub mod store;
 pub mod tls;
 

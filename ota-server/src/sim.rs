@@ -1,0 +1,68 @@
+//! Fleet simulator: N virtual devices against a real `ota-server`, each with its own
+//! certificate, two flash slots and persistent anti-rollback state, running `device-verifier`
+//! on every download. Library part of the `fleet-sim` binary, so tests drive it in-process.
+
+pub mod device;
+pub mod firmware;
+pub mod net;
+pub mod plan;
+pub mod summary;
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::SubjectPublicKeyInfoDer;
+
+pub use device::{DeviceReport, EndState};
+pub use firmware::Provisioning;
+pub use plan::{fleet, DeviceFaults, DeviceSpec, FaultRates, FleetOptions};
+pub use summary::Summary;
+
+use crate::domain::ingest::ClassRef;
+use crate::init::DevCa;
+
+/// Provisioning for a class: its vendor/class ids (derived as `signer release` does) and keys.
+pub fn provisioning(
+    class: &str,
+    vendor_domain: &str,
+    manifest_keys: Vec<Vec<u8>>,
+    image_keys: Vec<Vec<u8>>,
+) -> Provisioning {
+    let c = ClassRef::derive(class, vendor_domain);
+    Provisioning {
+        manifest_keys,
+        image_keys,
+        vendor_id: c.vendor_id,
+        class_id: c.class_id,
+    }
+}
+
+/// A PEM public key file as SPKI DER.
+pub fn read_spki_pem(path: &Path) -> Result<Vec<u8>> {
+    let der = SubjectPublicKeyInfoDer::from_pem_file(path).with_context(|| format!("public key {}", path.display()))?;
+    Ok(der.as_ref().to_vec())
+}
+
+/// Issues each device a certificate from `ca`, runs them all concurrently, and summarises.
+pub async fn run(ca: &DevCa, opts: &FleetOptions, specs: Vec<DeviceSpec>) -> Result<Summary> {
+    let mut links = Vec::with_capacity(specs.len());
+    for s in &specs {
+        let issued = ca.issue_device(&s.id, Some(&s.class))?;
+        links.push(net::Link::new(opts, &issued).map_err(anyhow::Error::msg)?);
+    }
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, (spec, link)) in specs.into_iter().zip(links).enumerate() {
+        let opts = opts.clone();
+        tasks.spawn(async move { (i, device::run(spec, opts, link).await) });
+    }
+    let mut reports = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        reports.push(r.context("device task")?);
+    }
+    reports.sort_by_key(|(i, _)| *i);
+    let reports = reports.into_iter().map(|(_, r)| r).collect();
+    Ok(Summary::new(reports, started.elapsed(), opts.clock_skew_s))
+}

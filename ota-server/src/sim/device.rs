@@ -1,0 +1,265 @@
+//! One virtual device: poll with jitter, follow offers, download (delta if the base matches),
+//! verify and install with `device-verifier`, reboot, commit; report each step like firmware.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde::Serialize;
+
+use super::firmware::{Firmware, Nvm, Payload};
+use super::net::{Checkin, Link, Offer};
+use super::plan::{DeviceSpec, FleetOptions, Rng};
+
+/// Where a device ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndState {
+    /// Installed at least one update, then the server had nothing newer.
+    Committed,
+    /// Never offered anything (already current, or not targeted).
+    UpToDate,
+    /// Gave up on a release after repeated failures (last one a failed boot).
+    RolledBack,
+    /// Gave up on a release after repeated failures.
+    Failed,
+    /// Still busy at the deadline (or polling until it).
+    Deadline,
+    /// Could not talk to the server.
+    Unreachable,
+}
+
+/// What one device did.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceReport {
+    pub id: String,
+    pub class: String,
+    pub state: EndState,
+    pub version: String,
+    pub digest: String,
+    pub sequence: u64,
+    /// Every status reported, in order (`failed: reason` for failures).
+    pub statuses: Vec<String>,
+    pub failures: Vec<String>,
+    pub checkins: u64,
+    pub offers: u64,
+    pub downloads_full: u64,
+    pub downloads_delta: u64,
+    pub bytes: u64,
+    pub resumes: u64,
+}
+
+struct Sim<'a> {
+    spec: &'a DeviceSpec,
+    opts: &'a FleetOptions,
+    link: Link,
+    fw: Firmware,
+    version: String,
+    rng: Rng,
+    downloads: u32,
+    report: DeviceReport,
+}
+
+/// Runs one device until it is idle, gives up, or the deadline passes.
+pub async fn run(spec: DeviceSpec, opts: FleetOptions, link: Link) -> DeviceReport {
+    let fw = Firmware::new(
+        spec.provisioning.clone(),
+        &spec.image,
+        opts.slot_size,
+        Nvm {
+            sequence: spec.sequence,
+            security_counter_floor: 0,
+        },
+    );
+    let report = DeviceReport {
+        id: spec.id.clone(),
+        class: spec.class.clone(),
+        state: EndState::Deadline,
+        version: spec.version.clone(),
+        digest: fw.running_digest().hex(),
+        sequence: spec.sequence,
+        statuses: vec![],
+        failures: vec![],
+        checkins: 0,
+        offers: 0,
+        downloads_full: 0,
+        downloads_delta: 0,
+        bytes: 0,
+        resumes: 0,
+    };
+    let mut sim = Sim {
+        rng: Rng::new(spec.seed),
+        version: spec.version.clone(),
+        spec: &spec,
+        opts: &opts,
+        link,
+        fw,
+        downloads: 0,
+        report,
+    };
+    sim.run().await;
+    let mut report = sim.report;
+    report.version = sim.version;
+    report.digest = sim.fw.running_digest().hex();
+    report.sequence = sim.fw.nvm.sequence;
+    report
+}
+
+impl Sim<'_> {
+    fn pause(&mut self) -> Duration {
+        let jitter = self.opts.jitter.as_millis() as u64;
+        self.opts.poll_interval + Duration::from_millis(self.rng.below(jitter + 1))
+    }
+
+    async fn run(&mut self) {
+        let deadline = Instant::now() + self.opts.deadline;
+        // Devices do not all wake at once.
+        let first = Duration::from_millis(self.rng.below(self.opts.jitter.as_millis() as u64 + 1));
+        tokio::time::sleep(first).await;
+        let mut attempts: HashMap<i64, u32> = HashMap::new();
+        let (mut updated, mut errors, mut gave_up) = (false, 0u32, None);
+        while Instant::now() < deadline {
+            let digest = self.fw.running_digest().hex();
+            self.report.checkins += 1;
+            let checkin = self.link.checkin(&digest, &self.version, self.fw.nvm.sequence).await;
+            match checkin {
+                Err(e) => {
+                    errors += 1;
+                    if errors >= 10 {
+                        self.report.failures.push(e);
+                        self.report.state = EndState::Unreachable;
+                        return;
+                    }
+                }
+                Ok(Checkin::RetryAfter(d)) => {
+                    tokio::time::sleep(d).await;
+                    continue;
+                }
+                Ok(Checkin::NoUpdate) => {
+                    errors = 0;
+                    if self.opts.until_idle {
+                        self.report.state = if updated {
+                            EndState::Committed
+                        } else {
+                            EndState::UpToDate
+                        };
+                        return;
+                    }
+                }
+                Ok(Checkin::Offer(offer)) => {
+                    errors = 0;
+                    let n = attempts.entry(offer.release_id).or_default();
+                    if *n >= self.opts.max_attempts {
+                        if self.opts.until_idle {
+                            self.report.state = gave_up.unwrap_or(EndState::Failed);
+                            return;
+                        }
+                    } else {
+                        *n += 1;
+                        self.report.offers += 1;
+                        match self.update(&offer).await {
+                            Ok(()) => {
+                                updated = true;
+                                continue;
+                            }
+                            Err(rolled_back) => {
+                                gave_up = Some(if rolled_back {
+                                    EndState::RolledBack
+                                } else {
+                                    EndState::Failed
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            let pause = self.pause();
+            tokio::time::sleep(pause).await;
+        }
+        self.report.state = EndState::Deadline;
+    }
+
+    async fn status(&mut self, status: &str, release_id: i64, reason: Option<&str>) {
+        self.report.statuses.push(match reason {
+            Some(r) => format!("{status}: {r}"),
+            None => status.to_owned(),
+        });
+        // A lost report is not retried (the next check-in says what runs anyway).
+        if let Err(e) = self.link.status(status, release_id, reason).await {
+            self.report.failures.push(e);
+        }
+    }
+
+    async fn fail(&mut self, release_id: i64, reason: String) -> Result<(), bool> {
+        self.status("failed", release_id, Some(&reason)).await;
+        self.report.failures.push(reason);
+        Err(false)
+    }
+
+    /// One attempt at an offer. `Err(true)`: the image did not boot (rolled back).
+    async fn update(&mut self, offer: &Offer) -> Result<(), bool> {
+        let id = offer.release_id;
+        let envelope = match base64::engine::general_purpose::STANDARD.decode(&offer.envelope) {
+            Ok(e) => e,
+            Err(e) => return self.fail(id, format!("envelope: base64: {e}")).await,
+        };
+        if let Err(e) = self.fw.check_envelope(&envelope) {
+            return self.fail(id, e).await;
+        }
+        let running = self.fw.running_digest().hex();
+        let patch = offer
+            .patch
+            .as_ref()
+            .filter(|p| p.base_sha256.as_deref() == Some(running.as_str()));
+        let artifact = patch.unwrap_or(&offer.image);
+        self.status("downloading", id, None).await;
+        let drop_at = self
+            .spec
+            .faults
+            .drop_mid_download
+            .then(|| artifact.size / 10 + self.rng.below(artifact.size * 8 / 10 + 1));
+        let download = match self.link.download(artifact, drop_at).await {
+            Ok(d) => d,
+            Err(e) => return self.fail(id, e).await,
+        };
+        self.report.bytes += download.on_wire;
+        self.report.resumes += u64::from(download.resumes);
+        if patch.is_some() {
+            self.report.downloads_delta += 1;
+        } else {
+            self.report.downloads_full += 1;
+        }
+        let mut bytes = download.bytes;
+        self.downloads += 1;
+        if self.spec.faults.corrupt_first_download && self.downloads == 1 && !bytes.is_empty() {
+            let at = self.rng.below(bytes.len() as u64) as usize;
+            bytes[at] ^= 0x5A;
+        }
+        self.status("downloaded", id, None).await;
+        let payload = if patch.is_some() {
+            Payload::Patch(&bytes)
+        } else {
+            Payload::Full(&bytes)
+        };
+        let staged = match self.fw.stage(&envelope, payload) {
+            Ok(s) => s,
+            Err(e) => return self.fail(id, e).await,
+        };
+        self.status("verified", id, None).await;
+        self.status("installing", id, None).await;
+        match self.fw.reboot(staged, !self.spec.faults.boot_fail) {
+            Ok(()) => {
+                self.version = offer.version.clone();
+                self.status("rebooted", id, None).await;
+                self.status("committed", id, None).await;
+                Ok(())
+            }
+            Err(e) if e == "rolled-back" => {
+                self.status("rolled-back", id, None).await;
+                self.report.failures.push("boot: rolled back".into());
+                Err(true)
+            }
+            Err(e) => self.fail(id, e).await,
+        }
+    }
+}

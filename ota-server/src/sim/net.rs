@@ -1,0 +1,229 @@
+//! A device's link to the server: mutual TLS with its own certificate, check-in, status reports
+//! and resumable downloads (HTTP `Range` + `If-Range`), with an optional bandwidth cap and an
+//! injected mid-transfer disconnect.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use reqwest::header;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::plan::FleetOptions;
+use crate::init::Issued;
+
+/// A downloadable artifact as the check-in names it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Artifact {
+    pub url: String,
+    pub sha256: String,
+    pub size: u64,
+    #[serde(default)]
+    pub base_sha256: Option<String>,
+}
+
+/// An update offer (`POST /api/v1/device/checkin`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Offer {
+    pub release_id: i64,
+    pub sequence: u64,
+    pub version: String,
+    pub envelope: String,
+    pub image: Artifact,
+    pub patch: Option<Artifact>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CheckinResponse {
+    update: Option<Offer>,
+}
+
+/// What a check-in returned.
+#[derive(Debug)]
+pub enum Checkin {
+    Offer(Box<Offer>),
+    NoUpdate,
+    /// Rate limited: retry after this long.
+    RetryAfter(Duration),
+}
+
+/// A finished download.
+#[derive(Debug)]
+pub struct Download {
+    pub bytes: Vec<u8>,
+    /// Bytes received, including any discarded by a server that ignored `Range`.
+    pub on_wire: u64,
+    /// Times the transfer was resumed with `Range`.
+    pub resumes: u32,
+}
+
+/// One device's HTTPS client.
+#[derive(Debug, Clone)]
+pub struct Link {
+    client: reqwest::Client,
+    base: String,
+    bytes_per_s: Option<u64>,
+}
+
+/// Resumes allowed per download (real drops, not only injected ones).
+const MAX_RESUMES: u32 = 8;
+
+impl Link {
+    pub fn new(opts: &FleetOptions, identity: &Issued) -> Result<Self, String> {
+        let pem = format!("{}{}", identity.cert_pem, identity.key_pem);
+        let ca =
+            reqwest::Certificate::from_pem(opts.server_ca_pem.as_bytes()).map_err(|e| format!("server CA: {e}"))?;
+        let mut b = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca)
+            .identity(reqwest::Identity::from_pem(pem.as_bytes()).map_err(|e| format!("identity: {e}"))?)
+            .timeout(Duration::from_secs(120));
+        if let Some(addr) = opts.connect_addr {
+            let url = reqwest::Url::parse(&opts.server_url).map_err(|e| format!("server url: {e}"))?;
+            if let Some(host) = url.host_str() {
+                b = b.resolve(host, addr);
+            }
+        }
+        Ok(Self {
+            client: b.build().map_err(|e| format!("client: {e}"))?,
+            base: opts.server_url.trim_end_matches('/').to_owned(),
+            bytes_per_s: opts.link_bytes_per_s,
+        })
+    }
+
+    pub async fn checkin(&self, digest: &str, version: &str, sequence: u64) -> Result<Checkin, String> {
+        let body = json!({"running": {"digest": digest, "version": version, "sequence": sequence}});
+        let r = self
+            .client
+            .post(format!("{}/api/v1/device/checkin", self.base))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| format!("checkin: {e}"))?;
+        if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            let secs = r
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
+            return Ok(Checkin::RetryAfter(Duration::from_secs(secs)));
+        }
+        if !r.status().is_success() {
+            let status = r.status();
+            let text = r.text().await.unwrap_or_default();
+            return Err(format!("checkin: HTTP {status}: {text}"));
+        }
+        let resp: CheckinResponse = r.json().await.map_err(|e| format!("checkin: {e}"))?;
+        Ok(match resp.update {
+            Some(o) => Checkin::Offer(Box::new(o)),
+            None => Checkin::NoUpdate,
+        })
+    }
+
+    /// `POST /api/v1/device/status`; `extra` holds `reason` for `failed`.
+    pub async fn status(&self, status: &str, release_id: i64, reason: Option<&str>) -> Result<(), String> {
+        let mut body = json!({"status": status, "release_id": release_id});
+        if let (Some(r), Value::Object(m)) = (reason, &mut body) {
+            m.insert("reason".into(), Value::String(r.to_owned()));
+        }
+        let r = self
+            .client
+            .post(format!("{}/api/v1/device/status", self.base))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| format!("status: {e}"))?;
+        if r.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("status: HTTP {}", r.status()))
+        }
+    }
+
+    /// Downloads `artifact`, resuming with `Range` after a dropped connection. `drop_at`: cut
+    /// the connection once after this many bytes (the injected fault).
+    pub async fn download(&self, artifact: &Artifact, mut drop_at: Option<u64>) -> Result<Download, String> {
+        let size = usize::try_from(artifact.size).map_err(|_| "download: size".to_owned())?;
+        let mut buf: Vec<u8> = Vec::with_capacity(size);
+        let mut etag: Option<String> = None;
+        let (mut on_wire, mut resumes) = (0u64, 0u32);
+        loop {
+            let mut req = self.client.get(format!("{}{}", self.base, artifact.url));
+            if !buf.is_empty() {
+                req = req.header(header::RANGE, format!("bytes={}-", buf.len()));
+                if let Some(t) = &etag {
+                    req = req.header(header::IF_RANGE, t.as_str());
+                }
+            }
+            let r = req.send().await.map_err(|e| format!("download: {e}"))?;
+            match r.status().as_u16() {
+                200 => buf.clear(),
+                206 => {
+                    let start = r
+                        .headers()
+                        .get(header::CONTENT_RANGE)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.strip_prefix("bytes "))
+                        .and_then(|v| v.split('-').next())
+                        .and_then(|v| v.parse::<usize>().ok());
+                    if start != Some(buf.len()) {
+                        return Err(format!("download: unexpected Content-Range {start:?}"));
+                    }
+                }
+                s => return Err(format!("download: HTTP {s}")),
+            }
+            etag = r
+                .headers()
+                .get(header::ETAG)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let started = Instant::now();
+            let mut this_leg = 0u64;
+            let mut dropped = false;
+            let mut stream = r.bytes_stream();
+            while let Some(chunk) = stream.next().await {
+                let Ok(chunk) = chunk else {
+                    dropped = true;
+                    break;
+                };
+                let mut take = chunk.len();
+                if let Some(at) = drop_at {
+                    let at = usize::try_from(at).unwrap_or(usize::MAX);
+                    if buf.len() + take >= at {
+                        take = at.saturating_sub(buf.len());
+                        drop_at = None;
+                        dropped = true;
+                    }
+                }
+                buf.extend_from_slice(&chunk[..take]);
+                on_wire += chunk.len() as u64;
+                this_leg += take as u64;
+                if let Some(rate) = self.bytes_per_s.filter(|r| *r > 0) {
+                    let due = Duration::from_secs_f64(this_leg as f64 / rate as f64);
+                    if let Some(wait) = due.checked_sub(started.elapsed()) {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                if dropped {
+                    break;
+                }
+            }
+            // Leaving the loop early drops the body: the connection is closed mid-transfer.
+            drop(stream);
+            if buf.len() >= size && !dropped {
+                break;
+            }
+            resumes += 1;
+            if resumes > MAX_RESUMES {
+                return Err("download: too many interruptions".into());
+            }
+        }
+        Ok(Download {
+            bytes: buf,
+            on_wire,
+            resumes,
+        })
+    }
+}
