@@ -217,6 +217,7 @@ async fn fleet_updates_v1_to_v2_with_deltas_and_faults() {
     specs[3].faults.drop_mid_download = true;
     specs.extend(sim::fleet("factory-", 4, CLASS, &prov, &factory, "0.9.0", 1, none, 8));
     specs[24].faults.drop_mid_download = true;
+    specs[25].faults.corrupt_first_download = true;
     let gw = provisioning(OTHER_CLASS);
     specs.extend(sim::fleet("gw-", 2, OTHER_CLASS, &gw, &v1, "1.0.0", 1, none, 9));
 
@@ -262,8 +263,17 @@ async fn fleet_updates_v1_to_v2_with_deltas_and_faults() {
         assert!(r.downloads_delta >= 1, "{r:?}");
     }
     for r in summary.reports.iter().filter(|r| r.id.starts_with("factory-")) {
-        assert_eq!((r.downloads_full, r.downloads_delta), (1, 0), "{r:?}");
+        let full = if r.id == "factory-00001" { 2 } else { 1 };
+        assert_eq!((r.downloads_full, r.downloads_delta), (full, 0), "{r:?}");
     }
+    // A corrupt full image is refused by `bind_image` (digest against the manifest), never booted.
+    let r = by_id("factory-00001");
+    let failed = r
+        .statuses
+        .iter()
+        .position(|s| s.starts_with("failed: bind"))
+        .expect("refused");
+    assert!(!r.statuses[..failed].iter().any(|s| s == "installing"), "{r:?}");
     // The corrupt download was refused before anything was installed, then a clean retry won.
     for id in ["v1-00000", "v1-00003"] {
         let r = by_id(id);
