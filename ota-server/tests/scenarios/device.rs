@@ -351,18 +351,30 @@ pub async fn graceful_shutdown_flushes_written_behind_checkins(backend: Backend)
         let body = checkin_body(&format!("{:02x}", 0x11 + i).repeat(32), 3);
         assert_eq!(post_json(&env.device(id, Some(CLASS)), &url, &body).await.0, 200);
     }
-    // No class in the certificate: the class named by the first check-in is committed at once.
-    let body = json!({"class": CLASS, "running": {"digest": "44".repeat(32), "sequence": 4}});
-    assert_eq!(post_json(&env.device("dev-nc", None), &url, &body).await.0, 200);
-
     let store = env.server.as_ref().unwrap().store.clone();
     for id in ids {
         let d = store.device(id).await.unwrap().unwrap();
         assert_eq!(d.running_digest, None, "{id}: written behind, not yet committed");
     }
+    // No class in the certificate: the class named by the first check-in is committed at once
+    // (with everything pending before it).
+    let body = json!({"class": CLASS, "running": {"digest": "44".repeat(32), "sequence": 4}});
+    assert_eq!(post_json(&env.device("dev-nc", None), &url, &body).await.0, 200);
     let d = store.device("dev-nc").await.unwrap().unwrap();
     assert_eq!(d.class.as_deref(), Some(CLASS), "class is durable before the answer");
     assert_eq!(d.running_sequence, Some(4));
+
+    // Report again: written behind once more, so only the graceful shutdown can commit these.
+    for (i, id) in ids.iter().enumerate() {
+        let body = checkin_body(&format!("{:02x}", 0x21 + i).repeat(32), 3);
+        assert_eq!(post_json(&env.device(id, Some(CLASS)), &url, &body).await.0, 200);
+        let d = store.device(id).await.unwrap().unwrap();
+        assert_eq!(
+            d.running_digest.map(|x| x.hex()),
+            Some(format!("{:02x}", 0x11 + i).repeat(32)),
+            "{id}: the second report is not yet committed"
+        );
+    }
 
     env.restart().await;
 
@@ -371,7 +383,7 @@ pub async fn graceful_shutdown_flushes_written_behind_checkins(backend: Backend)
         let d = store.device(id).await.unwrap().unwrap();
         assert_eq!(
             d.running_digest.map(|x| x.hex()),
-            Some(format!("{:02x}", 0x11 + i).repeat(32)),
+            Some(format!("{:02x}", 0x21 + i).repeat(32)),
             "{id}: committed by the graceful shutdown"
         );
         assert_eq!(d.running_sequence, Some(3));
