@@ -77,6 +77,9 @@ pub struct Limits {
     pub checkin_burst: u32,
     /// Sustained check-ins per second per device.
     pub checkin_per_second: f64,
+    /// Check-ins are written behind: pending "last seen / running image" updates are committed
+    /// at least this often (milliseconds). A crash loses at most this window of them.
+    pub checkin_flush_ms: u64,
 }
 
 impl Default for Limits {
@@ -86,6 +89,7 @@ impl Default for Limits {
             max_json_bytes: 64 * 1024,
             checkin_burst: 10,
             checkin_per_second: 1.0,
+            checkin_flush_ms: 10,
         }
     }
 }

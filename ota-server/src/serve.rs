@@ -44,6 +44,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub store: SharedStore,
+    /// Pending write-behind check-ins; flushed before the store closes.
+    checkins: CheckinWriter,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -52,13 +54,16 @@ impl RunningServer {
     /// Stops accepting, lets in-flight requests finish (up to 30 s), closes the store.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let _ = self.task.await;
-        self.store.close().await;
+        self.shutdown_when_stopped().await;
     }
 
     /// Waits until a [`RunningServer::stopper`] fires and the drain finishes, then closes the store.
     pub async fn shutdown_when_stopped(self) {
         let _ = self.task.await;
+        // Every request has finished: commit the check-ins still written behind.
+        if let Err(e) = self.checkins.flush().await {
+            tracing::error!(error = %e, "flushing pending check-ins at shutdown failed");
+        }
         self.store.close().await;
     }
 
@@ -145,6 +150,10 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
             Arc::new(ObjectArtifacts::new(Arc::new(fs), ""))
         }
     };
+    let checkins = CheckinWriter::spawn(
+        store.clone(),
+        Duration::from_millis(config.limits.checkin_flush_ms.max(1)),
+    );
     let state = AppState {
         store: store.clone(),
         staging_dir,
@@ -161,7 +170,7 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
         limits: config.limits.clone(),
         dev_insecure_http: config.dev_insecure_http,
         envelopes: Arc::new(Mutex::new(HashMap::new())),
-        checkins: CheckinWriter::spawn(store.clone()),
+        checkins: checkins.clone(),
         latest: Arc::new(LatestReleases::default()),
     };
     let app = router(state);
@@ -175,6 +184,7 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
     Ok(RunningServer {
         addr,
         store,
+        checkins,
         stop,
         task,
     })

@@ -45,6 +45,7 @@ both_backends!(
     restart_keeps_state,
     status_reports_recorded,
     graceful_shutdown_finishes_inflight_download,
+    graceful_shutdown_flushes_written_behind_checkins,
 );
 
 /// The artifact store behind the `object_store` crate (what replicas would share).

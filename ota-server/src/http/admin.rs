@@ -163,6 +163,8 @@ pub async fn list_devices(
     admin.require(Role::Viewer)?;
     let Query(page) = page.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let limit = page.limit.unwrap_or(100).clamp(1, 1000);
+    // Read-your-writes: check-ins written behind are committed first.
+    state.checkins.flush().await?;
     let devices = state.store.list_devices(limit, page.after.as_deref()).await?;
     Ok(Json(devices.iter().map(DeviceView::from).collect()))
 }
@@ -175,6 +177,7 @@ pub async fn get_device(
     Path(id): Path<String>,
 ) -> Result<Json<DeviceDetail>, ApiError> {
     admin.require(Role::Viewer)?;
+    state.checkins.flush().await?;
     let device = state
         .store
         .device(&id)

@@ -161,7 +161,13 @@ pub async fn checkin(
             running: running.clone(),
             now,
         };
-        state.checkins.record(record).await?;
+        if device.class.is_none() {
+            // The first class a device gets decides what it is offered: durable before the answer.
+            state.checkins.record_durable(record).await?;
+        } else {
+            // Last seen / running image: written behind (see `store::batch`).
+            state.checkins.record(record).await?;
+        }
     }
     let latest = state.latest.get(state.store.as_ref(), &class, now).await?;
     let offer = state.offer.decide(&device, &running, latest.as_deref(), now);

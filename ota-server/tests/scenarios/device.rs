@@ -334,3 +334,71 @@ pub async fn graceful_shutdown_finishes_inflight_download(backend: Backend) {
         .unwrap();
     env.finish().await;
 }
+
+/// Check-ins are written behind (README "Check-in durability"): not yet in the database when
+/// the device has its answer, committed by a graceful shutdown, seen after the restart. A first
+/// check-in that sets the class is durable before the answer.
+pub async fn graceful_shutdown_flushes_written_behind_checkins(backend: Backend) {
+    // A flush interval no test waits for: only shutdown (or an admin read) commits.
+    let limits = Limits {
+        checkin_flush_ms: 600_000,
+        ..Limits::default()
+    };
+    let mut env = Env::with_limits(backend, limits).await;
+    let url = env.url("/api/v1/device/checkin");
+    let ids = ["dev-wb-0", "dev-wb-1", "dev-wb-2"];
+    for (i, id) in ids.iter().enumerate() {
+        let body = checkin_body(&format!("{:02x}", 0x11 + i).repeat(32), 3);
+        assert_eq!(post_json(&env.device(id, Some(CLASS)), &url, &body).await.0, 200);
+    }
+    let store = env.server.as_ref().unwrap().store.clone();
+    for id in ids {
+        let d = store.device(id).await.unwrap().unwrap();
+        assert_eq!(d.running_digest, None, "{id}: written behind, not yet committed");
+    }
+    // No class in the certificate: the class named by the first check-in is committed at once
+    // (with everything pending before it).
+    let body = json!({"class": CLASS, "running": {"digest": "44".repeat(32), "sequence": 4}});
+    assert_eq!(post_json(&env.device("dev-nc", None), &url, &body).await.0, 200);
+    let d = store.device("dev-nc").await.unwrap().unwrap();
+    assert_eq!(d.class.as_deref(), Some(CLASS), "class is durable before the answer");
+    assert_eq!(d.running_sequence, Some(4));
+
+    // Report again: written behind once more, so only the graceful shutdown can commit these.
+    for (i, id) in ids.iter().enumerate() {
+        let body = checkin_body(&format!("{:02x}", 0x21 + i).repeat(32), 3);
+        assert_eq!(post_json(&env.device(id, Some(CLASS)), &url, &body).await.0, 200);
+        let d = store.device(id).await.unwrap().unwrap();
+        assert_eq!(
+            d.running_digest.map(|x| x.hex()),
+            Some(format!("{:02x}", 0x11 + i).repeat(32)),
+            "{id}: the second report is not yet committed"
+        );
+    }
+
+    env.restart().await;
+
+    let store = env.server.as_ref().unwrap().store.clone();
+    for (i, id) in ids.iter().enumerate() {
+        let d = store.device(id).await.unwrap().unwrap();
+        assert_eq!(
+            d.running_digest.map(|x| x.hex()),
+            Some(format!("{:02x}", 0x21 + i).repeat(32)),
+            "{id}: committed by the graceful shutdown"
+        );
+        assert_eq!(d.running_sequence, Some(3));
+        assert!(d.last_seen_ms > 0);
+    }
+
+    // Admin reads see this replica's pending check-ins (they flush first).
+    let body = checkin_body(&"55".repeat(32), 5);
+    assert_eq!(
+        post_json(&env.device("dev-wb-0", Some(CLASS)), &url, &body).await.0,
+        200
+    );
+    let (s, v) = env.admin(Method::GET, "/api/v1/admin/devices/dev-wb-0", None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["device"]["running_sha256"], "55".repeat(32));
+    assert_eq!(v["device"]["running_sequence"], 5);
+    env.finish().await;
+}
