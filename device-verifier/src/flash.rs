@@ -52,3 +52,57 @@ pub trait FlashWrite {
     /// Programs `data` at `offset` (previously erased).
     fn write(&mut self, offset: u32, data: &[u8]) -> Result<(), FlashError>;
 }
+
+/// A slot held in host memory, erased state 0xFF: for host-side delta apply, simulators and
+/// tests. Not for devices (it allocates), hence `std` only.
+#[cfg(feature = "std")]
+#[derive(Debug, Clone)]
+pub struct MemSlot {
+    pub bytes: std::vec::Vec<u8>,
+}
+
+#[cfg(feature = "std")]
+impl MemSlot {
+    /// An erased slot of `len` bytes.
+    pub fn new(len: usize) -> Self {
+        Self {
+            bytes: std::vec![0xFF; len],
+        }
+    }
+
+    fn range(&mut self, offset: u32, len: usize) -> Result<&mut [u8], FlashError> {
+        let start = usize::try_from(offset).map_err(|_| FlashError)?;
+        let end = start.checked_add(len).ok_or(FlashError)?;
+        self.bytes.get_mut(start..end).ok_or(FlashError)
+    }
+}
+
+#[cfg(feature = "std")]
+impl FlashRead for MemSlot {
+    fn capacity(&self) -> u32 {
+        u32::try_from(self.bytes.len()).unwrap_or(u32::MAX)
+    }
+
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), FlashError> {
+        buf.copy_from_slice(self.range(offset, buf.len())?);
+        Ok(())
+    }
+}
+
+#[cfg(feature = "std")]
+impl FlashWrite for MemSlot {
+    fn capacity(&self) -> u32 {
+        FlashRead::capacity(self)
+    }
+
+    fn erase(&mut self, offset: u32, len: u32) -> Result<(), FlashError> {
+        self.range(offset, usize::try_from(len).map_err(|_| FlashError)?)?
+            .fill(0xFF);
+        Ok(())
+    }
+
+    fn write(&mut self, offset: u32, data: &[u8]) -> Result<(), FlashError> {
+        self.range(offset, data.len())?.copy_from_slice(data);
+        Ok(())
+    }
+}

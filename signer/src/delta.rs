@@ -10,7 +10,7 @@ mod encoder;
 mod matcher;
 
 use device_verifier::delta::{self as device, ApplyError, ApplyRam};
-use device_verifier::{FlashError, FlashRead, FlashWrite, SliceFlash};
+use device_verifier::SliceFlash;
 use manifest::delta::{encode_patch, Codec, CodecParams, DeltaHeader};
 use sha2::{Digest, Sha256};
 
@@ -80,48 +80,5 @@ pub fn apply(old: &[u8], patch: &[u8]) -> Result<Vec<u8>, DeltaError> {
     Ok(out)
 }
 
-/// A flash slot in memory (erased state 0xFF), for host-side apply and tests.
-#[derive(Debug, Clone)]
-pub struct MemSlot {
-    pub bytes: Vec<u8>,
-}
-
-impl MemSlot {
-    pub fn new(len: usize) -> Self {
-        Self { bytes: vec![0xFF; len] }
-    }
-
-    fn range(&mut self, offset: u32, len: usize) -> Result<&mut [u8], FlashError> {
-        let start = usize::try_from(offset).map_err(|_| FlashError)?;
-        let end = start.checked_add(len).ok_or(FlashError)?;
-        self.bytes.get_mut(start..end).ok_or(FlashError)
-    }
-}
-
-impl FlashRead for MemSlot {
-    fn capacity(&self) -> u32 {
-        u32::try_from(self.bytes.len()).unwrap_or(u32::MAX)
-    }
-
-    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), FlashError> {
-        buf.copy_from_slice(self.range(offset, buf.len())?);
-        Ok(())
-    }
-}
-
-impl FlashWrite for MemSlot {
-    fn capacity(&self) -> u32 {
-        FlashRead::capacity(self)
-    }
-
-    fn erase(&mut self, offset: u32, len: u32) -> Result<(), FlashError> {
-        self.range(offset, usize::try_from(len).map_err(|_| FlashError)?)?
-            .fill(0xFF);
-        Ok(())
-    }
-
-    fn write(&mut self, offset: u32, data: &[u8]) -> Result<(), FlashError> {
-        self.range(offset, data.len())?.copy_from_slice(data);
-        Ok(())
-    }
-}
+/// In-memory slot for host-side apply (shared with the simulator: it lives beside the flash traits).
+pub use device_verifier::flash::MemSlot;

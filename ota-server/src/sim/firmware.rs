@@ -7,7 +7,7 @@ use device_verifier::delta::{self, ApplyRam, PatchSource as _};
 use device_verifier::release::{
     bind_image, match_patch, verify_envelope, BoundImage, ManifestPolicy, RollbackStore, SequenceCommit, StoreError,
 };
-use device_verifier::{verify_image, FlashError, FlashRead, FlashWrite, ImagePolicy, SliceFlash, TrustedKey};
+use device_verifier::{verify_image, ImagePolicy, SliceFlash, TrustedKey};
 use manifest::delta::DeltaHeader;
 
 use crate::domain::Sha256;
@@ -41,47 +41,7 @@ impl RollbackStore for Nvm {
 }
 
 /// One flash slot in memory (erased = 0xFF).
-#[derive(Debug, Clone)]
-pub struct Slot {
-    pub bytes: Vec<u8>,
-}
-
-impl Slot {
-    pub fn erased(len: usize) -> Self {
-        Self { bytes: vec![0xFF; len] }
-    }
-
-    fn range(&mut self, offset: u32, len: usize) -> Result<&mut [u8], FlashError> {
-        let start = usize::try_from(offset).map_err(|_| FlashError)?;
-        let end = start.checked_add(len).ok_or(FlashError)?;
-        self.bytes.get_mut(start..end).ok_or(FlashError)
-    }
-}
-
-impl FlashRead for Slot {
-    fn capacity(&self) -> u32 {
-        u32::try_from(self.bytes.len()).unwrap_or(u32::MAX)
-    }
-    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), FlashError> {
-        buf.copy_from_slice(self.range(offset, buf.len())?);
-        Ok(())
-    }
-}
-
-impl FlashWrite for Slot {
-    fn capacity(&self) -> u32 {
-        FlashRead::capacity(self)
-    }
-    fn erase(&mut self, offset: u32, len: u32) -> Result<(), FlashError> {
-        self.range(offset, usize::try_from(len).map_err(|_| FlashError)?)?
-            .fill(0xFF);
-        Ok(())
-    }
-    fn write(&mut self, offset: u32, data: &[u8]) -> Result<(), FlashError> {
-        self.range(offset, data.len())?.copy_from_slice(data);
-        Ok(())
-    }
-}
+pub use device_verifier::flash::MemSlot as Slot;
 
 /// What was downloaded for an offer.
 #[derive(Debug, Clone, Copy)]
@@ -112,11 +72,11 @@ pub struct Firmware {
 impl Firmware {
     /// A device whose active slot holds `image` (a signed MCUboot image), `slot_size` bytes per slot.
     pub fn new(provisioning: Provisioning, image: &[u8], slot_size: usize, nvm: Nvm) -> Self {
-        let mut primary = Slot::erased(slot_size.max(image.len()));
+        let mut primary = Slot::new(slot_size.max(image.len()));
         primary.bytes[..image.len()].copy_from_slice(image);
         Self {
             provisioning,
-            slots: [primary, Slot::erased(slot_size.max(image.len()))],
+            slots: [primary, Slot::new(slot_size.max(image.len()))],
             active: 0,
             running_len: image.len(),
             nvm,
