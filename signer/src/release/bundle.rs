@@ -125,7 +125,8 @@ impl ReleaseBundle {
     }
 
     /// Writes the bundle into `dir` (created if missing). Refuses to overwrite any file; each file
-    /// is written to a temporary name, synced, then linked into place without clobbering.
+    /// is written to a temporary name, synced, then linked into place without clobbering. On a
+    /// failure the files already written by this call are removed.
     pub fn write_bundle(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let files = self.files()?;
@@ -141,8 +142,18 @@ impl ReleaseBundle {
                 );
             }
         }
+        // All or nothing: if a later file fails (disk full, ...), remove what this call wrote so
+        // no half bundle is left behind to be mistaken for a release or to block a retry.
+        let mut written = Vec::with_capacity(files.len());
         for (name, bytes) in &files {
-            write_new(&dir.join(name), bytes)?;
+            let path = dir.join(name);
+            if let Err(error) = write_new(&path, bytes) {
+                for done in &written {
+                    let _ = std::fs::remove_file(done);
+                }
+                return Err(error);
+            }
+            written.push(path);
         }
         Ok(())
     }
