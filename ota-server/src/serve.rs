@@ -45,6 +45,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub store: SharedStore,
+    /// The rollouts as this server holds them (tests compare them across a restart).
+    pub rollouts: std::sync::Arc<RolloutService>,
     /// Pending write-behind check-ins; flushed before the store closes.
     checkins: CheckinWriter,
     stop: watch::Sender<bool>,
@@ -183,12 +185,13 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
-    tokio::spawn(rollout_timer(rollouts, clock, stopped.clone()));
+    tokio::spawn(rollout_timer(rollouts.clone(), clock, stopped.clone()));
     let task = tokio::spawn(accept_loop(listener, tls, app, stopped));
     tracing::info!(%addr, backend = store.backend(), "ota-server listening");
     Ok(RunningServer {
         addr,
         store,
+        rollouts,
         checkins,
         stop,
         task,

@@ -17,7 +17,7 @@ use rustls::pki_types::SubjectPublicKeyInfoDer;
 
 pub use device::{DeviceReport, EndState};
 pub use firmware::Provisioning;
-pub use plan::{fleet, DeviceFaults, DeviceSpec, FaultRates, FleetOptions};
+pub use plan::{fleet, BootFailScope, DeviceFaults, DeviceSpec, FaultRates, FleetOptions};
 pub use summary::Summary;
 
 use crate::domain::ingest::ClassRef;

@@ -234,6 +234,7 @@ async fn fleet_updates_v1_to_v2_with_deltas_and_faults() {
         max_attempts: 3,
         until_idle: true,
         deadline: Duration::from_secs(60),
+        ..FleetOptions::default()
     };
     let t = Instant::now();
     let summary = sim::run(&srv.ca, &opts, specs).await.unwrap();

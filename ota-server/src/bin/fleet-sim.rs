@@ -21,6 +21,11 @@ Examples:
   fleet-sim --config srv/ota-server.toml --devices 500 --image fw-v1.signed.bin --sequence 1 \\
       --boot-fail 5 --corrupt 2 --drop 10 --link-bps 65536 --json
 
+  # a bad release: 30% of devices cannot boot version 3.0.0 (every other release boots), and
+  # devices keep polling for 10 minutes, as a fleet does during a staged rollout:
+  fleet-sim --config srv/ota-server.toml --devices 1000 --image fw-v1.signed.bin --sequence 1 \\
+      --boot-fail 30 --boot-fail-version 3.0.0 --keep-polling --deadline 600
+
   # without a config file (server elsewhere):
   fleet-sim --server https://ota.example:8443 --server-ca fleet-ca.pem --ca-key fleet-ca.key \\
       --manifest-key manifest.pub.pem --image-key image.pub.pem \\
@@ -76,6 +81,10 @@ struct Args {
     /// Percent of devices whose new image fails to boot (they report rolled-back).
     #[arg(long, default_value_t = 0.0)]
     boot_fail: f64,
+    /// Only releases with this version fail to boot on --boot-fail devices (repeatable);
+    /// default: every new release.
+    #[arg(long)]
+    boot_fail_version: Vec<String>,
     /// Percent of devices whose first download is corrupted (one byte flipped).
     #[arg(long, default_value_t = 0.0)]
     corrupt: f64,
@@ -202,6 +211,12 @@ async fn main() -> Result<()> {
         slot_size: a.slot_size,
         max_attempts: a.max_attempts,
         until_idle: !a.keep_polling,
+        boot_fail_scope: if a.boot_fail_version.is_empty() {
+            sim::BootFailScope::Every
+        } else {
+            sim::BootFailScope::Versions(a.boot_fail_version.clone())
+        },
+        stop: None,
         deadline: Duration::from_secs(a.deadline),
     };
     let provisioning = sim::provisioning(&class, &vendor, manifest_keys, image_keys);

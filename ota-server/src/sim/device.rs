@@ -118,7 +118,7 @@ impl Sim<'_> {
         tokio::time::sleep(first).await;
         let mut attempts: HashMap<i64, u32> = HashMap::new();
         let (mut updated, mut errors, mut gave_up) = (false, 0u32, None);
-        while Instant::now() < deadline {
+        while Instant::now() < deadline && !self.stopped() {
             let digest = self.fw.running_digest().hex();
             self.report.checkins += 1;
             let checkin = self.link.checkin(&digest, &self.version, self.fw.nvm.sequence).await;
@@ -160,6 +160,7 @@ impl Sim<'_> {
                         match self.update(&offer).await {
                             Ok(()) => {
                                 updated = true;
+                                gave_up = None;
                                 continue;
                             }
                             Err(rolled_back) => {
@@ -174,9 +175,27 @@ impl Sim<'_> {
                 }
             }
             let pause = self.pause();
-            tokio::time::sleep(pause).await;
+            match self.opts.stop.clone() {
+                Some(mut stop) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = stop.wait_for(|s| *s) => {}
+                    }
+                }
+                None => tokio::time::sleep(pause).await,
+            }
         }
-        self.report.state = EndState::Deadline;
+        // Stopped by the driver: the last outcome stands (a later success clears a failure).
+        self.report.state = match (self.stopped(), gave_up, updated) {
+            (false, _, _) => EndState::Deadline,
+            (true, Some(failure), _) => failure,
+            (true, None, true) => EndState::Committed,
+            (true, None, false) => EndState::UpToDate,
+        };
+    }
+
+    fn stopped(&self) -> bool {
+        self.opts.stop.as_ref().is_some_and(|s| *s.borrow())
     }
 
     async fn status(&mut self, status: &str, release_id: i64, reason: Option<&str>) {
@@ -247,7 +266,8 @@ impl Sim<'_> {
         };
         self.status("verified", id, None).await;
         self.status("installing", id, None).await;
-        match self.fw.reboot(staged, !self.spec.faults.boot_fail) {
+        let boots = !(self.spec.faults.boot_fail && self.opts.boot_fail_scope.applies_to(&offer.version));
+        match self.fw.reboot(staged, boots) {
             Ok(()) => {
                 self.version = offer.version.clone();
                 self.status("rebooted", id, None).await;

@@ -17,6 +17,24 @@ pub struct FaultRates {
     pub drop: f64,
 }
 
+/// Which releases a `boot_fail` device cannot boot: all of them, or only these versions (a bad
+/// release in an otherwise healthy fleet).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum BootFailScope {
+    #[default]
+    Every,
+    Versions(Vec<String>),
+}
+
+impl BootFailScope {
+    pub fn applies_to(&self, version: &str) -> bool {
+        match self {
+            Self::Every => true,
+            Self::Versions(v) => v.iter().any(|x| x == version),
+        }
+    }
+}
+
 /// The faults one device suffers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DeviceFaults {
@@ -68,6 +86,10 @@ pub struct FleetOptions {
     pub until_idle: bool,
     /// Stop every device after this long.
     pub deadline: Duration,
+    /// Which releases fail to boot on devices with the `boot_fail` fault.
+    pub boot_fail_scope: BootFailScope,
+    /// Stops every device at its next poll when it turns `true` (a driver ending the run).
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Default for FleetOptions {
@@ -84,6 +106,8 @@ impl Default for FleetOptions {
             max_attempts: 3,
             until_idle: true,
             deadline: Duration::from_secs(300),
+            boot_fail_scope: BootFailScope::Every,
+            stop: None,
         }
     }
 }

@@ -1,0 +1,153 @@
+//! Development keys and the demo's firmware: the repository's real Cortex-M4 v1 and v2 payloads,
+//! re-signed with freshly generated keys, and releases cut with `signer`'s library (SUIT
+//! envelope, delta patches) exactly as `signer release` does.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use manifest::image::encode::ImageOptions;
+use manifest::image::{ImageVersion, ImageView, TrailerLayout};
+use signer::image::{sign_image, PublicKeyFormat, ShaChoice, SignSettings};
+use signer::keys::{generate_file_key, FileKey, KeyAlgorithm, SigningKey as _};
+use signer::output::Overwrite;
+use signer::release::sign::KeyCoseSigner;
+use signer::release::{build_release, CoseSigner, DeltaRef, ReleaseBundle, ReleaseInput};
+
+/// Flash slot the demo images are signed for.
+pub const SLOT_SIZE: u32 = 0x20000;
+
+/// The two development keys: MCUboot image key and SUIT manifest key (separate, as in production).
+pub struct DevKeys {
+    pub image: FileKey,
+    pub manifest: FileKey,
+    pub image_pub: PathBuf,
+    pub manifest_pub: PathBuf,
+}
+
+impl DevKeys {
+    /// Generates both keys in `dir` (Ed25519, PKCS#8 files, mode 0600) and their public PEMs.
+    pub fn generate(dir: &Path) -> Result<Self> {
+        let make = |name: &str| -> Result<(FileKey, PathBuf)> {
+            let key = generate_file_key(KeyAlgorithm::Ed25519, &dir.join(format!("{name}.pem")), Overwrite::Refuse)
+                .map_err(|f| anyhow::anyhow!("{f}"))?;
+            let spki = key.public_spki().map_err(|f| anyhow::anyhow!("{f}"))?;
+            let pem = spki::der::pem::encode_string("PUBLIC KEY", spki::der::pem::LineEnding::LF, &spki)
+                .map_err(|e| anyhow::anyhow!("encoding a public key: {e}"))?;
+            let public = dir.join(format!("{name}.pub.pem"));
+            std::fs::write(&public, pem).with_context(|| format!("writing {}", public.display()))?;
+            Ok((key, public))
+        };
+        let (image, image_pub) = make("image-key")?;
+        let (manifest, manifest_pub) = make("manifest-key")?;
+        Ok(Self {
+            image,
+            manifest,
+            image_pub,
+            manifest_pub,
+        })
+    }
+
+    pub fn image_spki(&self) -> Result<Vec<u8>> {
+        self.image.public_spki().map_err(|f| anyhow::anyhow!("{f}"))
+    }
+
+    pub fn manifest_spki(&self) -> Result<Vec<u8>> {
+        self.manifest.public_spki().map_err(|f| anyhow::anyhow!("{f}"))
+    }
+}
+
+/// The firmware body of a signed MCUboot image.
+pub fn payload(signed: &[u8]) -> Result<Vec<u8>> {
+    let view = ImageView::parse(signed).map_err(|e| anyhow::anyhow!("not an MCUboot image: {e:?}"))?;
+    Ok(view.body().to_vec())
+}
+
+/// The repository's real firmware pair (v1 → v2 of a Cortex-M4 application), as payloads.
+pub fn repo_payloads(repo: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
+    let read = |name: &str| -> Result<Vec<u8>> {
+        let path = repo.join("fixtures/images").join(name);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        payload(&bytes)
+    };
+    Ok((read("fw-v1.signed.bin")?, read("fw-v2.signed.bin")?))
+}
+
+/// Signs `payload` as MCUboot image `major.minor.0`.
+pub fn sign(payload: &[u8], major: u8, minor: u8, key: &FileKey) -> Result<Vec<u8>> {
+    let settings = SignSettings {
+        image: ImageOptions {
+            pad_header: true,
+            version: ImageVersion {
+                major,
+                minor,
+                revision: 0,
+                build: 0,
+            },
+            security_counter: Some(0),
+            ..ImageOptions::default()
+        },
+        slot_size: SLOT_SIZE,
+        trailer: TrailerLayout::for_align(8, None),
+        pad: false,
+        confirm: false,
+        public_key_format: PublicKeyFormat::Hash,
+        sha: ShaChoice::Auto,
+        pure: false,
+    };
+    Ok(sign_image(payload, &settings, key).map_err(|f| anyhow::anyhow!("{f}"))?.bytes)
+}
+
+impl std::fmt::Debug for DevKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevKeys")
+            .field("image_pub", &self.image_pub)
+            .field("manifest_pub", &self.manifest_pub)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a release is cut from.
+#[derive(Debug)]
+pub struct ReleaseSpec<'a> {
+    pub image: &'a [u8],
+    pub version: &'a str,
+    pub sequence: u64,
+    pub class: &'a str,
+    pub vendor_domain: &'a str,
+    /// Images devices may run now: a delta patch is made from each.
+    pub delta_from: Vec<&'a [u8]>,
+}
+
+/// Cuts a signed release bundle (envelope, image, patches, summary).
+pub fn cut_release(spec: &ReleaseSpec<'_>, manifest_key: &FileKey) -> Result<ReleaseBundle> {
+    let cose = KeyCoseSigner::new(manifest_key).map_err(|f| anyhow::anyhow!("{f}"))?;
+    let deltas = spec
+        .delta_from
+        .iter()
+        .enumerate()
+        .map(|(i, base)| {
+            let patch = signer::delta::create(base, spec.image, &|_, _| {}).map_err(|f| anyhow::anyhow!("{f}"))?;
+            Ok(DeltaRef {
+                format: manifest::suit::DeltaFormat::FWSIGN_V1.0,
+                precursor_image: base.to_vec(),
+                patch,
+                file_name: format!("delta-{i}.patch"),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    build_release(
+        ReleaseInput {
+            image: spec.image.to_vec(),
+            image_name: "firmware.bin".into(),
+            image_uri: None,
+            sequence: spec.sequence,
+            vendor_domain: spec.vendor_domain.into(),
+            class_name: spec.class.into(),
+            version: spec.version.into(),
+            notes: format!("demo release {}", spec.version),
+            deltas,
+        },
+        &[&cose as &dyn CoseSigner],
+    )
+    .map_err(|f| anyhow::anyhow!("{f}"))
+}

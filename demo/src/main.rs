@@ -1,0 +1,114 @@
+//! `ota-demo` (see `--help`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use ota_demo::scenario::{self, DemoOptions, CLASS};
+use ota_demo::world::{prepare_dir, World};
+
+const EXAMPLES: &str = "\
+Examples:
+  # the demo (README's first command runs this): 1,000 devices, then serve the dashboard
+  ota-demo
+  # smaller and faster, exit when done, summary as JSON
+  ota-demo --devices 200 --exit --json
+
+Everything is written under --dir (replaced on the next run): development keys, the fleet CA,
+ota-server.toml, the SQLite database and artifacts. Keys made here are for development only.";
+
+/// Runs the whole pipeline on one machine: signs releases, serves them from a real ota-server
+/// (SQLite, mutual TLS), and rolls them out in stages to a simulated fleet.
+#[derive(Debug, Parser)]
+#[command(name = "ota-demo", version, after_help = EXAMPLES)]
+struct Args {
+    /// Scratch directory (a previous run's is replaced; anything else is refused).
+    #[arg(long, default_value = "demo-out/rollout")]
+    dir: PathBuf,
+    /// Simulated devices.
+    #[arg(long, default_value_t = 1000)]
+    devices: usize,
+    /// Server address (falls back to a free port if taken).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    listen: SocketAddr,
+    /// Percent of devices that cannot boot the bad release.
+    #[arg(long, default_value_t = 30.0)]
+    bad_boot_fail: f64,
+    /// Device poll interval in milliseconds (plus up to half of it as jitter).
+    #[arg(long, default_value_t = 1000)]
+    poll_ms: u64,
+    /// Soak time per stage in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    soak_ms: i64,
+    /// Most devices updating at once.
+    #[arg(long, default_value_t = 50)]
+    max_in_flight: u32,
+    /// Exit after the summary instead of serving the dashboard until Ctrl-C.
+    #[arg(long)]
+    exit: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(args).await {
+        eprintln!("error: {e:#}");
+        eprintln!("hint: rerun with RUST_LOG=info for the server's log");
+        std::process::exit(1);
+    }
+}
+
+async fn run(a: Args) -> Result<()> {
+    prepare_dir(&a.dir)?;
+    let world = World::create(&a.dir, a.listen, &[CLASS]).await?;
+    println!("== ota-server on https://localhost:{} (SQLite, mutual TLS); files in {}", world.addr.port(), a.dir.display());
+    let opts = DemoOptions {
+        devices: a.devices,
+        bad_boot_fail: (a.bad_boot_fail / 100.0).clamp(0.0, 1.0),
+        poll: Duration::from_millis(a.poll_ms.max(50)),
+        soak_ms: a.soak_ms,
+        max_in_flight: a.max_in_flight,
+        ..DemoOptions::default()
+    };
+    let outcome = scenario::run(&world, &repo_root(), &opts, !a.json)
+        .await
+        .context("demo run")?;
+    let dashboard = world.dashboard_url();
+    if a.json {
+        let v = serde_json::json!({
+            "good_rollout": outcome.good,
+            "bad_rollout": outcome.bad,
+            "fleet": outcome.fleet,
+            "devices": outcome.devices.to_json(false),
+            "elapsed_s": outcome.elapsed.as_secs_f64(),
+            "dashboard": dashboard,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("== summary");
+        print!("{}", scenario::summary_text(&outcome, &dashboard));
+    }
+    if !a.exit {
+        eprintln!("serving the dashboard; Ctrl-C to stop (or run with --exit)");
+        tokio::signal::ctrl_c().await?;
+    }
+    if let Some(server) = world.server {
+        server.shutdown().await;
+    }
+    Ok(())
+}

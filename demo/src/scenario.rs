@@ -1,0 +1,304 @@
+//! The demo's story: a good release rolls out 1% → 10% → 50% → 100% of a simulated fleet; a
+//! bad one (it fails to boot on a share of devices) pauses itself in the canary stage.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use ota_server::sim::{self, BootFailScope, FaultRates, Summary};
+use serde_json::{json, Value};
+
+use crate::firmware::{self, ReleaseSpec};
+use crate::world::{World, VENDOR};
+
+pub const CLASS: &str = "sensor-v2";
+pub const BAD_VERSION: &str = "3.0.0";
+
+/// Knobs of a demo run.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub devices: usize,
+    /// Share of devices (0..=1) that cannot boot the bad release.
+    pub bad_boot_fail: f64,
+    pub poll: Duration,
+    pub soak_ms: i64,
+    pub max_in_flight: u32,
+    /// Longest wait for one rollout to finish (or pause).
+    pub timeout: Duration,
+    pub seed: u64,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        Self {
+            devices: 1_000,
+            bad_boot_fail: 0.30,
+            poll: Duration::from_millis(1_000),
+            soak_ms: 2_000,
+            max_in_flight: 50,
+            timeout: Duration::from_secs(300),
+            seed: 2026,
+        }
+    }
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct DemoOutcome {
+    pub good: Value,
+    pub bad: Value,
+    pub fleet: Value,
+    pub devices: Summary,
+    pub elapsed: Duration,
+}
+
+/// The plan both rollouts use: 1% → 10% → 50% → 100%, automatic promotion once every device of
+/// the stage's cohort committed and the stage soaked; the canary pauses at its first failure.
+pub fn plan(opts: &DemoOptions) -> Value {
+    let stage = |percent: f64, max_failures: u32| {
+        json!({"percent": percent, "soak_ms": opts.soak_ms, "max_failures": max_failures,
+               "max_failure_rate_percent": 5.0, "rate_min_samples": 20})
+    };
+    json!({
+        "stages": [stage(1.0, 1), stage(10.0, 5), stage(50.0, 5), stage(100.0, 5)],
+        "max_in_flight": opts.max_in_flight,
+        "penalty_after_failures": 2,
+    })
+}
+
+/// Polls a rollout until `done` holds (printing each change when `verbose`).
+pub async fn wait_for(
+    world: &World,
+    id: i64,
+    timeout: Duration,
+    verbose: bool,
+    done: impl Fn(&Value) -> bool,
+) -> Result<Value> {
+    let start = Instant::now();
+    let mut last = String::new();
+    loop {
+        let view = world.rollout(id).await?;
+        let line = progress_line(&view);
+        if verbose && line != last {
+            println!("  {line}");
+            last = line;
+        }
+        if done(&view) {
+            return Ok(view);
+        }
+        if start.elapsed() > timeout {
+            bail!("rollout {id} did not get there within {timeout:?}; last status: {view}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// `stage 2/4 (10%) running: 97/100 committed, 3 in flight, 0 failed`.
+pub fn progress_line(view: &Value) -> String {
+    let stage = view["current_stage"].as_u64().unwrap_or(0) as usize;
+    let stages = view["stages"].as_array().map(Vec::len).unwrap_or(0);
+    let s = &view["stages"][stage];
+    let committed: u64 = view["stages"]
+        .as_array()
+        .map(|a| a.iter().map(|s| s["counts"]["committed"].as_u64().unwrap_or(0)).sum())
+        .unwrap_or(0);
+    let failed: u64 = view["stages"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| s["counts"]["failed"].as_u64().unwrap_or(0) + s["counts"]["rolled_back"].as_u64().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
+    let cohort = s["cohort"].as_u64().map_or("?".to_owned(), |c| c.to_string());
+    let mut line = format!(
+        "stage {}/{} ({}%) {}: {committed}/{cohort} committed, {} in flight, {failed} failed or rolled back",
+        stage + 1,
+        stages,
+        s["percent"],
+        view["state"].as_str().unwrap_or("?"),
+        view["in_flight"],
+    );
+    if let Some(reason) = view["pause_reason"].as_str() {
+        line.push_str(&format!(" — paused: {reason}"));
+    }
+    line
+}
+
+/// Runs the whole story on `world` (which serves `CLASS`). `repo` is the repository root
+/// (firmware payloads come from its fixtures).
+pub async fn run(world: &World, repo: &Path, opts: &DemoOptions, verbose: bool) -> Result<DemoOutcome> {
+    let started = Instant::now();
+    let say = |s: &str| {
+        if verbose {
+            println!("{s}");
+        }
+    };
+    say("== signing v1 (factory image), v2 and v3 with the development image key");
+    let (p1, p2) = firmware::repo_payloads(repo)?;
+    let v1 = firmware::sign(&p1, 1, 0, &world.keys.image)?;
+    let v2 = firmware::sign(&p2, 2, 0, &world.keys.image)?;
+    // The bad release: same code as v2 under a new version; the simulator makes it fail to boot
+    // on a share of devices, as a boot-time regression on some hardware revisions would.
+    let v3 = firmware::sign(&p2, 3, 0, &world.keys.image)?;
+    let release = |image: &[u8], version: &str, sequence: u64, base: &[u8]| {
+        firmware::cut_release(
+            &ReleaseSpec {
+                image,
+                version,
+                sequence,
+                class: CLASS,
+                vendor_domain: VENDOR,
+                delta_from: vec![base],
+            },
+            &world.keys.manifest,
+        )
+    };
+    let good = release(&v2, "2.0.0", 2, &v1)?;
+    let bad = release(&v3, BAD_VERSION, 3, &v2)?;
+    say(&format!(
+        "   v2: image {} B, delta from v1 {} B; v3: delta from v2 {} B",
+        good.image.len(),
+        good.patches.first().map_or(0, |p| p.1.len()),
+        bad.patches.first().map_or(0, |p| p.1.len()),
+    ));
+    say("== uploading v2 (the server re-verifies it with the device's own verifier)");
+    let good_id = world.upload(&good).await?;
+
+    say(&format!(
+        "== starting {} simulated devices on v1 (own certificate, two flash slots, device-verifier)",
+        opts.devices
+    ));
+    let prov = world.provisioning(CLASS)?;
+    let rates = FaultRates {
+        boot_fail: opts.bad_boot_fail,
+        ..FaultRates::default()
+    };
+    let specs = sim::fleet("dev-", opts.devices, CLASS, &prov, &v1, "1.0.0", 1, rates, opts.seed);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let fleet_opts = world.fleet_options(
+        opts.poll,
+        BootFailScope::Versions(vec![BAD_VERSION.to_owned()]),
+        stopped,
+    );
+    let ca = ota_server::init::DevCa::load(&world.ca.key_pem())?;
+    let fleet = tokio::spawn(async move { sim::run(&ca, &fleet_opts, specs).await });
+    // Let every device check in once, so the cohorts are sized on the whole fleet.
+    wait_for_checkins(world, opts.devices, opts.timeout).await?;
+
+    say("== rollout of 2.0.0: 1% → 10% → 50% → 100%");
+    let created = world
+        .create_rollout(json!({"release_id": good_id, "plan": plan(opts), "start": true}))
+        .await?;
+    let good_rollout = created["id"].as_i64().context("rollout id")?;
+    let good_view = wait_for(world, good_rollout, opts.timeout, verbose, |v| {
+        v["state"] == "completed" || v["state"] == "paused"
+    })
+    .await?;
+    if good_view["state"] != "completed" {
+        bail!("the good rollout paused: {}", good_view["pause_reason"]);
+    }
+
+    say(&format!(
+        "== uploading 3.0.0 and rolling it out; it fails to boot on {:.0}% of devices",
+        opts.bad_boot_fail * 100.0
+    ));
+    let bad_id = world.upload(&bad).await?;
+    let created = world
+        .create_rollout(json!({"release_id": bad_id, "plan": plan(opts), "start": true}))
+        .await?;
+    let bad_rollout = created["id"].as_i64().context("rollout id")?;
+    let paused = wait_for(world, bad_rollout, opts.timeout, verbose, |v| {
+        v["state"] == "paused" || v["state"] == "completed"
+    })
+    .await?;
+    if paused["state"] != "paused" {
+        bail!("the bad rollout was not paused");
+    }
+    // Devices already installing finish (a rollback is the bootloader's job); then it settles.
+    let bad_view = wait_for(world, bad_rollout, opts.timeout, false, |v| v["in_flight"] == 0).await?;
+
+    let _ = stop.send(true);
+    let devices = fleet.await.context("fleet task")??;
+    let fleet_versions = world.fleet_versions().await?;
+    Ok(DemoOutcome {
+        good: world.rollout(good_rollout).await?,
+        bad: bad_view,
+        fleet: fleet_versions,
+        devices,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Waits until `n` devices are registered with a class (they checked in at least once).
+async fn wait_for_checkins(world: &World, n: usize, timeout: Duration) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        let fleet = world.fleet_versions().await?;
+        let seen = fleet["devices"].as_u64().unwrap_or(0) as usize;
+        if seen >= n {
+            return Ok(());
+        }
+        if start.elapsed() > timeout {
+            bail!("only {seen} of {n} devices checked in within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The closing summary.
+pub fn summary_text(outcome: &DemoOutcome, dashboard: &str) -> String {
+    let mut out = String::new();
+    let rollout = |v: &Value| {
+        let mut s = format!(
+            "rollout {} \"{}\": {}",
+            v["id"],
+            v["name"].as_str().unwrap_or(""),
+            v["state"].as_str().unwrap_or("")
+        );
+        if let Some(r) = v["pause_reason"].as_str() {
+            s.push_str(&format!(" ({r})"));
+        }
+        s.push('\n');
+        for st in v["stages"].as_array().into_iter().flatten() {
+            let c = &st["counts"];
+            s.push_str(&format!(
+                "  stage {} {:>5}%  {:<8} offered {:>4}  committed {:>4}  failed {:>3}  rolled back {:>3}\n",
+                st["index"].as_u64().unwrap_or(0) + 1,
+                st["percent"],
+                st["status"].as_str().unwrap_or(""),
+                c["offered"],
+                c["committed"],
+                c["failed"],
+                c["rolled_back"],
+            ));
+        }
+        for t in v["timeline"].as_array().into_iter().flatten() {
+            s.push_str(&format!("  · {}\n", t["message"].as_str().unwrap_or("")));
+        }
+        s
+    };
+    out.push_str(&rollout(&outcome.good));
+    out.push_str(&rollout(&outcome.bad));
+    out.push_str("fleet now runs:\n");
+    for class in outcome.fleet["classes"].as_array().into_iter().flatten() {
+        for v in class["versions"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "  {} {:<8} {:>5} devices\n",
+                class["class"].as_str().unwrap_or("?"),
+                v["version"].as_str().unwrap_or("?"),
+                v["devices"]
+            ));
+        }
+    }
+    let reports = &outcome.devices.reports;
+    let delta: u64 = reports.iter().map(|r| r.downloads_delta).sum();
+    let full: u64 = reports.iter().map(|r| r.downloads_full).sum();
+    let bytes: u64 = reports.iter().map(|r| r.bytes).sum();
+    out.push_str(&format!(
+        "downloads: {delta} delta, {full} full, {bytes} bytes in all; every one verified on the device\n"
+    ));
+    out.push_str(&format!("finished in {:.1} s\n", outcome.elapsed.as_secs_f64()));
+    out.push_str(&format!("dashboard: {dashboard}\n"));
+    out
+}
