@@ -147,6 +147,7 @@ async fn start(dir: &std::path::Path, ca: &DevCa, db: &str, insecure: bool) -> o
             ..Limits::default()
         },
         artifacts_url: None,
+        offer_mode: ota_server::config::OfferMode::Latest,
     };
     ota_server::start(config).await.unwrap()
 }

@@ -34,6 +34,20 @@ pub struct Config {
     /// share with an S3 backend); `memory:` = in memory (tests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifacts_url: Option<String>,
+    /// Which releases devices are offered: `rollout` (default) = only through staged rollouts
+    /// (`POST /api/v1/admin/rollouts`); `latest` = the newest release of the class to every
+    /// device at once (labs and tests).
+    #[serde(default)]
+    pub offer_mode: OfferMode,
+}
+
+/// See [`Config::offer_mode`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferMode {
+    #[default]
+    Rollout,
+    Latest,
 }
 
 /// Server certificate and the fleet CA(s) that issue device certificates.

@@ -12,6 +12,7 @@ pub mod error;
 pub mod ingest;
 pub mod openapi;
 pub mod ratelimit;
+pub mod rollouts;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -26,11 +27,12 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::artifacts::ArtifactStore;
-use crate::config::Limits;
+use crate::config::{Limits, OfferMode};
 use crate::domain::ingest::{ClassRef, ReleaseVerifier};
 use crate::domain::offer::OfferPolicy;
 use crate::domain::{Sha256, SharedClock};
 use crate::metrics::Metrics;
+use crate::rollouts::RolloutService;
 use crate::store::batch::CheckinWriter;
 use crate::store::cache::LatestReleases;
 use crate::store::{AuditRecord, SharedStore};
@@ -44,7 +46,11 @@ pub struct AppState {
     pub artifacts: Arc<dyn ArtifactStore>,
     pub staging_dir: PathBuf,
     pub verifier: Arc<dyn ReleaseVerifier>,
+    /// The policy used when `offer_mode = "latest"`.
     pub offer: Arc<dyn OfferPolicy>,
+    pub offer_mode: OfferMode,
+    /// Staged rollouts: decide offers when `offer_mode = "rollout"`, and take status reports.
+    pub rollouts: Arc<RolloutService>,
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<RateLimiter>,
@@ -107,6 +113,10 @@ pub fn router(state: AppState) -> Router {
         .route("/devices/{id}", get(admin::get_device))
         .route("/devices/{id}/revoke", post(admin::revoke))
         .route("/devices/{id}/decommission", post(admin::decommission))
+        .route("/rollouts", post(rollouts::create).get(rollouts::list))
+        .route("/rollouts/{id}", get(rollouts::get))
+        .route("/rollouts/{id}/{action}", post(rollouts::act))
+        .route("/fleet", get(rollouts::fleet))
         .route("/tokens", post(admin::create_token))
         .route("/audit", get(admin::audit_log));
     Router::new()

@@ -172,6 +172,7 @@ pub async fn init(opts: &InitOptions) -> Result<String> {
         classes: opts.classes.clone(),
         limits: Limits::default(),
         artifacts_url: None,
+        offer_mode: Default::default(),
     };
     let text = format!(
         "# ota-server configuration (written by `ota-server init`).\n\

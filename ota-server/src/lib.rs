@@ -12,6 +12,7 @@ pub mod domain;
 pub mod http;
 pub mod init;
 pub mod metrics;
+pub mod rollouts;
 pub mod serve;
 pub mod sim;
 pub mod store;

@@ -27,6 +27,7 @@ use crate::http::auth::ConnInfo;
 use crate::http::ratelimit::RateLimiter;
 use crate::http::{router, AppState};
 use crate::metrics::Metrics;
+use crate::rollouts::RolloutService;
 use crate::store::batch::CheckinWriter;
 use crate::store::cache::LatestReleases;
 use crate::store::{self, SharedStore};
@@ -154,13 +155,16 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
         store.clone(),
         Duration::from_millis(config.limits.checkin_flush_ms.max(1)),
     );
+    let rollouts = RolloutService::load(store.clone()).await.context("loading rollouts")?;
     let state = AppState {
         store: store.clone(),
         staging_dir,
         artifacts,
         verifier: Arc::new(verifier(&config)?),
         offer,
-        clock,
+        offer_mode: config.offer_mode,
+        rollouts: rollouts.clone(),
+        clock: clock.clone(),
         metrics: Arc::new(Metrics::default()),
         limiter: Arc::new(RateLimiter::new(
             config.limits.checkin_burst,
@@ -179,6 +183,7 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
+    tokio::spawn(rollout_timer(rollouts, clock, stopped.clone()));
     let task = tokio::spawn(accept_loop(listener, tls, app, stopped));
     tracing::info!(%addr, backend = store.backend(), "ota-server listening");
     Ok(RunningServer {
@@ -188,6 +193,27 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
         stop,
         task,
     })
+}
+
+/// How often rollout gates are re-evaluated without device traffic (soak time, new devices).
+const ROLLOUT_TICK: Duration = Duration::from_millis(500);
+
+async fn rollout_timer(
+    rollouts: std::sync::Arc<RolloutService>,
+    clock: SharedClock,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(ROLLOUT_TICK);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            _ = every.tick() => {}
+        }
+        if let Err(e) = rollouts.tick(clock.now_ms()).await {
+            tracing::error!(error = %e, "rollout evaluation failed; retrying at the next tick");
+        }
+    }
 }
 
 async fn accept_loop(

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 
 use crate::domain::auth::{Role, TokenRecord};
 use crate::domain::offer::Running;
+use crate::domain::rollout::{DeviceRecord, Rollout};
 use crate::domain::{Device, DeviceState, Millis, Patch, Release, Sha256};
 
 /// A store failure. `Conflict` is a client-visible state conflict; the rest are internal.
@@ -75,6 +76,35 @@ pub struct AuditRecord {
     pub result: String,
 }
 
+/// A stored rollout: the engine's state plus what it rolls out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutRow {
+    pub id: i64,
+    pub release_id: i64,
+    pub name: String,
+    pub rollout: Rollout,
+    pub created_ms: Millis,
+    pub updated_ms: Millis,
+}
+
+/// What the rollout engine needs to know about a device of a class to size cohorts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassDevice {
+    pub id: String,
+    pub state: DeviceState,
+    pub running_sequence: Option<u64>,
+}
+
+/// How many devices of a class run one image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionCount {
+    pub class: Option<String>,
+    pub version: Option<String>,
+    pub sequence: Option<u64>,
+    pub digest: Option<Sha256>,
+    pub devices: u64,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + fmt::Debug {
     /// `sqlite` or `postgres`.
@@ -105,6 +135,23 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn list_releases(&self) -> Result<Vec<Release>>;
     /// Whether any release references this artifact (downloads serve only those).
     async fn artifact_known(&self, digest: &Sha256) -> Result<bool>;
+
+    /// Creates a rollout (its engine state serialised beside it); returns its id.
+    async fn insert_rollout(&self, release_id: i64, name: &str, rollout: &Rollout, now: Millis) -> Result<i64>;
+    async fn list_rollouts(&self) -> Result<Vec<RolloutRow>>;
+    async fn rollout_devices(&self, rollout_id: i64) -> Result<Vec<DeviceRecord>>;
+    /// In one transaction: the rollout's engine state (if given) and device records (upserted).
+    async fn save_rollout(
+        &self,
+        rollout_id: i64,
+        rollout: Option<&Rollout>,
+        devices: &[&DeviceRecord],
+        now: Millis,
+    ) -> Result<()>;
+    /// Every device of a class (ids, state, committed sequence), for cohort sizes.
+    async fn class_devices(&self, class: &str) -> Result<Vec<ClassDevice>>;
+    /// Active devices grouped by class and running image.
+    async fn fleet_versions(&self) -> Result<Vec<VersionCount>>;
 
     async fn insert_token(&self, name: &str, role: Role, hash: &Sha256, now: Millis) -> Result<TokenRecord>;
     async fn token_by_hash(&self, hash: &Sha256) -> Result<Option<TokenRecord>>;

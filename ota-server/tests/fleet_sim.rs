@@ -97,6 +97,7 @@ impl Server {
                 ..Limits::default()
             },
             artifacts_url: None,
+            offer_mode: ota_server::config::OfferMode::Latest,
         };
         let server = ota_server::start(config).await.expect("server starts");
         let token = ota_server::init::create_token(server.store.as_ref(), "test-admin", Role::Admin)

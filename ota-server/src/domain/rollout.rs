@@ -19,7 +19,7 @@ pub use cohort::{cohort_point, in_cohort, BASIS_POINTS};
 pub use device::{DeviceRecord, DeviceReport, DeviceStage, FailureKind};
 pub use plan::{PlanError, Promotion, RolloutPlan, StagePlan};
 pub use state::{
-    EngineError, OfferDecision, PauseReason, Rollout, RolloutAction, RolloutState, StageCounts, TimelineEntry,
+    tally, EngineError, OfferDecision, PauseReason, Rollout, RolloutAction, RolloutState, StageCounts, TimelineEntry,
     Transition,
 };
 

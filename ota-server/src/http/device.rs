@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use super::auth::DeviceAuth;
 use super::error::{ApiError, ErrorBody, JsonBody};
 use super::AppState;
+use crate::config::OfferMode;
 use crate::domain::offer::{Offer, Running};
 use crate::domain::status::StatusReport;
 use crate::domain::{Release, Sha256};
@@ -169,8 +170,17 @@ pub async fn checkin(
             state.checkins.record(record).await?;
         }
     }
-    let latest = state.latest.get(state.store.as_ref(), &class, now).await?;
-    let offer = state.offer.decide(&device, &running, latest.as_deref(), now);
+    let offer = match state.offer_mode {
+        OfferMode::Rollout => state
+            .rollouts
+            .offer(&device, &class, &running, now)
+            .await
+            .map_err(ApiError::from)?,
+        OfferMode::Latest => {
+            let latest = state.latest.get(state.store.as_ref(), &class, now).await?;
+            state.offer.decide(&device, &running, latest.as_deref(), now)
+        }
+    };
     let update = match offer {
         Offer::NoUpdate => {
             state.metrics.inc("ota_checkins_total", &[("result", "no_update")]);
@@ -218,6 +228,11 @@ pub async fn status(
         reason: report.reason().map(str::to_owned),
     };
     state.store.record_event(&auth.device.id, &event).await?;
+    state
+        .rollouts
+        .report(&auth.device.id, &report, event.at_ms)
+        .await
+        .map_err(ApiError::from)?;
     state
         .metrics
         .inc("ota_status_reports_total", &[("status", report.name())]);

@@ -12,7 +12,10 @@ use sqlx::Connection as _;
 use super::cache::DeviceCache;
 use super::queries::{dollar, impl_store};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/postgres/0001_init.sql")),
+    (2, include_str!("migrations/postgres/0002_rollouts.sql")),
+];
 
 /// Serializes migrations of concurrent replicas (pg_advisory_xact_lock key).
 const MIGRATION_LOCK: i64 = 0x6f74_615f_6d69_6772;

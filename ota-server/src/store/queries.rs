@@ -34,7 +34,11 @@ macro_rules! impl_store {
         use $crate::domain::auth::{Role, TokenRecord};
         use $crate::domain::{Device, DeviceState, Millis, Patch, Release, Sha256};
         use $crate::store::queries::{DEVICE_COLS, RELEASE_COLS};
-        use $crate::store::{digest, to_i64, to_u64, AuditRecord, CheckinRecord, DeviceEvent, NewRelease, Result, StoreError};
+        use $crate::domain::rollout::{DeviceRecord, Rollout};
+        use $crate::store::{
+            digest, to_i64, to_u64, AuditRecord, CheckinRecord, ClassDevice, DeviceEvent, NewRelease, Result,
+            RolloutRow, StoreError, VersionCount,
+        };
         use sqlx::Row as _;
 
         fn device_row(r: &$row) -> Result<Device> {
@@ -83,6 +87,14 @@ macro_rules! impl_store {
                 digest: digest(&d)?,
                 size: to_u64(r.try_get("size")?)?,
             })
+        }
+
+        fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+            serde_json::to_string(v).map_err(|e| StoreError::Corrupt(format!("serialising: {e}")))
+        }
+
+        fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
+            serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("stored document: {e}")))
         }
 
         fn token_row(r: &$row) -> Result<TokenRecord> {
@@ -351,6 +363,125 @@ macro_rules! impl_store {
                 let hex = d.hex();
                 let row = sqlx::query(&sql).bind(&hex).bind(&hex).bind(&hex).fetch_optional(&self.pool).await?;
                 Ok(row.is_some())
+            }
+
+            async fn insert_rollout(&self, release_id: i64, name: &str, rollout: &Rollout, now: Millis) -> Result<i64> {
+                let sql = $sql("INSERT INTO rollouts (release_id, name, doc, created_ms, updated_ms) \
+                     VALUES (?, ?, ?, ?, ?) RETURNING id");
+                let row = sqlx::query(&sql)
+                    .bind(release_id)
+                    .bind(name)
+                    .bind(to_json(rollout)?)
+                    .bind(now)
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(row.try_get("id")?)
+            }
+
+            async fn list_rollouts(&self) -> Result<Vec<RolloutRow>> {
+                let rows = sqlx::query("SELECT id, release_id, name, doc, created_ms, updated_ms FROM rollouts ORDER BY id")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        let doc: String = r.try_get("doc")?;
+                        Ok(RolloutRow {
+                            id: r.try_get("id")?,
+                            release_id: r.try_get("release_id")?,
+                            name: r.try_get("name")?,
+                            rollout: from_json(&doc)?,
+                            created_ms: r.try_get("created_ms")?,
+                            updated_ms: r.try_get("updated_ms")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn rollout_devices(&self, rollout_id: i64) -> Result<Vec<DeviceRecord>> {
+                let sql = $sql("SELECT doc FROM rollout_devices WHERE rollout_id = ?");
+                let rows = sqlx::query(&sql).bind(rollout_id).fetch_all(&self.pool).await?;
+                rows.iter()
+                    .map(|r| {
+                        let doc: String = r.try_get("doc")?;
+                        from_json(&doc)
+                    })
+                    .collect()
+            }
+
+            async fn save_rollout(
+                &self,
+                rollout_id: i64,
+                rollout: Option<&Rollout>,
+                devices: &[&DeviceRecord],
+                now: Millis,
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                if let Some(rollout) = rollout {
+                    let sql = $sql("UPDATE rollouts SET doc = ?, updated_ms = ? WHERE id = ?");
+                    sqlx::query(&sql).bind(to_json(rollout)?).bind(now).bind(rollout_id).execute(&mut *tx).await?;
+                }
+                for chunk in devices.chunks(200) {
+                    let values = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+                    let sql = format!(
+                        "INSERT INTO rollout_devices (rollout_id, device_id, stage, doc, updated_ms) VALUES {values} \
+                         ON CONFLICT (rollout_id, device_id) DO UPDATE SET stage = excluded.stage, \
+                         doc = excluded.doc, updated_ms = excluded.updated_ms"
+                    );
+                    let sql = $sql(&sql);
+                    let mut q = sqlx::query(&sql);
+                    for d in chunk {
+                        q = q
+                            .bind(rollout_id)
+                            .bind(d.device_id.as_str())
+                            .bind(d.stage.as_str())
+                            .bind(to_json(*d)?)
+                            .bind(d.updated_at);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn class_devices(&self, class: &str) -> Result<Vec<ClassDevice>> {
+                let sql = $sql("SELECT id, state, running_sequence FROM devices WHERE class = ?");
+                let rows = sqlx::query(&sql).bind(class).fetch_all(&self.pool).await?;
+                rows.iter()
+                    .map(|r| {
+                        let state: String = r.try_get("state")?;
+                        let seq: Option<i64> = r.try_get("running_sequence")?;
+                        Ok(ClassDevice {
+                            id: r.try_get("id")?,
+                            state: DeviceState::parse(&state).ok_or_else(|| StoreError::Corrupt(state.clone()))?,
+                            running_sequence: seq.map(to_u64).transpose()?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn fleet_versions(&self) -> Result<Vec<VersionCount>> {
+                let rows = sqlx::query(
+                    "SELECT class, running_version, running_sequence, running_digest, COUNT(*) AS n FROM devices \
+                     WHERE state = 'active' GROUP BY class, running_version, running_sequence, running_digest \
+                     ORDER BY class, running_sequence DESC",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let seq: Option<i64> = r.try_get("running_sequence")?;
+                        let d: Option<String> = r.try_get("running_digest")?;
+                        let n: i64 = r.try_get("n")?;
+                        Ok(VersionCount {
+                            class: r.try_get("class")?,
+                            version: r.try_get("running_version")?,
+                            sequence: seq.map(to_u64).transpose()?,
+                            digest: d.as_deref().map(digest).transpose()?,
+                            devices: to_u64(n)?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn insert_token(&self, name: &str, role: Role, hash: &Sha256, now: Millis) -> Result<TokenRecord> {

@@ -9,7 +9,10 @@ use super::cache::DeviceCache;
 use super::queries::{impl_store, same};
 
 /// Migrations, applied in order, each once (recorded in `schema_migrations`).
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/sqlite/0001_init.sql")),
+    (2, include_str!("migrations/sqlite/0002_rollouts.sql")),
+];
 
 #[derive(Debug)]
 pub struct SqliteStore {

@@ -90,6 +90,8 @@ impl Env {
             limits,
             artifacts_url: (backend == Backend::SqliteObjectStore)
                 .then(|| format!("file://{}", p("objects").display())),
+            // These scenarios test ingest, identity and downloads: offers without a rollout.
+            offer_mode: ota_server::config::OfferMode::Latest,
         };
         let server = ota_server::start(config.clone()).await.expect("server starts");
         let admin_token = ota_server::init::create_token(server.store.as_ref(), "test-admin", Role::Admin)

@@ -23,6 +23,20 @@ pub enum DeviceStage {
 }
 
 impl DeviceStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Offered => "offered",
+            Self::Downloading => "downloading",
+            Self::Downloaded => "downloaded",
+            Self::Verified => "verified",
+            Self::Installing => "installing",
+            Self::Rebooted => "rebooted",
+            Self::Committed => "committed",
+            Self::Failed => "failed",
+            Self::RolledBack => "rolled_back",
+        }
+    }
+
     /// Between being offered and a final outcome.
     pub fn in_flight(self) -> bool {
         self < Self::Committed

@@ -129,6 +129,27 @@ impl StageCounts {
     }
 }
 
+/// Adds (`add`) or removes one device record's contribution to per-stage counts. Callers that
+/// keep counts in memory remove a record's old state and add its new one on every change; the
+/// result always equals [`Rollout::counts`] over the records.
+pub fn tally(counts: &mut [StageCounts], record: &DeviceRecord, add: bool) {
+    let Some(c) = counts.get_mut(record.stage_index) else {
+        return;
+    };
+    let bump = |v: &mut u32| {
+        *v = if add { v.saturating_add(1) } else { v.saturating_sub(1) };
+    };
+    bump(&mut c.offered);
+    match record.stage {
+        DeviceStage::Downloading | DeviceStage::Downloaded | DeviceStage::Verified => bump(&mut c.downloading),
+        DeviceStage::Installing | DeviceStage::Rebooted => bump(&mut c.installed),
+        DeviceStage::Committed => bump(&mut c.committed),
+        DeviceStage::Failed => bump(&mut c.failed),
+        DeviceStage::RolledBack => bump(&mut c.rolled_back),
+        DeviceStage::Offered => {}
+    }
+}
+
 /// An action that does not apply in the current state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
@@ -211,18 +232,7 @@ impl Rollout {
     pub fn counts(&self, records: &[DeviceRecord]) -> Vec<StageCounts> {
         let mut counts = vec![StageCounts::default(); self.plan.stages.len()];
         for record in records {
-            let Some(c) = counts.get_mut(record.stage_index) else {
-                continue;
-            };
-            c.offered += 1;
-            match record.stage {
-                DeviceStage::Downloading | DeviceStage::Downloaded | DeviceStage::Verified => c.downloading += 1,
-                DeviceStage::Installing | DeviceStage::Rebooted => c.installed += 1,
-                DeviceStage::Committed => c.committed += 1,
-                DeviceStage::Failed => c.failed += 1,
-                DeviceStage::RolledBack => c.rolled_back += 1,
-                DeviceStage::Offered => {}
-            }
+            tally(&mut counts, record, true);
         }
         counts
     }

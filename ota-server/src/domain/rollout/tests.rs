@@ -381,3 +381,44 @@ fn bad_release_pauses_in_the_canary_stage() {
     assert!(records.len() <= canary + r.plan.max_in_flight as usize);
     assert!(r.timeline.last().unwrap().message.contains("stage 1"));
 }
+
+proptest! {
+    /// Counts kept in memory by removing a record's old state and adding its new one always
+    /// equal the counts derived from the records (what a restart recomputes).
+    #[test]
+    fn incremental_tally_equals_derived_counts(reports in proptest::collection::vec((0usize..20, 0u8..9), 0..200)) {
+        let r = started(0);
+        let mut records: Vec<DeviceRecord> = Vec::new();
+        let mut counts = vec![StageCounts::default(); r.plan.stages.len()];
+        for (i, (device, report)) in reports.into_iter().enumerate() {
+            let now = i as Timestamp;
+            let id = format!("d{device}");
+            let Some(rec) = records.iter_mut().find(|d| d.device_id == id) else {
+                let rec = DeviceRecord::offered(&id, device % 4, Some("old".into()), now);
+                tally(&mut counts, &rec, true);
+                records.push(rec);
+                continue;
+            };
+            let report = match report {
+                0 => DeviceReport::Downloading,
+                1 => DeviceReport::Downloaded,
+                2 => DeviceReport::Verified,
+                3 => DeviceReport::Installing,
+                4 => DeviceReport::Rebooted,
+                5 => DeviceReport::Committed,
+                6 => DeviceReport::Failed("x".into()),
+                7 => DeviceReport::RolledBack,
+                _ => {
+                    tally(&mut counts, rec, false);
+                    rec.retry(now);
+                    tally(&mut counts, rec, true);
+                    continue;
+                }
+            };
+            tally(&mut counts, rec, false);
+            rec.apply(&report, now);
+            tally(&mut counts, rec, true);
+        }
+        prop_assert_eq!(counts, r.counts(&records));
+    }
+}

@@ -1,0 +1,381 @@
+//! The rollout service: the pure engine ([`crate::domain::rollout`]) wired to the store and to
+//! device traffic.
+//!
+//! * Check-ins ask [`RolloutService::offer`] which release (if any) a device gets: its class's
+//!   rollouts are consulted newest first; a new offer is stored before the device hears of it.
+//! * Status reports ([`RolloutService::report`]) move the device's record forward; the stage's
+//!   gates are evaluated after every change and on a timer ([`RolloutService::tick`], soak time).
+//! * Operator actions ([`RolloutService::act`]) go through the engine and are stored with their
+//!   timeline entry.
+//!
+//! Every change is written to the store before it takes effect in memory, in one transaction
+//! with the rollout's state when both change. Counts are kept in memory for speed but are
+//! derived from the stored device records when the server starts ([`RolloutService::load`]), so
+//! a restart mid-rollout neither loses nor double counts a device.
+
+mod live;
+pub mod view;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rand_core::{OsRng, RngCore as _};
+use tokio::sync::Mutex;
+
+use crate::domain::offer::{Offer, Running};
+use crate::domain::rollout::{
+    cohort_point, DeviceReport, EngineError, Rollout, RolloutAction, RolloutPlan, RolloutState,
+};
+use crate::domain::status::StatusReport;
+use crate::domain::{Device, DeviceState, Millis, Release};
+use crate::store::{SharedStore, StoreError};
+use live::Live;
+pub use view::RolloutView;
+
+/// How often cohort sizes are recounted from the store while a stage runs (new devices join).
+pub const COHORT_REFRESH_MS: Millis = 3_000;
+
+/// Why a rollout request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RolloutError {
+    #[error("no such rollout")]
+    NotFound,
+    #[error("no such release")]
+    ReleaseNotFound,
+    #[error("release {0} already has a rollout that is not finished (rollout {1})")]
+    AlreadyRolling(i64, i64),
+    #[error("release {release} (sequence {sequence}) is not newer than release {newer} of the class, which already has a rollout")]
+    Superseded { release: i64, sequence: u64, newer: i64 },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Operator actions, as the API names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Engine(RolloutAction),
+    /// Offer the release again to devices that failed, except those in the penalty box.
+    RetryFailed,
+}
+
+impl Action {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "start" => Self::Engine(RolloutAction::Start),
+            "pause" => Self::Engine(RolloutAction::Pause),
+            "resume" => Self::Engine(RolloutAction::Resume),
+            "approve" => Self::Engine(RolloutAction::Approve),
+            "abort" => Self::Engine(RolloutAction::Abort),
+            "retry-failed" => Self::RetryFailed,
+            _ => return None,
+        })
+    }
+}
+
+/// The rollouts of this server, loaded at start and kept in step with the store.
+#[derive(Debug)]
+pub struct RolloutService {
+    store: SharedStore,
+    /// Every rollout by id. One lock: rollout traffic is a few map lookups per request, and
+    /// the store writes it does must be ordered anyway.
+    live: Mutex<BTreeMap<i64, Live>>,
+}
+
+impl RolloutService {
+    /// Loads every rollout and its device records; counts are recomputed from the records.
+    pub async fn load(store: SharedStore) -> Result<Arc<Self>, RolloutError> {
+        let mut live = BTreeMap::new();
+        for row in store.list_rollouts().await? {
+            let release = store
+                .release(row.release_id)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt(format!("rollout {} names a missing release", row.id)))?;
+            let records = store.rollout_devices(row.id).await?;
+            live.insert(row.id, Live::new(row, release, records));
+        }
+        Ok(Arc::new(Self {
+            store,
+            live: Mutex::new(live),
+        }))
+    }
+
+    /// Creates a rollout of `release` (started at once if `start`).
+    pub async fn create(
+        &self,
+        release: &Release,
+        name: Option<String>,
+        plan: RolloutPlan,
+        start: bool,
+        now: Millis,
+    ) -> Result<RolloutView, RolloutError> {
+        let mut live = self.live.lock().await;
+        for other in live.values().filter(|l| l.release.class_name == release.class_name) {
+            if other.release.id == release.id && !other.finished() {
+                return Err(RolloutError::AlreadyRolling(release.id, other.id));
+            }
+            if other.release.sequence > release.sequence {
+                return Err(RolloutError::Superseded {
+                    release: release.id,
+                    sequence: release.sequence,
+                    newer: other.release.id,
+                });
+            }
+        }
+        let mut salt = [0u8; 16];
+        OsRng.fill_bytes(&mut salt);
+        let mut rollout = Rollout::new(plan, salt)?;
+        if start {
+            rollout.act(RolloutAction::Start, now)?;
+        }
+        let name = name.unwrap_or_else(|| format!("{} to {}", release.version, release.class_name));
+        let id = self.store.insert_rollout(release.id, &name, &rollout, now).await?;
+        let row = crate::store::RolloutRow {
+            id,
+            release_id: release.id,
+            name,
+            rollout,
+            created_ms: now,
+            updated_ms: now,
+        };
+        let l = Live::new(row, release.clone(), Vec::new());
+        let view = l.view();
+        live.insert(id, l);
+        Ok(view)
+    }
+
+    pub async fn views(&self) -> Vec<RolloutView> {
+        self.live.lock().await.values().rev().map(Live::view).collect()
+    }
+
+    pub async fn view(&self, id: i64) -> Result<RolloutView, RolloutError> {
+        self.live
+            .lock()
+            .await
+            .get(&id)
+            .map(Live::view)
+            .ok_or(RolloutError::NotFound)
+    }
+
+    /// Applies an operator action; stored with its timeline entry before it takes effect.
+    pub async fn act(&self, id: i64, action: Action, now: Millis) -> Result<RolloutView, RolloutError> {
+        let mut live = self.live.lock().await;
+        let l = live.get_mut(&id).ok_or(RolloutError::NotFound)?;
+        match action {
+            Action::Engine(action) => {
+                let mut next = l.row.rollout.clone();
+                if action == RolloutAction::Resume {
+                    // Resuming accepts the failures seen so far: the gates count new ones only.
+                    next.acknowledge_failures(&l.counts);
+                }
+                next.act(action, now)?;
+                if action == RolloutAction::Approve || action == RolloutAction::Start {
+                    l.cohort = None;
+                }
+                self.store.save_rollout(id, Some(&next), &[], now).await?;
+                l.row.rollout = next;
+                l.row.updated_ms = now;
+            }
+            Action::RetryFailed => {
+                let penalty = l.row.rollout.plan.penalty_after_failures;
+                let mut retried = Vec::new();
+                for record in l.records.values() {
+                    if record.stage.is_failure() && record.failures < penalty {
+                        let mut r = record.clone();
+                        r.retry(now);
+                        retried.push(r);
+                    }
+                }
+                let refs: Vec<_> = retried.iter().collect();
+                self.store.save_rollout(id, None, &refs, now).await?;
+                for r in retried {
+                    l.put(r);
+                }
+            }
+        }
+        Ok(l.view())
+    }
+
+    /// What a device of `class` running `running` is offered. `None` when no rollout of its
+    /// class offers it anything now.
+    pub async fn offer(
+        &self,
+        device: &Device,
+        class: &str,
+        running: &Running,
+        now: Millis,
+    ) -> Result<Offer, RolloutError> {
+        if device.state != DeviceState::Active {
+            return Ok(Offer::NoUpdate);
+        }
+        let mut live = self.live.lock().await;
+        // Newest rollout first: a paused newer rollout must not stop an older, completed one
+        // from bringing a device that is further behind up to date.
+        for l in live.values_mut().rev() {
+            if l.release.class_name != class || l.row.rollout.state == RolloutState::Draft {
+                continue;
+            }
+            if let Some(record) = l.records.get(&device.id) {
+                let mut r = record.clone();
+                let seen = if running.digest == l.release.image_digest && running.sequence >= l.release.sequence {
+                    // Runs the new image with its sequence committed: confirmed, even if the
+                    // "committed" report itself was lost.
+                    r.apply(&DeviceReport::Committed, now)
+                } else {
+                    // After an install, the old image again means the new one did not stick.
+                    r.observe_running(&running.digest.hex(), now)
+                };
+                if seen {
+                    self.save_device(l, r, now).await?;
+                }
+            }
+            // Anti-rollback: never offer what the device cannot accept.
+            if l.release.sequence <= running.sequence || l.release.image_digest == running.digest {
+                continue;
+            }
+            let record = l.records.get(&device.id);
+            let decision = l.row.rollout.decide_offer(&device.id, record, l.in_flight());
+            match decision {
+                crate::domain::rollout::OfferDecision::Offer { new } => {
+                    if new {
+                        let stage = l.row.rollout.stage;
+                        let r = crate::domain::rollout::DeviceRecord::offered(
+                            &device.id,
+                            stage,
+                            Some(running.digest.hex()),
+                            now,
+                        );
+                        self.save_device(l, r, now).await?;
+                    }
+                    let patch = l
+                        .release
+                        .patches
+                        .iter()
+                        .find(|p| p.base_digest == running.digest)
+                        .cloned();
+                    return Ok(Offer::Update {
+                        release: Box::new(l.release.clone()),
+                        patch,
+                    });
+                }
+                _ => continue,
+            }
+        }
+        Ok(Offer::NoUpdate)
+    }
+
+    /// A device's status report about `release_id`.
+    pub async fn report(&self, device_id: &str, report: &StatusReport, now: Millis) -> Result<(), RolloutError> {
+        let Some(release_id) = report.release_id() else {
+            return Ok(());
+        };
+        let engine_report = match report {
+            StatusReport::Downloading { .. } => DeviceReport::Downloading,
+            StatusReport::Downloaded { .. } => DeviceReport::Downloaded,
+            StatusReport::Verified { .. } => DeviceReport::Verified,
+            StatusReport::Installing { .. } => DeviceReport::Installing,
+            StatusReport::Rebooted { .. } => DeviceReport::Rebooted,
+            StatusReport::Committed { .. } => DeviceReport::Committed,
+            StatusReport::Failed { .. } => DeviceReport::Failed(report.reason().unwrap_or_default().to_owned()),
+            StatusReport::RolledBack { .. } => DeviceReport::RolledBack,
+        };
+        let mut live = self.live.lock().await;
+        for l in live.values_mut().filter(|l| l.release.id == release_id) {
+            let Some(record) = l.records.get(device_id) else {
+                continue;
+            };
+            let mut r = record.clone();
+            if r.apply(&engine_report, now) {
+                self.save_device(l, r, now).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a changed device record, then evaluates the rollout's gates (stored together
+    /// when they fire).
+    async fn save_device(
+        &self,
+        l: &mut Live,
+        record: crate::domain::rollout::DeviceRecord,
+        now: Millis,
+    ) -> Result<(), RolloutError> {
+        let mut next = l.row.rollout.clone();
+        let mut counts = l.counts.clone();
+        if let Some(old) = l.records.get(&record.device_id) {
+            crate::domain::rollout::tally(&mut counts, old, false);
+        }
+        crate::domain::rollout::tally(&mut counts, &record, true);
+        let fired = match l.cohort_size(&next, &counts) {
+            Some(size) => next.evaluate(&counts, size, now).is_some(),
+            None => false,
+        };
+        self.store
+            .save_rollout(l.id, fired.then_some(&next), &[&record], now)
+            .await?;
+        l.put(record);
+        if fired {
+            l.stage_changed(&next);
+            l.row.rollout = next;
+            l.row.updated_ms = now;
+        }
+        Ok(())
+    }
+
+    /// Timer: recounts stale cohorts and evaluates time-based gates (soak) of running rollouts.
+    pub async fn tick(&self, now: Millis) -> Result<(), RolloutError> {
+        // Cohort sizes need a scan of the class's devices: done without holding the lock.
+        let wanted: Vec<(i64, String, [u8; 16], u16, u64)> = {
+            let live = self.live.lock().await;
+            live.values()
+                .filter(|l| l.row.rollout.state == RolloutState::Running && l.cohort_stale(now))
+                .map(|l| {
+                    let r = &l.row.rollout;
+                    (
+                        l.id,
+                        l.release.class_name.clone(),
+                        r.salt,
+                        r.plan.stages[r.stage].fraction_bp,
+                        l.release.sequence,
+                    )
+                })
+                .collect()
+        };
+        let mut sizes = Vec::new();
+        for (id, class, salt, fraction, sequence) in wanted {
+            let devices = self.store.class_devices(&class).await?;
+            // Devices of the cohort that still need the release (committed ones are added back
+            // from the records: they run it now).
+            let eligible = devices
+                .iter()
+                .filter(|d| d.state == DeviceState::Active)
+                .filter(|d| d.running_sequence.unwrap_or(0) < sequence)
+                .filter(|d| cohort_point(&salt, &d.id) < fraction)
+                .count();
+            sizes.push((id, fraction, u32::try_from(eligible).unwrap_or(u32::MAX)));
+        }
+        let mut live = self.live.lock().await;
+        for (id, fraction, eligible) in sizes {
+            if let Some(l) = live.get_mut(&id) {
+                l.set_cohort(fraction, eligible, now);
+            }
+        }
+        for l in live.values_mut() {
+            if l.row.rollout.state != RolloutState::Running {
+                continue;
+            }
+            let Some(size) = l.cohort_size(&l.row.rollout, &l.counts) else {
+                continue;
+            };
+            let mut next = l.row.rollout.clone();
+            if next.evaluate(&l.counts, size, now).is_some() {
+                self.store.save_rollout(l.id, Some(&next), &[], now).await?;
+                l.stage_changed(&next);
+                l.row.rollout = next;
+                l.row.updated_ms = now;
+            }
+        }
+        Ok(())
+    }
+}

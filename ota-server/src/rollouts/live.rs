@@ -1,0 +1,101 @@
+//! One rollout as the service keeps it in memory: its stored row, release, device records and
+//! the counts derived from them.
+
+use std::collections::HashMap;
+
+use super::view::RolloutView;
+use super::COHORT_REFRESH_MS;
+use crate::domain::rollout::{tally, DeviceRecord, Rollout, RolloutState, StageCounts};
+use crate::domain::{Millis, Release};
+use crate::store::RolloutRow;
+
+/// The last count of a stage's cohort.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct CohortCount {
+    fraction_bp: u16,
+    /// Active devices of the cohort that did not yet run the release when counted.
+    eligible: u32,
+    counted_at: Millis,
+}
+
+#[derive(Debug)]
+pub(super) struct Live {
+    pub id: i64,
+    pub row: RolloutRow,
+    pub release: Release,
+    pub records: HashMap<String, DeviceRecord>,
+    /// Always equal to `row.rollout.counts(records)`: updated with every record change.
+    pub counts: Vec<StageCounts>,
+    pub cohort: Option<CohortCount>,
+}
+
+impl Live {
+    pub fn new(row: RolloutRow, release: Release, records: Vec<DeviceRecord>) -> Self {
+        let counts = row.rollout.counts(&records);
+        Self {
+            id: row.id,
+            row,
+            release,
+            records: records.into_iter().map(|r| (r.device_id.clone(), r)).collect(),
+            counts,
+            cohort: None,
+        }
+    }
+
+    pub fn finished(&self) -> bool {
+        matches!(self.row.rollout.state, RolloutState::Completed | RolloutState::Aborted)
+    }
+
+    /// Devices between offer and outcome.
+    pub fn in_flight(&self) -> u32 {
+        self.counts.iter().map(StageCounts::in_flight).sum()
+    }
+
+    /// Replaces (or adds) a device record, keeping the counts in step.
+    pub fn put(&mut self, record: DeviceRecord) {
+        if let Some(old) = self.records.get(&record.device_id) {
+            tally(&mut self.counts, old, false);
+        }
+        tally(&mut self.counts, &record, true);
+        self.records.insert(record.device_id.clone(), record);
+    }
+
+    /// Devices the current stage's cohort holds, if counted for this stage: those still
+    /// needing the release when counted plus those that committed it.
+    pub fn cohort_size(&self, rollout: &Rollout, counts: &[StageCounts]) -> Option<u32> {
+        let c = self.cohort?;
+        let fraction = rollout.plan.stages.get(rollout.stage)?.fraction_bp;
+        if c.fraction_bp != fraction {
+            return None;
+        }
+        let committed: u32 = counts.iter().take(rollout.stage + 1).map(|c| c.committed).sum();
+        Some(c.eligible.saturating_add(committed))
+    }
+
+    pub fn cohort_stale(&self, now: Millis) -> bool {
+        let r = &self.row.rollout;
+        match (self.cohort, r.plan.stages.get(r.stage)) {
+            (Some(c), Some(stage)) => c.fraction_bp != stage.fraction_bp || now - c.counted_at >= COHORT_REFRESH_MS,
+            _ => true,
+        }
+    }
+
+    pub fn set_cohort(&mut self, fraction_bp: u16, eligible: u32, now: Millis) {
+        self.cohort = Some(CohortCount {
+            fraction_bp,
+            eligible,
+            counted_at: now,
+        });
+    }
+
+    /// After a transition: a new stage needs its cohort counted before its gates are evaluated.
+    pub fn stage_changed(&mut self, next: &Rollout) {
+        if next.stage != self.row.rollout.stage {
+            self.cohort = None;
+        }
+    }
+
+    pub fn view(&self) -> RolloutView {
+        RolloutView::new(self)
+    }
+}
