@@ -215,7 +215,7 @@
       seen.add(id);
       let ui = rolloutUi.get(id);
       if (!ui) {
-        ui = { json: null, node: null, busy: false, error: null, timelineOpen: r.state !== "completed" };
+        ui = { json: null, node: null, busy: false, error: null, timelineOpen: !["completed", "aborted"].includes(r.state) };
         rolloutUi.set(id, ui);
       }
       const json = JSON.stringify(r);
@@ -301,20 +301,21 @@
     card.append(stages);
 
     const timeline = [...(r.timeline || [])].sort((a, b) => num(b.at_ms) - num(a.at_ms));
-    const list = el("ol", { class: "timeline", "data-testid": "timeline" });
+    const rows = el("tbody");
     for (const t of timeline) {
-      list.append(
+      rows.append(
         el(
-          "li",
+          "tr",
           { "data-kind": t.kind },
-          el("time", { class: "muted mono", text: fmtTime(t.at_ms) }),
-          el("span", { class: "stage-ref muted", text: typeof t.stage === "number" ? "stage " + (t.stage + 1) : "" }),
-          el("span", { class: "kind " + t.kind, text: stateLabel(t.kind) }),
-          el("span", { text: t.message || "" }),
+          el("td", {}, el("time", { class: "muted mono", text: fmtTime(t.at_ms) })),
+          el("td", { class: "muted stage-ref", text: typeof t.stage === "number" ? "stage " + (t.stage + 1) : "" }),
+          el("td", { class: "kind " + t.kind, text: stateLabel(t.kind) }),
+          el("td", { class: "message", text: t.message || "" }),
         ),
       );
     }
-    if (timeline.length === 0) list.append(el("li", { class: "muted", text: "no events yet" }));
+    if (timeline.length === 0) rows.append(el("tr", {}, el("td", { class: "muted", colspan: 4, text: "no events yet" })));
+    const list = el("div", { class: "timeline-wrap" }, el("table", { class: "timeline", "data-testid": "timeline" }, rows));
     const details = el(
       "details",
       { class: "timeline-box", open: ui.timelineOpen },
@@ -328,6 +329,8 @@
     return card;
   }
 
+  const U32_MAX = 4294967295;
+
   function stageRow(r, s) {
     const c = s.counts || {};
     const committed = num(c.committed);
@@ -336,17 +339,24 @@
     const offered = num(c.offered);
     // `offered` counts every device ever offered in the stage, whatever happened next.
     const inProgress = Math.max(0, offered - committed - failed - rolledBack);
-    const cohort = num(s.cohort);
-    const scale = Math.max(cohort, offered, 1);
     const index = num(s.index);
     const isCurrent = index === r.current_stage && !["completed", "aborted"].includes(r.state);
+    // The cohort (when the server has counted it: the current stage) is cumulative: the stage's
+    // share of the fleet, devices that committed in earlier stages included.
+    const cohort = typeof s.cohort === "number" ? s.cohort : null;
+    const earlier =
+      cohort === null
+        ? 0
+        : (r.stages || []).filter((o) => num(o.index) < index).reduce((n, o) => n + num(o.counts && o.counts.committed), 0);
+    const scale = Math.max(cohort === null ? offered : cohort, earlier + offered, 1);
 
     const bar = el("div", {
       class: "bar",
       role: "img",
-      "aria-label": committed + " of " + cohort + " committed, " + inProgress + " in progress, " + failed + " failed, " + rolledBack + " rolled back",
+      "aria-label": committed + " committed, " + inProgress + " in progress, " + failed + " failed, " + rolledBack + " rolled back",
     });
     for (const [cls, n, what] of [
+      ["seg-earlier", earlier, "committed in earlier stages"],
       ["seg-committed", committed, "committed"],
       ["seg-progress", inProgress, "in progress"],
       ["seg-failed", failed, "failed"],
@@ -358,15 +368,26 @@
       bar.append(seg);
     }
 
-    const nums = el("div", { class: "stage-nums" }, el("span", {}, el("b", { text: committed + " / " + cohort }), " committed"));
+    let head;
+    if (cohort !== null) head = el("span", {}, el("b", { text: earlier + committed + " / " + cohort }), " committed");
+    else if (offered > 0) head = el("span", {}, el("b", { text: committed }), " committed of " + offered + " offered");
+    else head = el("span", { class: "muted", text: s.status === "pending" ? "not started" : "nothing offered" });
+    const nums = el("div", { class: "stage-nums" }, head);
     if (inProgress > 0) nums.append(" · ", el("span", { text: inProgress + " in progress" }));
     if (failed > 0) nums.append(" · ", el("span", { class: "bad", text: failed + " failed" }));
     if (rolledBack > 0) nums.append(" · ", el("span", { class: "bad", text: rolledBack + " rolled back" }));
 
+    const minCommitted = num(s.min_committed);
+    const gates = [];
+    if (num(s.max_failures) > 0) gates.push(num(s.max_failures) + " failure" + (num(s.max_failures) === 1 ? "" : "s"));
+    const rateBp = num(s.max_failure_rate_bp);
+    if (rateBp > 0 && rateBp < 10000) gates.push("a failure rate above " + fmtPercent(rateBp / 100));
     const rules = [
-      "needs " + num(s.min_committed) + " committed",
+      minCommitted >= U32_MAX
+        ? "needs the whole cohort committed"
+        : "needs " + (cohort !== null ? Math.min(minCommitted, cohort) : minCommitted) + " committed",
       "soak " + fmtDuration(s.soak_ms),
-      "pauses at " + num(s.max_failures) + " failure" + (num(s.max_failures) === 1 ? "" : "s"),
+      gates.length > 0 ? "pauses at " + gates.join(" or ") : "no failure gate",
       s.promotion === "approval" ? "next stage needs approval" : "promotes automatically",
     ];
 
@@ -378,7 +399,7 @@
         "data-status": s.status,
         "data-current": isCurrent ? "true" : "false",
         "data-committed": committed,
-        "data-cohort": cohort,
+        "data-cohort": cohort === null ? "" : cohort,
         "data-offered": offered,
         "data-in-progress": inProgress,
         "data-failed": failed,
@@ -388,7 +409,10 @@
         "div",
         { class: "stage-label" },
         "Stage " + (index + 1),
-        el("span", { class: "muted", text: fmtPercent(s.percent) + " · " + (isCurrent ? "current" : s.status || "") }),
+        el("span", {
+          class: "muted",
+          text: fmtPercent(s.percent) + " · " + (isCurrent ? "current" : s.status === "current" ? "stopped" : s.status || ""),
+        }),
       ),
       bar,
       nums,

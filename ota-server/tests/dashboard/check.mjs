@@ -75,12 +75,12 @@ function observe() {
     stages: [...r.querySelectorAll('[data-testid^="stage-"][data-committed]')].map((s) => ({
       stage: s.dataset.testid,
       committed: Number(s.dataset.committed),
-      cohort: Number(s.dataset.cohort),
+      cohort: s.dataset.cohort === "" ? null : Number(s.dataset.cohort),
       failed: Number(s.dataset.failed),
       rolled_back: Number(s.dataset.rolledBack ?? 0),
       current: s.dataset.current === "true",
     })),
-    timeline_events: r.querySelectorAll('[data-testid="timeline"] li[data-kind]').length,
+    timeline_events: r.querySelectorAll('[data-testid="timeline"] [data-kind]').length,
   }));
   const fleet = document.querySelector('[data-testid="fleet"]');
   const releases = document.querySelector('[data-testid="releases"]');
