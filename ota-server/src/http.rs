@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod dashboard;
 pub mod device;
 pub mod download;
 pub mod error;
@@ -124,6 +125,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
+        .merge(dashboard::routes())
         .fallback(|| async { ApiError::not_found("not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
