@@ -28,8 +28,12 @@ impl DevKeys {
     /// Generates both keys in `dir` (Ed25519, PKCS#8 files, mode 0600) and their public PEMs.
     pub fn generate(dir: &Path) -> Result<Self> {
         let make = |name: &str| -> Result<(FileKey, PathBuf)> {
-            let key = generate_file_key(KeyAlgorithm::Ed25519, &dir.join(format!("{name}.pem")), Overwrite::Refuse)
-                .map_err(|f| anyhow::anyhow!("{f}"))?;
+            let key = generate_file_key(
+                KeyAlgorithm::Ed25519,
+                &dir.join(format!("{name}.pem")),
+                Overwrite::Refuse,
+            )
+            .map_err(|f| anyhow::anyhow!("{f}"))?;
             let spki = key.public_spki().map_err(|f| anyhow::anyhow!("{f}"))?;
             let pem = spki::der::pem::encode_string("PUBLIC KEY", spki::der::pem::LineEnding::LF, &spki)
                 .map_err(|e| anyhow::anyhow!("encoding a public key: {e}"))?;
@@ -94,7 +98,9 @@ pub fn sign(payload: &[u8], major: u8, minor: u8, key: &FileKey) -> Result<Vec<u
         sha: ShaChoice::Auto,
         pure: false,
     };
-    Ok(sign_image(payload, &settings, key).map_err(|f| anyhow::anyhow!("{f}"))?.bytes)
+    Ok(sign_image(payload, &settings, key)
+        .map_err(|f| anyhow::anyhow!("{f}"))?
+        .bytes)
 }
 
 impl std::fmt::Debug for DevKeys {

@@ -61,9 +61,7 @@ fn repo_root() -> PathBuf {
 async fn main() {
     let args = Args::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     if let Err(e) = run(args).await {
@@ -76,7 +74,11 @@ async fn main() {
 async fn run(a: Args) -> Result<()> {
     prepare_dir(&a.dir)?;
     let world = World::create(&a.dir, a.listen, &[CLASS]).await?;
-    println!("== ota-server on https://localhost:{} (SQLite, mutual TLS); files in {}", world.addr.port(), a.dir.display());
+    println!(
+        "== ota-server on https://localhost:{} (SQLite, mutual TLS); files in {}",
+        world.addr.port(),
+        a.dir.display()
+    );
     let opts = DemoOptions {
         devices: a.devices,
         bad_boot_fail: (a.bad_boot_fail / 100.0).clamp(0.0, 1.0),

@@ -66,6 +66,10 @@ pub fn plan(opts: &DemoOptions) -> Value {
     })
 }
 
+/// The demo's fixed cohort salt: the same devices form the canary in every run, so the story
+/// (and the end-to-end test) is reproducible with the simulator's fixed fault seed.
+pub const COHORT_SALT: &str = "0d3e0c0a11ab1e5a17ca11ed00c0ffee";
+
 /// Polls a rollout until `done` holds (printing each change when `verbose`).
 pub async fn wait_for(
     world: &World,
@@ -188,7 +192,7 @@ pub async fn run(world: &World, repo: &Path, opts: &DemoOptions, verbose: bool) 
 
     say("== rollout of 2.0.0: 1% → 10% → 50% → 100%");
     let created = world
-        .create_rollout(json!({"release_id": good_id, "plan": plan(opts), "start": true}))
+        .create_rollout(json!({"release_id": good_id, "plan": plan(opts), "start": true, "cohort_salt": COHORT_SALT}))
         .await?;
     let good_rollout = created["id"].as_i64().context("rollout id")?;
     let good_view = wait_for(world, good_rollout, opts.timeout, verbose, |v| {
@@ -205,7 +209,7 @@ pub async fn run(world: &World, repo: &Path, opts: &DemoOptions, verbose: bool) 
     ));
     let bad_id = world.upload(&bad).await?;
     let created = world
-        .create_rollout(json!({"release_id": bad_id, "plan": plan(opts), "start": true}))
+        .create_rollout(json!({"release_id": bad_id, "plan": plan(opts), "start": true, "cohort_salt": COHORT_SALT}))
         .await?;
     let bad_rollout = created["id"].as_i64().context("rollout id")?;
     let paused = wait_for(world, bad_rollout, opts.timeout, verbose, |v| {

@@ -59,7 +59,10 @@ pub fn prepare_dir(dir: &Path) -> Result<()> {
         }
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::write(dir.join(MARKER), "scratch directory of ota-demo; deleted on its next run\n")?;
+    std::fs::write(
+        dir.join(MARKER),
+        "scratch directory of ota-demo; deleted on its next run\n",
+    )?;
     Ok(())
 }
 
@@ -189,7 +192,10 @@ impl World {
     pub async fn upload(&self, bundle: &ReleaseBundle) -> Result<i64> {
         use reqwest::multipart::{Form, Part};
         let mut form = Form::new()
-            .part("envelope", Part::bytes(bundle.envelope.clone()).file_name("release.suit"))
+            .part(
+                "envelope",
+                Part::bytes(bundle.envelope.clone()).file_name("release.suit"),
+            )
             .part("image", Part::bytes(bundle.image.clone()).file_name("firmware.bin"))
             .part(
                 "summary",
@@ -225,7 +231,8 @@ impl World {
 
     pub async fn act(&self, id: i64, action: &str) -> Result<Value> {
         self.json(
-            self.admin.post(self.url(&format!("/api/v1/admin/rollouts/{id}/{action}"))),
+            self.admin
+                .post(self.url(&format!("/api/v1/admin/rollouts/{id}/{action}"))),
             "rollout action",
         )
         .await

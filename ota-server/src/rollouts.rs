@@ -24,7 +24,7 @@ use tokio::sync::Mutex;
 
 use crate::domain::offer::{Offer, Running};
 use crate::domain::rollout::{
-    cohort_point, DeviceReport, EngineError, Rollout, RolloutAction, RolloutPlan, RolloutState,
+    cohort_point, DeviceReport, DeviceStage, EngineError, Rollout, RolloutAction, RolloutPlan, RolloutState,
 };
 use crate::domain::status::StatusReport;
 use crate::domain::{Device, DeviceState, Millis, Release};
@@ -101,12 +101,14 @@ impl RolloutService {
         }))
     }
 
-    /// Creates a rollout of `release` (started at once if `start`).
+    /// Creates a rollout of `release` (started at once if `start`). `salt` fixes the cohorts
+    /// (default: random, so every rollout samples the fleet afresh).
     pub async fn create(
         &self,
         release: &Release,
         name: Option<String>,
         plan: RolloutPlan,
+        salt: Option<[u8; 16]>,
         start: bool,
         now: Millis,
     ) -> Result<RolloutView, RolloutError> {
@@ -123,8 +125,11 @@ impl RolloutService {
                 });
             }
         }
-        let mut salt = [0u8; 16];
-        OsRng.fill_bytes(&mut salt);
+        let salt = salt.unwrap_or_else(|| {
+            let mut salt = [0u8; 16];
+            OsRng.fill_bytes(&mut salt);
+            salt
+        });
         let mut rollout = Rollout::new(plan, salt)?;
         if start {
             rollout.act(RolloutAction::Start, now)?;
@@ -307,7 +312,7 @@ impl RolloutService {
             crate::domain::rollout::tally(&mut counts, old, false);
         }
         crate::domain::rollout::tally(&mut counts, &record, true);
-        let fired = match l.cohort_size(&next, &counts) {
+        let fired = match l.cohort_size(&next) {
             Some(size) => next.evaluate(&counts, size, now).is_some(),
             None => false,
         };
@@ -347,25 +352,32 @@ impl RolloutService {
             let devices = self.store.class_devices(&class).await?;
             // Devices of the cohort that still need the release (committed ones are added back
             // from the records: they run it now).
-            let eligible = devices
-                .iter()
+            let eligible: Vec<String> = devices
+                .into_iter()
                 .filter(|d| d.state == DeviceState::Active)
                 .filter(|d| d.running_sequence.unwrap_or(0) < sequence)
                 .filter(|d| cohort_point(&salt, &d.id) < fraction)
-                .count();
-            sizes.push((id, fraction, u32::try_from(eligible).unwrap_or(u32::MAX)));
+                .map(|d| d.id)
+                .collect();
+            sizes.push((id, fraction, eligible));
         }
         let mut live = self.live.lock().await;
         for (id, fraction, eligible) in sizes {
             if let Some(l) = live.get_mut(&id) {
-                l.set_cohort(fraction, eligible, now);
+                // A device whose "committed" arrived before its next check-in updated its
+                // stored sequence is counted once, as committed.
+                let pending = eligible
+                    .iter()
+                    .filter(|d| l.records.get(*d).is_none_or(|r| r.stage != DeviceStage::Committed))
+                    .count();
+                l.set_cohort(fraction, u32::try_from(pending).unwrap_or(u32::MAX), now);
             }
         }
         for l in live.values_mut() {
             if l.row.rollout.state != RolloutState::Running {
                 continue;
             }
-            let Some(size) = l.cohort_size(&l.row.rollout, &l.counts) else {
+            let Some(size) = l.cohort_size(&l.row.rollout) else {
                 continue;
             };
             let mut next = l.row.rollout.clone();

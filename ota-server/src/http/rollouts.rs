@@ -75,6 +75,9 @@ pub struct NewRollout {
     pub plan: PlanInput,
     /// Start at once (default); `false` creates a draft to start later.
     pub start: Option<bool>,
+    /// 32 hex digits fixing which devices fall in which stage (reproducible cohorts);
+    /// default: random.
+    pub cohort_salt: Option<String>,
 }
 
 fn bad_plan(message: impl Into<String>) -> ApiError {
@@ -153,6 +156,15 @@ pub async fn create(
             return Err(ApiError::bad_request("invalid_name", "name must be at most 200 bytes"));
         }
         let plan = req.plan.into_plan()?;
+        let salt = match req.cohort_salt.as_deref() {
+            None => None,
+            Some(hex_salt) => {
+                let mut salt = [0u8; 16];
+                hex::decode_to_slice(hex_salt, &mut salt)
+                    .map_err(|_| ApiError::bad_request("invalid_cohort_salt", "cohort_salt must be 32 hex digits"))?;
+                Some(salt)
+            }
+        };
         let release = state
             .store
             .release(release_id)
@@ -164,6 +176,7 @@ pub async fn create(
                 &release,
                 req.name,
                 plan,
+                salt,
                 req.start.unwrap_or(true),
                 state.clock.now_ms(),
             )

@@ -15,6 +15,9 @@ pub(super) struct CohortCount {
     fraction_bp: u16,
     /// Active devices of the cohort that did not yet run the release when counted.
     eligible: u32,
+    /// Devices of the cohort's stages that had committed when counted (they no longer count
+    /// as eligible: they run the release).
+    committed: u32,
     counted_at: Millis,
 }
 
@@ -61,15 +64,15 @@ impl Live {
     }
 
     /// Devices the current stage's cohort holds, if counted for this stage: those still
-    /// needing the release when counted plus those that committed it.
-    pub fn cohort_size(&self, rollout: &Rollout, counts: &[StageCounts]) -> Option<u32> {
+    /// needing the release when counted plus those that had committed it by then. (Adding
+    /// today's committed count instead would count a device that committed since twice.)
+    pub fn cohort_size(&self, rollout: &Rollout) -> Option<u32> {
         let c = self.cohort?;
         let fraction = rollout.plan.stages.get(rollout.stage)?.fraction_bp;
         if c.fraction_bp != fraction {
             return None;
         }
-        let committed: u32 = counts.iter().take(rollout.stage + 1).map(|c| c.committed).sum();
-        Some(c.eligible.saturating_add(committed))
+        Some(c.eligible.saturating_add(c.committed))
     }
 
     pub fn cohort_stale(&self, now: Millis) -> bool {
@@ -81,9 +84,12 @@ impl Live {
     }
 
     pub fn set_cohort(&mut self, fraction_bp: u16, eligible: u32, now: Millis) {
+        let stage = self.row.rollout.stage;
+        let committed = self.counts.iter().take(stage + 1).map(|c| c.committed).sum();
         self.cohort = Some(CohortCount {
             fraction_bp,
             eligible,
+            committed,
             counted_at: now,
         });
     }

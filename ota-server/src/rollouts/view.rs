@@ -127,7 +127,7 @@ impl RolloutView {
             ),
             _ => (None, None),
         };
-        let cohort_now = l.cohort_size(r, &l.counts);
+        let cohort_now = l.cohort_size(r);
         let stages = r
             .plan
             .stages
