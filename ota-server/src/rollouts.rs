@@ -374,6 +374,24 @@ impl RolloutService {
             }
         }
         for l in live.values_mut() {
+            if l.finished() {
+                continue;
+            }
+            // Devices in flight that stopped reporting fail as stalled (stored with any
+            // transition their failures trigger).
+            let stall_after = l.row.rollout.plan.stall_after_ms;
+            let stalled: Vec<_> = l
+                .records
+                .values()
+                .filter(|r| r.stage.in_flight() && now.saturating_sub(r.updated_at) >= stall_after)
+                .cloned()
+                .collect();
+            for mut record in stalled {
+                if record.stall(stall_after, now) {
+                    tracing::warn!(rollout = l.id, device = %record.device_id, "device stalled mid-update; counted as failed");
+                    self.save_device(l, record, now).await?;
+                }
+            }
             if l.row.rollout.state != RolloutState::Running {
                 continue;
             }

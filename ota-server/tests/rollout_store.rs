@@ -235,3 +235,67 @@ async fn rollout_state_survives_restart_sqlite() {
 async fn rollout_state_survives_restart_postgres() {
     exercise(postgres().await).await;
 }
+
+/// A device that goes silent mid-update fails as stalled once `stall_after_ms` passes: its
+/// in-flight slot is freed and the failure gates see it (here the canary pauses).
+#[tokio::test]
+async fn stalled_device_counts_as_failed() {
+    let (_dir, store) = sqlite().await;
+    let t0 = 1_800_000_000_000;
+    let ids: Vec<String> = (0..50).map(|i| format!("dev-{i:04}")).collect();
+    store.register_devices(&ids, CLASS, t0).await.unwrap();
+    let release = store
+        .insert_release(&NewRelease {
+            class_name: CLASS.into(),
+            class_id: "c".into(),
+            sequence: 2,
+            version: "2.0.0".into(),
+            envelope_digest: Sha256([1; 32]),
+            envelope_size: 10,
+            image_digest: Sha256([2; 32]),
+            image_size: 100,
+            patches: vec![],
+            created_ms: t0,
+            uploaded_by: "test".into(),
+        })
+        .await
+        .unwrap();
+    let service = RolloutService::load(store.clone()).await.unwrap();
+    let mut plan = RolloutPlan::canary([u32::MAX; 4], 0);
+    plan.stages[0].fraction_bp = 10_000 / 5;
+    plan.stages[1].fraction_bp = 10_000 / 5;
+    plan.stall_after_ms = 60_000;
+    let id = service
+        .create(&release, None, plan, Some(SALT), true, t0)
+        .await
+        .unwrap()
+        .id;
+    service.tick(t0).await.unwrap();
+    let mut offered = None;
+    for d in &ids {
+        let device = store.device(d).await.unwrap().unwrap();
+        if let Offer::Update { .. } = service.offer(&device, CLASS, &running(9, 1), t0).await.unwrap() {
+            offered = Some(d.clone());
+            break;
+        }
+    }
+    let device = offered.expect("someone is in a 20% canary of 50");
+    service
+        .report(
+            &device,
+            &StatusReport::Downloading {
+                release_id: Some(release.id),
+            },
+            t0 + 1_000,
+        )
+        .await
+        .unwrap();
+    service.tick(t0 + 60_999).await.unwrap();
+    let v = service.view(id).await.unwrap();
+    assert_eq!((v.in_flight, v.state), (1, "running"));
+    service.tick(t0 + 61_000).await.unwrap();
+    let v = service.view(id).await.unwrap();
+    assert_eq!((v.in_flight, v.stages[0].counts.failed), (0, 1));
+    assert_eq!(v.state, "paused", "{:?}", v.pause_reason);
+    store.close().await;
+}

@@ -64,6 +64,8 @@ pub struct PlanInput {
     pub max_in_flight: Option<u32>,
     /// Failures after which a device is held out of the rollout (default 2).
     pub penalty_after_failures: Option<u32>,
+    /// A device in flight without a report for this long counts as failed (default 30 min).
+    pub stall_after_ms: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -128,6 +130,7 @@ impl PlanInput {
             stages,
             max_in_flight: self.max_in_flight.unwrap_or(defaults.max_in_flight),
             penalty_after_failures: self.penalty_after_failures.unwrap_or(defaults.penalty_after_failures),
+            stall_after_ms: self.stall_after_ms.unwrap_or(defaults.stall_after_ms),
         };
         plan.validate().map_err(|e| bad_plan(e.to_string()))?;
         Ok(plan)

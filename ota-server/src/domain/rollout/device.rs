@@ -143,6 +143,16 @@ impl DeviceRecord {
         false
     }
 
+    /// In flight with no report since `stall_after_ms`: failed as stalled. Returns whether it was.
+    pub fn stall(&mut self, stall_after_ms: Timestamp, now: Timestamp) -> bool {
+        if !self.stage.in_flight() || now.saturating_sub(self.updated_at) < stall_after_ms {
+            return false;
+        }
+        let reason = format!("stalled: no progress reported for {} s", stall_after_ms / 1000);
+        self.fail(DeviceStage::Failed, FailureKind::Reported(reason), now);
+        true
+    }
+
     fn fail(&mut self, stage: DeviceStage, kind: FailureKind, now: Timestamp) {
         self.stage = stage;
         self.failures = self.failures.saturating_add(1);

@@ -42,6 +42,18 @@ pub struct RolloutPlan {
     pub max_in_flight: u32,
     /// Failures after which a device is held out of the rollout (penalty box).
     pub penalty_after_failures: u32,
+    /// A device in flight that reports no progress for this long is counted as failed
+    /// ("stalled"): it frees its in-flight slot, and a device that went silent mid-update
+    /// is a warning sign the failure gates should see.
+    #[serde(default = "default_stall_ms")]
+    pub stall_after_ms: i64,
+}
+
+/// Default for [`RolloutPlan::stall_after_ms`]: 30 minutes.
+pub const DEFAULT_STALL_MS: Timestamp = 30 * 60 * 1000;
+
+fn default_stall_ms() -> Timestamp {
+    DEFAULT_STALL_MS
 }
 
 /// Why a plan was refused.
@@ -61,6 +73,8 @@ pub enum PlanError {
     BadRate(usize),
     #[error("max_in_flight must be at least 1")]
     NoInFlight,
+    #[error("stall_after_ms must be positive")]
+    BadStall,
 }
 
 impl RolloutPlan {
@@ -71,6 +85,9 @@ impl RolloutPlan {
         }
         if self.max_in_flight == 0 {
             return Err(PlanError::NoInFlight);
+        }
+        if self.stall_after_ms <= 0 {
+            return Err(PlanError::BadStall);
         }
         let mut previous = 0;
         for (i, stage) in self.stages.iter().enumerate() {
@@ -115,6 +132,7 @@ impl RolloutPlan {
             ],
             max_in_flight: 50,
             penalty_after_failures: 2,
+            stall_after_ms: DEFAULT_STALL_MS,
         }
     }
 }

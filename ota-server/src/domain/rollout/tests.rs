@@ -422,3 +422,17 @@ proptest! {
         prop_assert_eq!(counts, r.counts(&records));
     }
 }
+
+#[test]
+fn stalled_device_fails_and_frees_its_slot() {
+    let mut d = DeviceRecord::offered("a", 0, None, 0);
+    assert!(!d.stall(1_000, 999));
+    d.apply(&DeviceReport::Downloading, 500);
+    assert!(!d.stall(1_000, 1_499), "progress restarts the clock");
+    assert!(d.stall(1_000, 1_500));
+    assert_eq!((d.stage, d.failures), (DeviceStage::Failed, 1));
+    assert!(!d.stall(1_000, 9_000), "a final outcome does not stall again");
+    let mut c = DeviceRecord::offered("b", 0, None, 0);
+    c.apply(&DeviceReport::Committed, 1);
+    assert!(!c.stall(1_000, 10_000));
+}
