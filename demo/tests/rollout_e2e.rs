@@ -186,6 +186,30 @@ async fn staged_rollouts_end_to_end() {
         "a paused rollout kept offering"
     );
 
+    // The same counts reach Prometheus.
+    let metrics = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(world.ca.cert_pem().as_bytes()).unwrap())
+        .resolve("localhost", world.addr)
+        .build()
+        .unwrap()
+        .get(world.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!("ota_rollout_state{{rollout=\"{bad}\",state=\"paused\"}} 1")),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!(
+        "ota_rollout_devices{{rollout=\"{good}\",stage=\"4\",outcome=\"committed\"}} {}",
+        counts(&done)[3]["committed"]
+    )));
+
     let _ = stop.send(true);
     let summary = fleet.await.unwrap().unwrap();
     let by_id = |id: &str| summary.reports.iter().find(|r| r.id == id).unwrap();

@@ -140,10 +140,49 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    let mut text = state.metrics.render();
+    text.push_str(&rollout_gauges(&state.rollouts.views().await));
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+/// Per-rollout gauges: state, current stage, devices in flight, and devices per stage and outcome.
+fn rollout_gauges(views: &[crate::rollouts::RolloutView]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    out.push_str("# TYPE ota_rollout_state gauge\n");
+    for v in views {
+        let _ = writeln!(out, "ota_rollout_state{{rollout=\"{}\",state=\"{}\"}} 1", v.id, v.state);
+    }
+    out.push_str("# TYPE ota_rollout_stage gauge\n");
+    for v in views {
+        let _ = writeln!(out, "ota_rollout_stage{{rollout=\"{}\"}} {}", v.id, v.current_stage + 1);
+    }
+    out.push_str("# TYPE ota_rollout_in_flight gauge\n");
+    for v in views {
+        let _ = writeln!(out, "ota_rollout_in_flight{{rollout=\"{}\"}} {}", v.id, v.in_flight);
+    }
+    out.push_str("# TYPE ota_rollout_devices gauge\n");
+    for v in views {
+        for s in &v.stages {
+            let c = &s.counts;
+            for (outcome, n) in [
+                ("offered", c.offered),
+                ("downloading", c.downloading),
+                ("installed", c.installed),
+                ("committed", c.committed),
+                ("failed", c.failed),
+                ("rolled_back", c.rolled_back),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "ota_rollout_devices{{rollout=\"{}\",stage=\"{}\",outcome=\"{outcome}\"}} {n}",
+                    v.id,
+                    s.index + 1
+                );
+            }
+        }
+    }
+    out
 }
 
 /// Counts and times every request by route template (never by raw path: ids stay out of labels).
