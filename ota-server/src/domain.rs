@@ -109,6 +109,21 @@ pub struct Device {
     pub running_version: Option<String>,
     pub running_sequence: Option<u64>,
     pub last_status: Option<String>,
+    /// Groups a rollout can target (see [`valid_tag`]), sorted.
+    pub tags: Vec<String>,
+}
+
+/// A device tag: 1–32 of `a-z 0-9 . _ -`.
+pub fn valid_tag(tag: &str) -> bool {
+    (1..=32).contains(&tag.len())
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Tags as stored: comma-separated.
+pub fn parse_tags(stored: &str) -> Vec<String> {
+    stored.split(',').filter(|t| !t.is_empty()).map(str::to_owned).collect()
 }
 
 /// A delta patch stored with a release.
@@ -174,6 +189,7 @@ mod tests {
             running_version: running.version.clone(),
             running_sequence: Some(3),
             last_status: None,
+            tags: vec![],
         };
         assert!(!d.checkin_changes(&running, "c", 1_000 + LAST_SEEN_RESOLUTION_MS - 1));
         assert!(d.checkin_changes(&running, "c", 1_000 + LAST_SEEN_RESOLUTION_MS));

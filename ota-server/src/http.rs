@@ -112,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         .route("/devices", get(admin::list_devices))
         .route("/devices/{id}", get(admin::get_device))
         .route("/devices/{id}/revoke", post(admin::revoke))
+        .route("/devices/{id}/tags", axum::routing::put(admin::set_tags))
         .route("/devices/{id}/decommission", post(admin::decommission))
         .route("/rollouts", post(rollouts::create).get(rollouts::list))
         .route("/rollouts/{id}", get(rollouts::get))

@@ -108,6 +108,7 @@ impl RolloutService {
         release: &Release,
         name: Option<String>,
         plan: RolloutPlan,
+        target_tags: Vec<String>,
         salt: Option<[u8; 16]>,
         start: bool,
         now: Millis,
@@ -131,6 +132,7 @@ impl RolloutService {
             salt
         });
         let mut rollout = Rollout::new(plan, salt)?;
+        rollout.target_tags = target_tags;
         if start {
             rollout.act(RolloutAction::Start, now)?;
         }
@@ -218,7 +220,10 @@ impl RolloutService {
         // Newest rollout first: a paused newer rollout must not stop an older, completed one
         // from bringing a device that is further behind up to date.
         for l in live.values_mut().rev() {
-            if l.release.class_name != class || l.row.rollout.state == RolloutState::Draft {
+            if l.release.class_name != class
+                || l.row.rollout.state == RolloutState::Draft
+                || !l.row.rollout.targets(&device.tags)
+            {
                 continue;
             }
             if let Some(record) = l.records.get(&device.id) {
@@ -331,7 +336,7 @@ impl RolloutService {
     /// Timer: recounts stale cohorts and evaluates time-based gates (soak) of running rollouts.
     pub async fn tick(&self, now: Millis) -> Result<(), RolloutError> {
         // Cohort sizes need a scan of the class's devices: done without holding the lock.
-        let wanted: Vec<(i64, String, [u8; 16], u16, u64)> = {
+        let wanted: Vec<(i64, String, [u8; 16], u16, u64, Vec<String>)> = {
             let live = self.live.lock().await;
             live.values()
                 .filter(|l| l.row.rollout.state == RolloutState::Running && l.cohort_stale(now))
@@ -343,18 +348,20 @@ impl RolloutService {
                         r.salt,
                         r.plan.stages[r.stage].fraction_bp,
                         l.release.sequence,
+                        r.target_tags.clone(),
                     )
                 })
                 .collect()
         };
         let mut sizes = Vec::new();
-        for (id, class, salt, fraction, sequence) in wanted {
+        for (id, class, salt, fraction, sequence, tags) in wanted {
             let devices = self.store.class_devices(&class).await?;
             // Devices of the cohort that still need the release (committed ones are added back
             // from the records: they run it now).
             let eligible: Vec<String> = devices
                 .into_iter()
                 .filter(|d| d.state == DeviceState::Active)
+                .filter(|d| tags.is_empty() || tags.iter().any(|t| d.tags.contains(t)))
                 .filter(|d| d.running_sequence.unwrap_or(0) < sequence)
                 .filter(|d| cohort_point(&salt, &d.id) < fraction)
                 .map(|d| d.id)

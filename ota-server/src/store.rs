@@ -93,6 +93,7 @@ pub struct ClassDevice {
     pub id: String,
     pub state: DeviceState,
     pub running_sequence: Option<u64>,
+    pub tags: Vec<String>,
 }
 
 /// How many devices of a class run one image.
@@ -118,6 +119,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Stores what each device says it runs, its class if it had none, and `last_seen`, in one
     /// transaction (see [`batch::CheckinWriter`]).
     async fn record_checkins(&self, batch: &[CheckinRecord]) -> Result<()>;
+    /// Replaces the device's tags (valid, sorted, deduplicated by the caller). False if unknown.
+    async fn set_device_tags(&self, id: &str, tags: &[String]) -> Result<bool>;
     /// Returns false if the device is unknown.
     async fn set_device_state(&self, id: &str, state: DeviceState) -> Result<bool>;
     async fn list_devices(&self, limit: i64, after: Option<&str>) -> Result<Vec<Device>>;

@@ -78,7 +78,7 @@ async fn exercise(store: SharedStore) {
     plan.stages[0].fraction_bp = 500;
     plan.stages[0].max_failures = 2;
     let view = service
-        .create(&release, None, plan, Some(SALT), true, t0)
+        .create(&release, None, plan, vec![], Some(SALT), true, t0)
         .await
         .unwrap();
     let id = view.id;
@@ -266,7 +266,7 @@ async fn stalled_device_counts_as_failed() {
     plan.stages[1].fraction_bp = 10_000 / 5;
     plan.stall_after_ms = 60_000;
     let id = service
-        .create(&release, None, plan, Some(SALT), true, t0)
+        .create(&release, None, plan, vec![], Some(SALT), true, t0)
         .await
         .unwrap()
         .id;
@@ -297,5 +297,58 @@ async fn stalled_device_counts_as_failed() {
     let v = service.view(id).await.unwrap();
     assert_eq!((v.in_flight, v.stages[0].counts.failed), (0, 1));
     assert_eq!(v.state, "paused", "{:?}", v.pause_reason);
+    store.close().await;
+}
+
+/// A rollout limited to tagged devices: untagged devices of the class get nothing, and the
+/// cohort counts only tagged ones.
+#[tokio::test]
+async fn tag_targeted_rollout_reaches_only_tagged_devices() {
+    let (_dir, store) = sqlite().await;
+    let t0 = 1_800_000_000_000;
+    let ids: Vec<String> = (0..40).map(|i| format!("dev-{i:04}")).collect();
+    store.register_devices(&ids, CLASS, t0).await.unwrap();
+    let beta: Vec<&String> = ids.iter().step_by(8).collect();
+    for d in &beta {
+        assert!(store.set_device_tags(d, &["beta".to_owned()]).await.unwrap());
+    }
+    let release = store
+        .insert_release(&NewRelease {
+            class_name: CLASS.into(),
+            class_id: "c".into(),
+            sequence: 2,
+            version: "2.0.0".into(),
+            envelope_digest: Sha256([1; 32]),
+            envelope_size: 10,
+            image_digest: Sha256([2; 32]),
+            image_size: 100,
+            patches: vec![],
+            created_ms: t0,
+            uploaded_by: "test".into(),
+        })
+        .await
+        .unwrap();
+    let service = RolloutService::load(store.clone()).await.unwrap();
+    let mut plan = RolloutPlan::canary([u32::MAX; 4], 0);
+    plan.stages = vec![plan.stages[3].clone()];
+    let id = service
+        .create(&release, None, plan, vec!["beta".into()], Some(SALT), true, t0)
+        .await
+        .unwrap()
+        .id;
+    service.tick(t0).await.unwrap();
+    let mut offered = Vec::new();
+    for d in &ids {
+        let device = store.device(d).await.unwrap().unwrap();
+        if let Offer::Update { .. } = service.offer(&device, CLASS, &running(9, 1), t0 + 1).await.unwrap() {
+            offered.push(d);
+        }
+    }
+    assert_eq!(offered, beta);
+    let v = service.view(id).await.unwrap();
+    assert_eq!(
+        (v.stages[0].cohort, v.target_tags.clone()),
+        (Some(beta.len() as u32), vec!["beta".to_owned()])
+    );
     store.close().await;
 }

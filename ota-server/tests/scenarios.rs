@@ -46,6 +46,7 @@ both_backends!(
     status_reports_recorded,
     graceful_shutdown_finishes_inflight_download,
     graceful_shutdown_flushes_written_behind_checkins,
+    rollout_api_and_tags,
 );
 
 /// The artifact store behind the `object_store` crate (what replicas would share).

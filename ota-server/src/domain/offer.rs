@@ -72,6 +72,7 @@ mod tests {
             running_version: None,
             running_sequence: None,
             last_status: None,
+            tags: vec![],
         }
     }
 

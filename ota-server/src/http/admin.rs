@@ -78,6 +78,7 @@ pub struct DeviceView {
     pub running_version: Option<String>,
     pub running_sequence: Option<u64>,
     pub last_status: Option<String>,
+    pub tags: Vec<String>,
 }
 
 impl From<&Device> for DeviceView {
@@ -92,6 +93,7 @@ impl From<&Device> for DeviceView {
             running_version: d.running_version.clone(),
             running_sequence: d.running_sequence,
             last_status: d.last_status.clone(),
+            tags: d.tags.clone(),
         }
     }
 }
@@ -188,6 +190,58 @@ pub async fn get_device(
         device: DeviceView::from(&device),
         events: events.into_iter().map(EventView::from).collect(),
     }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceTags {
+    /// Groups rollouts can target: at most 32, each 1–32 of `a-z 0-9 . _ -`.
+    pub tags: Vec<String>,
+}
+
+/// Replace a device's tags (release-manager).
+#[utoipa::path(put, path = "/api/v1/admin/devices/{id}/tags", tag = "admin", params(("id" = String, Path)),
+    request_body = DeviceTags,
+    responses((status = 200, body = DeviceView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn set_tags(
+    State(state): State<AppState>,
+    admin: AdminAuth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<DeviceTags>,
+) -> Result<Json<DeviceView>, ApiError> {
+    let result = async {
+        admin.require(Role::ReleaseManager)?;
+        let not_found = || ApiError::not_found("device_not_found", "no such device");
+        if !valid_device_id(&id) {
+            return Err(not_found());
+        }
+        let mut tags = body.tags;
+        if tags.len() > 32 || !tags.iter().all(|t| crate::domain::valid_tag(t)) {
+            return Err(ApiError::bad_request(
+                "invalid_tags",
+                "tags: at most 32, each 1-32 of a-z 0-9 . _ -",
+            ));
+        }
+        tags.sort();
+        tags.dedup();
+        if !state.store.set_device_tags(&id, &tags).await? {
+            return Err(not_found());
+        }
+        let device = state.store.device(&id).await?.ok_or_else(not_found)?;
+        Ok(Json(DeviceView::from(&device)))
+    }
+    .await;
+    state
+        .audit(
+            &admin.actor(),
+            "device.tags",
+            &format!("device:{id}"),
+            &outcome(&result),
+        )
+        .await;
+    result
 }
 
 async fn set_state(

@@ -14,14 +14,14 @@ use crate::domain::status::StatusReport;
     paths(
         device::checkin, device::status, download::artifact,
         ingest::upload, admin::list_releases, admin::get_release, admin::list_devices, admin::get_device,
-        admin::revoke, admin::decommission, admin::create_token, admin::audit_log,
+        admin::revoke, admin::decommission, admin::set_tags, admin::create_token, admin::audit_log,
         rollouts::create, rollouts::list, rollouts::get, rollouts::act, rollouts::fleet,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail, device::CheckinRequest, device::RunningImage, device::CheckinResponse,
         device::UpdateOffer, device::Link, device::PatchLink, StatusReport, admin::ReleaseView, admin::PatchView,
         admin::DeviceView, admin::DeviceDetail, admin::EventView, admin::NewToken, admin::CreatedToken,
-        admin::AuditView, rollouts::NewRollout, rollouts::PlanInput, rollouts::StageInput, rollouts::FleetView,
+        admin::AuditView, admin::DeviceTags, rollouts::NewRollout, rollouts::PlanInput, rollouts::StageInput, rollouts::FleetView,
         rollouts::ClassVersions, rollouts::VersionView, crate::rollouts::RolloutView,
         crate::rollouts::view::StageView, crate::rollouts::view::CountsView, crate::rollouts::view::TimelineView,
         crate::rollouts::view::RolloutReleaseView,

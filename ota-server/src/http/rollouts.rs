@@ -77,6 +77,8 @@ pub struct NewRollout {
     pub plan: PlanInput,
     /// Start at once (default); `false` creates a draft to start later.
     pub start: Option<bool>,
+    /// Limit the rollout to devices of the class carrying one of these tags (default: all).
+    pub tags: Option<Vec<String>>,
     /// 32 hex digits fixing which devices fall in which stage (reproducible cohorts);
     /// default: random.
     pub cohort_salt: Option<String>,
@@ -159,6 +161,15 @@ pub async fn create(
             return Err(ApiError::bad_request("invalid_name", "name must be at most 200 bytes"));
         }
         let plan = req.plan.into_plan()?;
+        let mut tags = req.tags.unwrap_or_default();
+        if tags.len() > 32 || !tags.iter().all(|t| crate::domain::valid_tag(t)) {
+            return Err(ApiError::bad_request(
+                "invalid_tags",
+                "tags: at most 32, each 1-32 of a-z 0-9 . _ -",
+            ));
+        }
+        tags.sort();
+        tags.dedup();
         let salt = match req.cohort_salt.as_deref() {
             None => None,
             Some(hex_salt) => {
@@ -179,6 +190,7 @@ pub async fn create(
                 &release,
                 req.name,
                 plan,
+                tags,
                 salt,
                 req.start.unwrap_or(true),
                 state.clock.now_ms(),

@@ -73,6 +73,8 @@ pub struct RolloutView {
     pub id: i64,
     pub name: String,
     pub release: RolloutReleaseView,
+    /// Device tags the rollout is limited to (empty = the whole class).
+    pub target_tags: Vec<String>,
     /// `draft`, `running`, `awaiting_approval`, `paused`, `completed` or `aborted`.
     pub state: &'static str,
     pub pause_reason: Option<String>,
@@ -174,6 +176,7 @@ impl RolloutView {
                 sequence: l.release.sequence,
                 class: l.release.class_name.clone(),
             },
+            target_tags: r.target_tags.clone(),
             state: state_name(&r.state),
             pause_reason,
             pause_kind,

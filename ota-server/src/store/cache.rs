@@ -136,6 +136,7 @@ mod tests {
             running_version: None,
             running_sequence: None,
             last_status: None,
+            tags: vec![],
         }
     }
 

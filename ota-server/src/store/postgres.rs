@@ -15,6 +15,7 @@ use super::queries::{dollar, impl_store};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/postgres/0001_init.sql")),
     (2, include_str!("migrations/postgres/0002_rollouts.sql")),
+    (3, include_str!("migrations/postgres/0003_device_tags.sql")),
 ];
 
 /// Serializes migrations of concurrent replicas (pg_advisory_xact_lock key).

@@ -25,7 +25,7 @@ pub(crate) fn same(sql: &str) -> Cow<'_, str> {
 }
 
 pub(crate) const DEVICE_COLS: &str = "id, class, state, registered_ms, last_seen_ms, running_digest, \
-     running_version, running_sequence, last_status";
+     running_version, running_sequence, last_status, tags";
 pub(crate) const RELEASE_COLS: &str = "id, class_name, class_id, sequence, version, envelope_digest, \
      envelope_size, image_digest, image_size, created_ms, uploaded_by";
 
@@ -55,6 +55,7 @@ macro_rules! impl_store {
                 running_version: r.try_get("running_version")?,
                 running_sequence: running_sequence.map(to_u64).transpose()?,
                 last_status: r.try_get("last_status")?,
+                tags: $crate::domain::parse_tags(&r.try_get::<String, _>("tags")?),
             })
         }
 
@@ -207,6 +208,14 @@ macro_rules! impl_store {
                 }
                 batch.iter().for_each(|c| self.devices.apply_checkin(c));
                 Ok(())
+            }
+
+            async fn set_device_tags(&self, id: &str, tags: &[String]) -> Result<bool> {
+                let sql = $sql("UPDATE devices SET tags = ? WHERE id = ?");
+                self.devices.forget(id);
+                let done = sqlx::query(&sql).bind(tags.join(",")).bind(id).execute(&self.pool).await?;
+                self.devices.forget(id);
+                Ok(done.rows_affected() == 1)
             }
 
             async fn set_device_state(&self, id: &str, state: DeviceState) -> Result<bool> {
@@ -445,7 +454,7 @@ macro_rules! impl_store {
             }
 
             async fn class_devices(&self, class: &str) -> Result<Vec<ClassDevice>> {
-                let sql = $sql("SELECT id, state, running_sequence FROM devices WHERE class = ?");
+                let sql = $sql("SELECT id, state, running_sequence, tags FROM devices WHERE class = ?");
                 let rows = sqlx::query(&sql).bind(class).fetch_all(&self.pool).await?;
                 rows.iter()
                     .map(|r| {
@@ -455,6 +464,7 @@ macro_rules! impl_store {
                             id: r.try_get("id")?,
                             state: DeviceState::parse(&state).ok_or_else(|| StoreError::Corrupt(state.clone()))?,
                             running_sequence: seq.map(to_u64).transpose()?,
+                            tags: $crate::domain::parse_tags(&r.try_get::<String, _>("tags")?),
                         })
                     })
                     .collect()

@@ -12,6 +12,7 @@ use super::queries::{impl_store, same};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/sqlite/0001_init.sql")),
     (2, include_str!("migrations/sqlite/0002_rollouts.sql")),
+    (3, include_str!("migrations/sqlite/0003_device_tags.sql")),
 ];
 
 #[derive(Debug)]

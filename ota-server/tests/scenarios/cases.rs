@@ -6,10 +6,13 @@ mod admin;
 mod device;
 #[path = "ingest.rs"]
 mod ingest;
+#[path = "rollouts.rs"]
+mod rollouts;
 
 pub use admin::*;
 pub use device::*;
 pub use ingest::*;
+pub use rollouts::*;
 
 use device_verifier::release::{
     bind_image, verify_envelope, ManifestPolicy, RollbackStore, SequenceCommit, StoreError,

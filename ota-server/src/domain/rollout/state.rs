@@ -190,6 +190,10 @@ pub struct Rollout {
     /// Failures per stage an operator accepted by resuming; thresholds count beyond them.
     pub acknowledged_failures: Vec<u32>,
     pub timeline: Vec<TimelineEntry>,
+    /// Device tags (groups) the rollout is limited to, within its class: a device needs one of
+    /// them. Empty = every device of the class.
+    #[serde(default)]
+    pub target_tags: Vec<String>,
 }
 
 impl Rollout {
@@ -204,6 +208,7 @@ impl Rollout {
             stage_started_at: 0,
             acknowledged_failures: vec![0; stages],
             timeline: Vec::new(),
+            target_tags: Vec::new(),
         })
     }
 
@@ -359,6 +364,11 @@ impl Rollout {
                 ))
             }
         }
+    }
+
+    /// Whether a device of the rollout's class with these tags is in its target.
+    pub fn targets(&self, device_tags: &[String]) -> bool {
+        self.target_tags.is_empty() || self.target_tags.iter().any(|t| device_tags.contains(t))
     }
 
     /// Whether a device (of the rollout's target) falls in the current stage's cohort.

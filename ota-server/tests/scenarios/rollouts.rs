@@ -1,0 +1,171 @@
+//! Scenarios: the rollout and device-tag admin API (validation, roles, state conflicts, audit).
+//! Offer decisions under rollouts are covered by `tests/rollout_store.rs` and, end to end with
+//! a simulated fleet, by `demo/tests/rollout_e2e.rs`.
+
+use reqwest::Method;
+use serde_json::json;
+
+use super::code;
+use crate::bundles::{self, Upload, CLASS};
+use crate::harness::{checkin_body, post_json, Backend, Env};
+
+pub async fn rollout_api_and_tags(backend: Backend) {
+    let env = Env::new(backend).await;
+    let (s, v) = env
+        .upload(&Upload::of(&bundles::release(
+            bundles::fixture_image("fw-v1.signed.bin"),
+            1,
+        )))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let release = v["id"].as_i64().unwrap();
+    let viewer = env.token("viewer").await;
+    let post = |body: serde_json::Value| env.admin(Method::POST, "/api/v1/admin/rollouts", Some(body));
+
+    // Validation: each mistake is a 4xx with its own code, and nothing is created.
+    let shrinking =
+        json!({"release_id": release, "plan": {"stages": [{"percent": 10}, {"percent": 5}, {"percent": 100}]}});
+    let (s, v) = post(shrinking).await;
+    assert_eq!((s, code(&v)), (400, "invalid_plan"), "{v}");
+    let (s, v) = post(json!({"release_id": release, "plan": {"stages": [{"percent": 50}]}})).await;
+    assert_eq!((s, code(&v)), (400, "invalid_plan"), "the last stage must be 100%: {v}");
+    let (s, v) = post(json!({"release_id": release, "plan": {"stages": [{"percent": 120}]}})).await;
+    assert_eq!((s, code(&v)), (400, "invalid_plan"));
+    let (s, v) = post(json!({"release_id": release, "tags": ["Bad Tag"]})).await;
+    assert_eq!((s, code(&v)), (400, "invalid_tags"));
+    let (s, v) = post(json!({"release_id": release, "cohort_salt": "xyz"})).await;
+    assert_eq!((s, code(&v)), (400, "invalid_cohort_salt"));
+    let (s, v) = post(json!({"release_id": 999_999})).await;
+    assert_eq!((s, code(&v)), (404, "release_not_found"));
+    let (s, v) = post(json!({"release_id": release, "surprise": 1})).await;
+    assert_eq!(s, 400, "unknown fields are refused: {v}");
+    let (s, v) = env
+        .admin_as(
+            &viewer,
+            Method::POST,
+            "/api/v1/admin/rollouts",
+            Some(json!({"release_id": release})),
+        )
+        .await;
+    assert_eq!((s, code(&v)), (403, "insufficient_role"));
+    let (s, v) = env.admin(Method::GET, "/api/v1/admin/rollouts", None).await;
+    assert_eq!((s, v.as_array().unwrap().len()), (200, 0), "{v}");
+
+    // A draft limited to two tags, with the default plan.
+    let (s, v) =
+        post(json!({"release_id": release, "name": "beta first", "tags": ["beta", "lab", "beta"], "start": false}))
+            .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    assert_eq!(
+        (v["state"].as_str(), v["name"].as_str()),
+        (Some("draft"), Some("beta first"))
+    );
+    assert_eq!(v["target_tags"], json!(["beta", "lab"]));
+    let percents: Vec<f64> = v["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["percent"].as_f64().unwrap())
+        .collect();
+    assert_eq!(percents, [1.0, 10.0, 50.0, 100.0]);
+    let (s, v) = post(json!({"release_id": release})).await;
+    assert_eq!((s, code(&v)), (409, "rollout_exists"), "{v}");
+
+    // Actions follow the state machine.
+    let act = |a: &str| {
+        let path = format!("/api/v1/admin/rollouts/{id}/{a}");
+        let env = &env;
+        async move { env.admin(Method::POST, &path, None).await }
+    };
+    let (s, v) = act("resume").await;
+    assert_eq!((s, code(&v)), (409, "invalid_action"));
+    let (s, v) = act("start").await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("running")), "{v}");
+    let (s, v) = act("pause").await;
+    assert_eq!(
+        (s, v["state"].as_str(), v["pause_kind"].as_str()),
+        (200, Some("paused"), Some("operator"))
+    );
+    assert_eq!(v["pause_reason"], "paused by an operator");
+    let (s, _) = act("pause").await;
+    assert_eq!(s, 409);
+    let (s, v) = act("explode").await;
+    assert_eq!((s, code(&v)), (404, "unknown_action"));
+    let (s, v) = env
+        .admin_as(
+            &viewer,
+            Method::POST,
+            &format!("/api/v1/admin/rollouts/{id}/resume"),
+            None,
+        )
+        .await;
+    assert_eq!((s, code(&v)), (403, "insufficient_role"));
+    let (s, v) = act("abort").await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("aborted")));
+    let kinds: Vec<&str> = v["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["started", "paused", "aborted"]);
+    let (s, v) = env
+        .admin_as(&viewer, Method::GET, &format!("/api/v1/admin/rollouts/{id}"), None)
+        .await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("aborted")));
+    let (s, v) = env.admin(Method::GET, "/api/v1/admin/rollouts/12345", None).await;
+    assert_eq!((s, code(&v)), (404, "rollout_not_found"));
+    let (s, v) = env
+        .admin(Method::GET, "/api/v1/admin/rollouts/not-a-number", None)
+        .await;
+    assert_eq!((s, code(&v)), (404, "rollout_not_found"));
+
+    // Device tags.
+    let dev = env.device("dev-tags", Some(CLASS));
+    let (s, _) = post_json(
+        &dev,
+        &env.url("/api/v1/device/checkin"),
+        &checkin_body(&"00".repeat(32), 0),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let tags = |body| env.admin(Method::PUT, "/api/v1/admin/devices/dev-tags/tags", Some(body));
+    let (s, v) = tags(json!({"tags": ["lab", "beta", "lab"]})).await;
+    assert_eq!((s, &v["tags"]), (200, &json!(["beta", "lab"])), "{v}");
+    let (s, v) = tags(json!({"tags": ["UPPER"]})).await;
+    assert_eq!((s, code(&v)), (400, "invalid_tags"));
+    let (s, v) = tags(json!({"tags": ["x".repeat(33)]})).await;
+    assert_eq!((s, code(&v)), (400, "invalid_tags"));
+    let (s, v) = env
+        .admin(
+            Method::PUT,
+            "/api/v1/admin/devices/nobody/tags",
+            Some(json!({"tags": []})),
+        )
+        .await;
+    assert_eq!((s, code(&v)), (404, "device_not_found"));
+    let (s, v) = env.admin(Method::GET, "/api/v1/admin/devices/dev-tags", None).await;
+    assert_eq!((s, &v["device"]["tags"]), (200, &json!(["beta", "lab"])), "{v}");
+
+    // The fleet view counts the device; every change above is in the audit log.
+    let (s, v) = env.admin(Method::GET, "/api/v1/admin/fleet", None).await;
+    assert_eq!((s, v["devices"].as_u64()), (200, Some(1)), "{v}");
+    let (_, audit) = env.admin(Method::GET, "/api/v1/admin/audit", None).await;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    for needed in [
+        "rollout.create",
+        "rollout.start",
+        "rollout.pause",
+        "rollout.abort",
+        "device.tags",
+    ] {
+        assert!(actions.contains(&needed), "{needed} missing from {actions:?}");
+    }
+    env.finish().await;
+}
