@@ -74,6 +74,29 @@ impl Action {
     }
 }
 
+/// What an operator asks for when creating a rollout.
+#[derive(Debug, Clone)]
+pub struct RolloutSpec {
+    pub name: Option<String>,
+    pub plan: RolloutPlan,
+    /// Device tags the rollout is limited to (empty: the whole class).
+    pub target_tags: Vec<String>,
+    /// Fixes the cohorts (default: random).
+    pub salt: Option<[u8; 16]>,
+    /// Start at once rather than as a draft.
+    pub start: bool,
+}
+
+/// One cohort to recount: what the scan of the class's devices needs.
+struct CohortQuery {
+    rollout: i64,
+    class: String,
+    salt: [u8; 16],
+    fraction_bp: u16,
+    sequence: u64,
+    tags: Vec<String>,
+}
+
 /// The rollouts of this server, loaded at start and kept in step with the store.
 #[derive(Debug)]
 pub struct RolloutService {
@@ -103,16 +126,14 @@ impl RolloutService {
 
     /// Creates a rollout of `release` (started at once if `start`). `salt` fixes the cohorts
     /// (default: random, so every rollout samples the fleet afresh).
-    pub async fn create(
-        &self,
-        release: &Release,
-        name: Option<String>,
-        plan: RolloutPlan,
-        target_tags: Vec<String>,
-        salt: Option<[u8; 16]>,
-        start: bool,
-        now: Millis,
-    ) -> Result<RolloutView, RolloutError> {
+    pub async fn create(&self, release: &Release, spec: RolloutSpec, now: Millis) -> Result<RolloutView, RolloutError> {
+        let RolloutSpec {
+            name,
+            plan,
+            target_tags,
+            salt,
+            start,
+        } = spec;
         let mut live = self.live.lock().await;
         for other in live.values().filter(|l| l.release.class_name == release.class_name) {
             if other.release.id == release.id && !other.finished() {
@@ -336,37 +357,37 @@ impl RolloutService {
     /// Timer: recounts stale cohorts and evaluates time-based gates (soak) of running rollouts.
     pub async fn tick(&self, now: Millis) -> Result<(), RolloutError> {
         // Cohort sizes need a scan of the class's devices: done without holding the lock.
-        let wanted: Vec<(i64, String, [u8; 16], u16, u64, Vec<String>)> = {
+        let wanted: Vec<CohortQuery> = {
             let live = self.live.lock().await;
             live.values()
                 .filter(|l| l.row.rollout.state == RolloutState::Running && l.cohort_stale(now))
                 .map(|l| {
                     let r = &l.row.rollout;
-                    (
-                        l.id,
-                        l.release.class_name.clone(),
-                        r.salt,
-                        r.plan.stages[r.stage].fraction_bp,
-                        l.release.sequence,
-                        r.target_tags.clone(),
-                    )
+                    CohortQuery {
+                        rollout: l.id,
+                        class: l.release.class_name.clone(),
+                        salt: r.salt,
+                        fraction_bp: r.plan.stages[r.stage].fraction_bp,
+                        sequence: l.release.sequence,
+                        tags: r.target_tags.clone(),
+                    }
                 })
                 .collect()
         };
         let mut sizes = Vec::new();
-        for (id, class, salt, fraction, sequence, tags) in wanted {
-            let devices = self.store.class_devices(&class).await?;
+        for q in wanted {
+            let devices = self.store.class_devices(&q.class).await?;
             // Devices of the cohort that still need the release (committed ones are added back
             // from the records: they run it now).
             let eligible: Vec<String> = devices
                 .into_iter()
                 .filter(|d| d.state == DeviceState::Active)
-                .filter(|d| tags.is_empty() || tags.iter().any(|t| d.tags.contains(t)))
-                .filter(|d| d.running_sequence.unwrap_or(0) < sequence)
-                .filter(|d| cohort_point(&salt, &d.id) < fraction)
+                .filter(|d| q.tags.is_empty() || q.tags.iter().any(|t| d.tags.contains(t)))
+                .filter(|d| d.running_sequence.unwrap_or(0) < q.sequence)
+                .filter(|d| cohort_point(&q.salt, &d.id) < q.fraction_bp)
                 .map(|d| d.id)
                 .collect();
-            sizes.push((id, fraction, eligible));
+            sizes.push((q.rollout, q.fraction_bp, eligible));
         }
         let mut live = self.live.lock().await;
         for (id, fraction, eligible) in sizes {

@@ -6,7 +6,7 @@ use ota_server::domain::offer::{Offer, Running};
 use ota_server::domain::rollout::RolloutPlan;
 use ota_server::domain::status::StatusReport;
 use ota_server::domain::Sha256;
-use ota_server::rollouts::{Action, RolloutService};
+use ota_server::rollouts::{Action, RolloutService, RolloutSpec};
 use ota_server::store::{self, NewRelease, SharedStore};
 
 const CLASS: &str = "sensor-v2";
@@ -28,6 +28,16 @@ async fn postgres() -> SharedStore {
     store::open(&format!("{}?schema={schema}", pg_url()))
         .await
         .expect("PostgreSQL must be reachable (OTA_TEST_PG_URL; .ci/postgres-up.sh)")
+}
+
+fn spec(plan: RolloutPlan, target_tags: Vec<String>) -> RolloutSpec {
+    RolloutSpec {
+        name: None,
+        plan,
+        target_tags,
+        salt: Some(SALT),
+        start: true,
+    }
 }
 
 fn running(digest: u8, sequence: u64) -> Running {
@@ -77,10 +87,7 @@ async fn exercise(store: SharedStore) {
     plan.stages = vec![plan.stages[0].clone(), plan.stages[3].clone()];
     plan.stages[0].fraction_bp = 500;
     plan.stages[0].max_failures = 2;
-    let view = service
-        .create(&release, None, plan, vec![], Some(SALT), true, t0)
-        .await
-        .unwrap();
+    let view = service.create(&release, spec(plan, vec![]), t0).await.unwrap();
     let id = view.id;
     service.tick(t0).await.unwrap(); // counts the canary cohort
 
@@ -265,11 +272,7 @@ async fn stalled_device_counts_as_failed() {
     plan.stages[0].fraction_bp = 10_000 / 5;
     plan.stages[1].fraction_bp = 10_000 / 5;
     plan.stall_after_ms = 60_000;
-    let id = service
-        .create(&release, None, plan, vec![], Some(SALT), true, t0)
-        .await
-        .unwrap()
-        .id;
+    let id = service.create(&release, spec(plan, vec![]), t0).await.unwrap().id;
     service.tick(t0).await.unwrap();
     let mut offered = None;
     for d in &ids {
@@ -332,7 +335,7 @@ async fn tag_targeted_rollout_reaches_only_tagged_devices() {
     let mut plan = RolloutPlan::canary([u32::MAX; 4], 0);
     plan.stages = vec![plan.stages[3].clone()];
     let id = service
-        .create(&release, None, plan, vec!["beta".into()], Some(SALT), true, t0)
+        .create(&release, spec(plan, vec!["beta".into()]), t0)
         .await
         .unwrap()
         .id;

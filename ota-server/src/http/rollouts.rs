@@ -11,7 +11,7 @@ use super::error::{ApiError, ErrorBody, JsonBody};
 use super::{outcome, AppState};
 use crate::domain::auth::Role;
 use crate::domain::rollout::{EngineError, Promotion, RolloutPlan, StagePlan};
-use crate::rollouts::{Action, RolloutError, RolloutView};
+use crate::rollouts::{Action, RolloutError, RolloutSpec, RolloutView};
 
 /// Default soak per stage when a plan is not given: long enough to see boot loops.
 pub const DEFAULT_SOAK_MS: i64 = 15 * 60 * 1000;
@@ -188,11 +188,13 @@ pub async fn create(
             .rollouts
             .create(
                 &release,
-                req.name,
-                plan,
-                tags,
-                salt,
-                req.start.unwrap_or(true),
+                RolloutSpec {
+                    name: req.name,
+                    plan,
+                    target_tags: tags,
+                    salt,
+                    start: req.start.unwrap_or(true),
+                },
                 state.clock.now_ms(),
             )
             .await?;
