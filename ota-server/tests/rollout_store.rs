@@ -353,5 +353,13 @@ async fn tag_targeted_rollout_reaches_only_tagged_devices() {
         (v.stages[0].cohort, v.target_tags.clone()),
         (Some(beta.len() as u32), vec!["beta".to_owned()])
     );
+    // A device that joins the target mid-rollout gets the current stage's decision.
+    let late = &ids[1];
+    assert!(store.set_device_tags(late, &["beta".to_owned()]).await.unwrap());
+    let device = store.device(late).await.unwrap().unwrap();
+    assert!(matches!(
+        service.offer(&device, CLASS, &running(9, 1), t0 + 2).await.unwrap(),
+        Offer::Update { .. }
+    ));
     store.close().await;
 }

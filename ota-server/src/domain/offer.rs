@@ -1,7 +1,8 @@
 //! Which release, if any, a checking-in device is offered.
 //!
-//! [`OfferPolicy`] is the seam the rollout engine (issue 7) replaces: today
-//! [`LatestRelease`] offers the newest release of the device's class to every device of it.
+//! With `offer_mode = "rollout"` (the default) staged rollouts decide
+//! ([`crate::rollouts::RolloutService::offer`]); with `offer_mode = "latest"` an [`OfferPolicy`]
+//! does — [`LatestRelease`] offers the newest release of the device's class to every device of it.
 
 use std::fmt;
 
