@@ -8,13 +8,16 @@
 //! * Operator actions ([`RolloutService::act`]) go through the engine and are stored with their
 //!   timeline entry.
 //!
-//! Every change is written to the store before it takes effect in memory, in one transaction
-//! with the rollout's state when both change. Counts are kept in memory for speed but are
-//! derived from the stored device records when the server starts ([`RolloutService::load`]), so
-//! a restart mid-rollout neither loses nor double counts a device.
+//! Device records are written behind ([`writer`]: ordered, coalesced, group-committed every
+//! 10 ms) so no database write happens under the lock on the hot path; transitions and operator
+//! actions flush them first and are then stored before they take effect. Counts are kept in
+//! memory for speed but are derived from the stored device records when the server starts
+//! ([`RolloutService::load`]), so a restart mid-rollout neither loses nor double counts a
+//! device (graceful shutdown flushes; a crash loses at most the last flush interval).
 
 mod live;
 pub mod view;
+mod writer;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,6 +34,7 @@ use crate::domain::{Device, DeviceState, Millis, Release};
 use crate::store::{SharedStore, StoreError};
 use live::Live;
 pub use view::RolloutView;
+use writer::RecordWriter;
 
 /// How often cohort sizes are recounted from the store while a stage runs (new devices join).
 pub const COHORT_REFRESH_MS: Millis = 3_000;
@@ -101,6 +105,7 @@ struct CohortQuery {
 #[derive(Debug)]
 pub struct RolloutService {
     store: SharedStore,
+    writer: RecordWriter,
     /// Every rollout by id. One lock: rollout traffic is a few map lookups per request, and
     /// the store writes it does must be ordered anyway.
     live: Mutex<BTreeMap<i64, Live>>,
@@ -119,9 +124,15 @@ impl RolloutService {
             live.insert(row.id, Live::new(row, release, records));
         }
         Ok(Arc::new(Self {
+            writer: RecordWriter::spawn(store.clone()),
             store,
             live: Mutex::new(live),
         }))
+    }
+
+    /// Stores every device record handed to the writer so far (graceful shutdown, tests).
+    pub async fn flush(&self) -> Result<(), RolloutError> {
+        Ok(self.writer.flush().await?)
     }
 
     /// Creates a rollout of `release` (started at once if `start`). `salt` fixes the cohorts
@@ -201,6 +212,7 @@ impl RolloutService {
                 if action == RolloutAction::Approve || action == RolloutAction::Start {
                     l.cohort = None;
                 }
+                self.writer.flush().await?;
                 self.store.save_rollout(id, Some(&next), &[], now).await?;
                 l.row.rollout = next;
                 l.row.updated_ms = now;
@@ -215,11 +227,11 @@ impl RolloutService {
                         retried.push(r);
                     }
                 }
-                let refs: Vec<_> = retried.iter().collect();
-                self.store.save_rollout(id, None, &refs, now).await?;
                 for r in retried {
+                    self.writer.record(id, r.clone(), now).await?;
                     l.put(r);
                 }
+                self.writer.flush().await?;
             }
         }
         Ok(l.view())
@@ -342,9 +354,12 @@ impl RolloutService {
             Some(size) => next.evaluate(&counts, size, now).is_some(),
             None => false,
         };
-        self.store
-            .save_rollout(l.id, fired.then_some(&next), &[&record], now)
-            .await?;
+        self.writer.record(l.id, record.clone(), now).await?;
+        if fired {
+            // The transition is stored only after the records that caused it.
+            self.writer.flush().await?;
+            self.store.save_rollout(l.id, Some(&next), &[], now).await?;
+        }
         l.put(record);
         if fired {
             l.stage_changed(&next);
@@ -428,6 +443,7 @@ impl RolloutService {
             };
             let mut next = l.row.rollout.clone();
             if next.evaluate(&l.counts, size, now).is_some() {
+                self.writer.flush().await?;
                 self.store.save_rollout(l.id, Some(&next), &[], now).await?;
                 l.stage_changed(&next);
                 l.row.rollout = next;

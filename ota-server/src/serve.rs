@@ -67,6 +67,9 @@ impl RunningServer {
         if let Err(e) = self.checkins.flush().await {
             tracing::error!(error = %e, "flushing pending check-ins at shutdown failed");
         }
+        if let Err(e) = self.rollouts.flush().await {
+            tracing::error!(error = %e, "flushing pending rollout records at shutdown failed");
+        }
         self.store.close().await;
     }
 

@@ -121,6 +121,7 @@ async fn exercise(store: SharedStore) {
 
     // Restart: the same state from the store alone.
     let before = snapshot(&service).await;
+    service.flush().await.unwrap();
     drop(service);
     let service = RolloutService::load(store.clone()).await.unwrap();
     assert_eq!(snapshot(&service).await, before);
@@ -148,6 +149,7 @@ async fn exercise(store: SharedStore) {
     assert_eq!(v.stages[0].counts.rolled_back, 1);
     assert_eq!(v.pause_kind, Some("failure_count"));
     let before = snapshot(&service).await;
+    service.flush().await.unwrap();
     drop(service);
     let service = RolloutService::load(store.clone()).await.unwrap();
     assert_eq!(snapshot(&service).await, before);
@@ -226,6 +228,7 @@ async fn exercise(store: SharedStore) {
     let offered_total: u32 = v.stages.iter().map(|s| s.counts.offered).sum();
     assert_eq!((committed, offered_total), (400, 400));
     let before = snapshot(&service).await;
+    service.flush().await.unwrap();
     drop(service);
     let service = RolloutService::load(store.clone()).await.unwrap();
     assert_eq!(snapshot(&service).await, before);
