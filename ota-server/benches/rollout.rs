@@ -28,10 +28,9 @@
 //! `OTA_BENCH_PROGRESS_DEVICES`) whose rollout is created when the phase starts: each round,
 //! every device not yet updated checks in; offered devices report downloading → downloaded →
 //! verified → installing → rebooted → committed and check in again with v2, until the rollout
-//! completes. The progress phase is smaller than the fleet because every report and every new
-//! offer is a store write made under the rollout service's single lock (see `rollouts.rs`,
-//! `save_device`): they are serialised, ~1 ms each on SQLite, so 100k devices × 7 writes would take
-//! ~10 minutes; the bench prints the linear extrapolation. Then, in-process: the engine's stage
+//! completes. The progress phase is smaller than the fleet (every report is a store write: the
+//! status event, and the device record through the rollout writer); 100k devices × 7 requests
+//! would take minutes, so the bench prints the linear extrapolation. Then, in-process: the engine's stage
 //! decision over N device records and `RolloutService::tick`, which recounts the stage's cohort
 //! from the store.
 
@@ -913,9 +912,7 @@ async fn run() {
     // so the time grows linearly with the devices.
     let extrapolated_s = progress_elapsed.as_secs_f64() * devices as f64 / progress_devices.max(1) as f64;
     if progress_devices < devices {
-        println!(
-            "  {devices} devices at this rate: ~{extrapolated_s:.0} s (linear: reports and new offers are serialised)"
-        );
+        println!("  {devices} devices at this rate: ~{extrapolated_s:.0} s (linear extrapolation)");
     }
     let reached_full = milestones
         .iter()

@@ -391,6 +391,7 @@ impl RolloutService {
         };
         let mut sizes = Vec::new();
         for q in wanted {
+            let scan = std::time::Instant::now();
             let devices = self.store.class_devices(&q.class).await?;
             // Devices of the cohort that still need the release (committed ones are added back
             // from the records: they run it now).
@@ -402,10 +403,11 @@ impl RolloutService {
                 .filter(|d| cohort_point(&q.salt, &d.id) < q.fraction_bp)
                 .map(|d| d.id)
                 .collect();
-            sizes.push((q.rollout, q.fraction_bp, eligible));
+            let scan_ms = Millis::try_from(scan.elapsed().as_millis()).unwrap_or(Millis::MAX);
+            sizes.push((q.rollout, q.fraction_bp, eligible, scan_ms));
         }
         let mut live = self.live.lock().await;
-        for (id, fraction, eligible) in sizes {
+        for (id, fraction, eligible, scan_ms) in sizes {
             if let Some(l) = live.get_mut(&id) {
                 // A device whose "committed" arrived before its next check-in updated its
                 // stored sequence is counted once, as committed.
@@ -413,7 +415,7 @@ impl RolloutService {
                     .iter()
                     .filter(|d| l.records.get(*d).is_none_or(|r| r.stage != DeviceStage::Committed))
                     .count();
-                l.set_cohort(fraction, u32::try_from(pending).unwrap_or(u32::MAX), now);
+                l.set_cohort(fraction, u32::try_from(pending).unwrap_or(u32::MAX), scan_ms, now);
             }
         }
         for l in live.values_mut() {

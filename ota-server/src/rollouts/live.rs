@@ -19,6 +19,8 @@ pub(super) struct CohortCount {
     /// as eligible: they run the release).
     committed: u32,
     counted_at: Millis,
+    /// When to count again: [`COHORT_REFRESH_MS`], or longer when the scan is slow.
+    refresh_after_ms: Millis,
 }
 
 #[derive(Debug)]
@@ -78,12 +80,13 @@ impl Live {
     pub fn cohort_stale(&self, now: Millis) -> bool {
         let r = &self.row.rollout;
         match (self.cohort, r.plan.stages.get(r.stage)) {
-            (Some(c), Some(stage)) => c.fraction_bp != stage.fraction_bp || now - c.counted_at >= COHORT_REFRESH_MS,
+            (Some(c), Some(stage)) => c.fraction_bp != stage.fraction_bp || now - c.counted_at >= c.refresh_after_ms,
             _ => true,
         }
     }
 
-    pub fn set_cohort(&mut self, fraction_bp: u16, eligible: u32, now: Millis) {
+    /// `scan_ms`: how long counting took; recounts are spaced to keep them under ~10% of a core.
+    pub fn set_cohort(&mut self, fraction_bp: u16, eligible: u32, scan_ms: Millis, now: Millis) {
         let stage = self.row.rollout.stage;
         let committed = self.counts.iter().take(stage + 1).map(|c| c.committed).sum();
         self.cohort = Some(CohortCount {
@@ -91,6 +94,7 @@ impl Live {
             eligible,
             committed,
             counted_at: now,
+            refresh_after_ms: COHORT_REFRESH_MS.max(scan_ms.saturating_mul(10)),
         });
     }
 
