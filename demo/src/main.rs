@@ -73,7 +73,9 @@ async fn main() {
 
 async fn run(a: Args) -> Result<()> {
     prepare_dir(&a.dir)?;
-    let world = World::create(&a.dir, a.listen, &[CLASS]).await?;
+    // Absolute paths in the written ota-server.toml, so `ota-server serve --config` works from anywhere.
+    let dir = std::fs::canonicalize(&a.dir).with_context(|| format!("{}", a.dir.display()))?;
+    let world = World::create(&dir, a.listen, &[CLASS]).await?;
     println!(
         "== ota-server on https://localhost:{} (SQLite, mutual TLS); files in {}",
         world.addr.port(),
@@ -109,6 +111,10 @@ async fn run(a: Args) -> Result<()> {
         eprintln!("serving the dashboard; Ctrl-C to stop (or run with --exit)");
         tokio::signal::ctrl_c().await?;
     }
+    eprintln!(
+        "the server's state is kept: `ota-server serve --config {}` serves it again (same dashboard URL)",
+        dir.join("ota-server.toml").display()
+    );
     if let Some(server) = world.server {
         server.shutdown().await;
     }
