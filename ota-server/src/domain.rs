@@ -121,6 +121,19 @@ pub fn valid_tag(tag: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// Checks, sorts and deduplicates tags (at most 32, each [`valid_tag`]); `None` if invalid.
+pub fn normalize_tags(mut tags: Vec<String>) -> Option<Vec<String>> {
+    if tags.len() > 32 || !tags.iter().all(|t| valid_tag(t)) {
+        return None;
+    }
+    tags.sort();
+    tags.dedup();
+    Some(tags)
+}
+
+/// What a client is told when [`normalize_tags`] refuses.
+pub const TAGS_RULE: &str = "tags: at most 32, each 1-32 of a-z 0-9 . _ -";
+
 /// Tags as stored: comma-separated.
 pub fn parse_tags(stored: &str) -> Vec<String> {
     stored.split(',').filter(|t| !t.is_empty()).map(str::to_owned).collect()

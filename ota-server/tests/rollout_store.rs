@@ -40,6 +40,26 @@ fn spec(plan: RolloutPlan, target_tags: Vec<String>) -> RolloutSpec {
     }
 }
 
+/// Release 2.0.0 (sequence 2) of the class; its image digest is `[2; 32]`.
+async fn insert_release(store: &SharedStore, t0: i64) -> ota_server::domain::Release {
+    store
+        .insert_release(&NewRelease {
+            class_name: CLASS.into(),
+            class_id: "c".into(),
+            sequence: 2,
+            version: "2.0.0".into(),
+            envelope_digest: Sha256([1; 32]),
+            envelope_size: 10,
+            image_digest: Sha256([2; 32]),
+            image_size: 100,
+            patches: vec![],
+            created_ms: t0,
+            uploaded_by: "test".into(),
+        })
+        .await
+        .unwrap()
+}
+
 fn running(digest: u8, sequence: u64) -> Running {
     Running {
         digest: Sha256([digest; 32]),
@@ -64,22 +84,7 @@ async fn exercise(store: SharedStore) {
     let t0 = 1_800_000_000_000;
     let ids: Vec<String> = (0..400).map(|i| format!("dev-{i:04}")).collect();
     store.register_devices(&ids, CLASS, t0).await.unwrap();
-    let release = store
-        .insert_release(&NewRelease {
-            class_name: CLASS.into(),
-            class_id: "c".into(),
-            sequence: 2,
-            version: "2.0.0".into(),
-            envelope_digest: Sha256([1; 32]),
-            envelope_size: 10,
-            image_digest: Sha256([2; 32]),
-            image_size: 100,
-            patches: vec![],
-            created_ms: t0,
-            uploaded_by: "test".into(),
-        })
-        .await
-        .unwrap();
+    let release = insert_release(&store, t0).await;
 
     let service = RolloutService::load(store.clone()).await.unwrap();
     // Canary 5% (min 100% of its cohort), then 100%; pause at the second failure.
@@ -254,22 +259,7 @@ async fn stalled_device_counts_as_failed() {
     let t0 = 1_800_000_000_000;
     let ids: Vec<String> = (0..50).map(|i| format!("dev-{i:04}")).collect();
     store.register_devices(&ids, CLASS, t0).await.unwrap();
-    let release = store
-        .insert_release(&NewRelease {
-            class_name: CLASS.into(),
-            class_id: "c".into(),
-            sequence: 2,
-            version: "2.0.0".into(),
-            envelope_digest: Sha256([1; 32]),
-            envelope_size: 10,
-            image_digest: Sha256([2; 32]),
-            image_size: 100,
-            patches: vec![],
-            created_ms: t0,
-            uploaded_by: "test".into(),
-        })
-        .await
-        .unwrap();
+    let release = insert_release(&store, t0).await;
     let service = RolloutService::load(store.clone()).await.unwrap();
     let mut plan = RolloutPlan::canary([u32::MAX; 4], 0);
     plan.stages[0].fraction_bp = 10_000 / 5;
@@ -318,22 +308,7 @@ async fn tag_targeted_rollout_reaches_only_tagged_devices() {
     for d in &beta {
         assert!(store.set_device_tags(d, &["beta".to_owned()]).await.unwrap());
     }
-    let release = store
-        .insert_release(&NewRelease {
-            class_name: CLASS.into(),
-            class_id: "c".into(),
-            sequence: 2,
-            version: "2.0.0".into(),
-            envelope_digest: Sha256([1; 32]),
-            envelope_size: 10,
-            image_digest: Sha256([2; 32]),
-            image_size: 100,
-            patches: vec![],
-            created_ms: t0,
-            uploaded_by: "test".into(),
-        })
-        .await
-        .unwrap();
+    let release = insert_release(&store, t0).await;
     let service = RolloutService::load(store.clone()).await.unwrap();
     let mut plan = RolloutPlan::canary([u32::MAX; 4], 0);
     plan.stages = vec![plan.stages[3].clone()];

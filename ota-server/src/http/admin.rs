@@ -217,15 +217,8 @@ pub async fn set_tags(
         if !valid_device_id(&id) {
             return Err(not_found());
         }
-        let mut tags = body.tags;
-        if tags.len() > 32 || !tags.iter().all(|t| crate::domain::valid_tag(t)) {
-            return Err(ApiError::bad_request(
-                "invalid_tags",
-                "tags: at most 32, each 1-32 of a-z 0-9 . _ -",
-            ));
-        }
-        tags.sort();
-        tags.dedup();
+        let tags = crate::domain::normalize_tags(body.tags)
+            .ok_or_else(|| ApiError::bad_request("invalid_tags", crate::domain::TAGS_RULE))?;
         if !state.store.set_device_tags(&id, &tags).await? {
             return Err(not_found());
         }

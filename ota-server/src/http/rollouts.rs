@@ -161,15 +161,8 @@ pub async fn create(
             return Err(ApiError::bad_request("invalid_name", "name must be at most 200 bytes"));
         }
         let plan = req.plan.into_plan()?;
-        let mut tags = req.tags.unwrap_or_default();
-        if tags.len() > 32 || !tags.iter().all(|t| crate::domain::valid_tag(t)) {
-            return Err(ApiError::bad_request(
-                "invalid_tags",
-                "tags: at most 32, each 1-32 of a-z 0-9 . _ -",
-            ));
-        }
-        tags.sort();
-        tags.dedup();
+        let tags = crate::domain::normalize_tags(req.tags.unwrap_or_default())
+            .ok_or_else(|| ApiError::bad_request("invalid_tags", crate::domain::TAGS_RULE))?;
         let salt = match req.cohort_salt.as_deref() {
             None => None,
             Some(hex_salt) => {
