@@ -126,6 +126,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn list_devices(&self, limit: i64, after: Option<&str>) -> Result<Vec<Device>>;
     async fn count_devices(&self) -> Result<i64>;
     async fn record_event(&self, id: &str, event: &DeviceEvent) -> Result<()>;
+    /// Many events (of many devices) in one transaction, in order; each device's `last_status`
+    /// becomes its last event's (see [`batch::CheckinWriter::record_event`]).
+    async fn record_events(&self, events: &[(String, DeviceEvent)]) -> Result<()>;
     async fn device_events(&self, id: &str, limit: i64) -> Result<Vec<DeviceEvent>>;
 
     /// Highest sequence number stored for the class (0 if none).

@@ -255,6 +255,8 @@ async fn set_state(
             return Ok(Json(DeviceView::from(&device)));
         }
         state.store.set_device_state(id, to).await?;
+        // Status reports are written behind: store them first, so the history stays in order.
+        state.checkins.flush().await?;
         let event = DeviceEvent {
             at_ms: state.clock.now_ms(),
             status: to.as_str().to_owned(),

@@ -227,10 +227,12 @@ pub async fn status(
         release_id: report.release_id(),
         reason: report.reason().map(str::to_owned),
     };
-    state.store.record_event(&auth.device.id, &event).await?;
+    let at_ms = event.at_ms;
+    // History is written behind, like check-ins (admin reads flush first).
+    state.checkins.record_event(&auth.device.id, event).await?;
     state
         .rollouts
-        .report(&auth.device.id, &report, event.at_ms)
+        .report(&auth.device.id, &report, at_ms)
         .await
         .map_err(ApiError::from)?;
     state

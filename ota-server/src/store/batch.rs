@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::{CheckinRecord, Result, SharedStore, StoreError};
+use super::{CheckinRecord, DeviceEvent, Result, SharedStore, StoreError};
 
 /// Most check-ins committed in one transaction.
 pub const MAX_BATCH: usize = 1024;
@@ -34,6 +34,8 @@ type Done = oneshot::Sender<std::result::Result<(), Arc<StoreError>>>;
 enum Msg {
     /// A check-in to write; `Some` = the caller waits for its commit.
     Record(CheckinRecord, Option<Done>),
+    /// A device's status report, for its history.
+    Event(String, DeviceEvent),
     /// Commit everything received before this message, then answer.
     Flush(Done),
 }
@@ -72,7 +74,16 @@ impl CheckinWriter {
         answer(wait).await
     }
 
-    /// Commits every check-in recorded before this call.
+    /// Records a status report in the device's history, write-behind like check-ins (events of
+    /// one device are written in the order given).
+    pub async fn record_event(&self, device_id: &str, event: DeviceEvent) -> Result<()> {
+        self.tx
+            .send(Msg::Event(device_id.to_owned(), event))
+            .await
+            .map_err(|_| stopped())
+    }
+
+    /// Commits every check-in and event recorded before this call.
     pub async fn flush(&self) -> Result<()> {
         let (done, wait) = oneshot::channel();
         self.tx.send(Msg::Flush(done)).await.map_err(|_| stopped())?;
@@ -91,6 +102,7 @@ async fn answer(wait: oneshot::Receiver<std::result::Result<(), Arc<StoreError>>
 async fn writer(store: SharedStore, mut rx: mpsc::Receiver<Msg>, flush_interval: Duration) {
     let mut msgs = Vec::with_capacity(MAX_BATCH);
     let mut rows: Vec<CheckinRecord> = Vec::with_capacity(MAX_BATCH);
+    let mut events: Vec<(String, DeviceEvent)> = Vec::new();
     let mut waiters: Vec<Done> = Vec::new();
     let mut open = true;
     while open {
@@ -107,23 +119,32 @@ async fn writer(store: SharedStore, mut rx: mpsc::Receiver<Msg>, flush_interval:
                         rows.push(r);
                         waiters.extend(done);
                     }
+                    Msg::Event(id, event) => events.push((id, event)),
                     Msg::Flush(done) => waiters.push(done),
                 }
             }
-            if rows.len() >= MAX_BATCH || !waiters.is_empty() {
+            let queued = rows.len() + events.len();
+            if queued >= MAX_BATCH || !waiters.is_empty() {
                 break;
             }
-            let room = MAX_BATCH - rows.len();
+            let room = MAX_BATCH - queued;
             tokio::select! {
                 n = rx.recv_many(&mut msgs, room) => if n == 0 { open = false; break },
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }
-        let result = if rows.is_empty() {
+        let mut result = if rows.is_empty() {
             Ok(())
         } else {
             store.record_checkins(&rows).await.map_err(Arc::new)
         };
+        if !events.is_empty() {
+            if let Err(e) = store.record_events(&events).await {
+                tracing::error!(error = %e, events = events.len(), "status event write failed; events dropped");
+                result = Err(Arc::new(e));
+            }
+            events.clear();
+        }
         if let Err(e) = &result {
             // Write-behind: the devices already have their answers; they report again at their
             // next check-in, which rewrites the same row.

@@ -258,6 +258,54 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn record_events(&self, events: &[(String, DeviceEvent)]) -> Result<()> {
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.pool.begin().await?;
+                for chunk in events.chunks(200) {
+                    let values = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+                    let sql = format!(
+                        "INSERT INTO device_events (device_id, at_ms, status, release_id, reason) VALUES {values}"
+                    );
+                    let sql = $sql(&sql);
+                    let mut q = sqlx::query(&sql);
+                    for (id, e) in chunk {
+                        q = q
+                            .bind(id.as_str())
+                            .bind(e.at_ms)
+                            .bind(e.status.as_str())
+                            .bind(e.release_id)
+                            .bind(e.reason.as_deref());
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                // The last event of each device sets its last_status (one statement per chunk).
+                let mut last: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+                for (id, e) in events {
+                    last.insert(id.as_str(), e.status.as_str());
+                }
+                let last: Vec<(&str, &str)> = last.into_iter().collect();
+                for chunk in last.chunks(200) {
+                    let values = vec!["(?, ?)"; chunk.len()].join(", ");
+                    let sql = format!(
+                        "UPDATE devices SET last_status = v.column2 FROM (VALUES {values}) AS v \
+                         WHERE devices.id = v.column1"
+                    );
+                    let sql = $sql(&sql);
+                    let mut q = sqlx::query(&sql);
+                    for (id, status) in chunk {
+                        q = q.bind(*id).bind(*status);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                for (id, _) in &last {
+                    self.devices.forget(id);
+                }
+                Ok(())
+            }
+
             async fn device_events(&self, id: &str, limit: i64) -> Result<Vec<DeviceEvent>> {
                 let sql = $sql("SELECT at_ms, status, release_id, reason FROM device_events \
                      WHERE device_id = ? ORDER BY id DESC LIMIT ?");
