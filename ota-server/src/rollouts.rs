@@ -27,7 +27,8 @@ use tokio::sync::Mutex;
 
 use crate::domain::offer::{Offer, Running};
 use crate::domain::rollout::{
-    cohort_point, DeviceReport, DeviceStage, EngineError, Rollout, RolloutAction, RolloutPlan, RolloutState,
+    cohort_point, DeviceRecord, DeviceReport, DeviceStage, EngineError, OfferDecision, Rollout, RolloutAction,
+    RolloutPlan, RolloutState,
 };
 use crate::domain::status::StatusReport;
 use crate::domain::{Device, DeviceState, Millis, Release};
@@ -250,59 +251,55 @@ impl RolloutService {
             return Ok(Offer::NoUpdate);
         }
         let mut live = self.live.lock().await;
+        let of_class = |l: &Live| l.release.class_name == class && l.row.rollout.state != RolloutState::Draft;
+        // What the device runs tells on its records: running the new image with its sequence
+        // committed is a commit (even if the report was lost); the old image again after an
+        // install is a rollback.
+        for l in live.values_mut().filter(|l| of_class(l)) {
+            let Some(record) = l.records.get(&device.id) else {
+                continue;
+            };
+            let mut r = record.clone();
+            let seen = if running.digest == l.release.image_digest && running.sequence >= l.release.sequence {
+                r.apply(&DeviceReport::Committed, now)
+            } else {
+                r.observe_running(&running.digest.hex(), now)
+            };
+            if seen {
+                self.save_device(l, r, now).await?;
+            }
+        }
+        let applicable = |l: &Live| l.release.sequence > running.sequence && l.release.image_digest != running.digest;
+        // An update under way finishes before any newer rollout starts on the device (its
+        // record would otherwise be left in flight).
+        if let Some(l) = live.values().rev().find(|l| {
+            of_class(l)
+                && applicable(l)
+                && l.records.get(&device.id).is_some_and(|r| {
+                    r.stage.in_flight()
+                        && matches!(
+                            l.row.rollout.decide_offer(&device.id, Some(r), l.in_flight()),
+                            OfferDecision::Offer { .. }
+                        )
+                })
+        }) {
+            return Ok(l.update_offer(running));
+        }
         // Newest rollout first: a paused newer rollout must not stop an older, completed one
         // from bringing a device that is further behind up to date.
         for l in live.values_mut().rev() {
-            if l.release.class_name != class
-                || l.row.rollout.state == RolloutState::Draft
-                || !l.row.rollout.targets(&device.tags)
-            {
-                continue;
-            }
-            if let Some(record) = l.records.get(&device.id) {
-                let mut r = record.clone();
-                let seen = if running.digest == l.release.image_digest && running.sequence >= l.release.sequence {
-                    // Runs the new image with its sequence committed: confirmed, even if the
-                    // "committed" report itself was lost.
-                    r.apply(&DeviceReport::Committed, now)
-                } else {
-                    // After an install, the old image again means the new one did not stick.
-                    r.observe_running(&running.digest.hex(), now)
-                };
-                if seen {
-                    self.save_device(l, r, now).await?;
-                }
-            }
             // Anti-rollback: never offer what the device cannot accept.
-            if l.release.sequence <= running.sequence || l.release.image_digest == running.digest {
+            if !of_class(l) || !l.row.rollout.targets(&device.tags) || !applicable(l) {
                 continue;
             }
             let record = l.records.get(&device.id);
-            let decision = l.row.rollout.decide_offer(&device.id, record, l.in_flight());
-            match decision {
-                crate::domain::rollout::OfferDecision::Offer { new } => {
-                    if new {
-                        let stage = l.row.rollout.stage;
-                        let r = crate::domain::rollout::DeviceRecord::offered(
-                            &device.id,
-                            stage,
-                            Some(running.digest.hex()),
-                            now,
-                        );
-                        self.save_device(l, r, now).await?;
-                    }
-                    let patch = l
-                        .release
-                        .patches
-                        .iter()
-                        .find(|p| p.base_digest == running.digest)
-                        .cloned();
-                    return Ok(Offer::Update {
-                        release: Box::new(l.release.clone()),
-                        patch,
-                    });
+            if let OfferDecision::Offer { new } = l.row.rollout.decide_offer(&device.id, record, l.in_flight()) {
+                if new {
+                    let stage = l.row.rollout.stage;
+                    let r = DeviceRecord::offered(&device.id, stage, Some(running.digest.hex()), now);
+                    self.save_device(l, r, now).await?;
                 }
-                _ => continue,
+                return Ok(l.update_offer(running));
             }
         }
         Ok(Offer::NoUpdate)
@@ -338,12 +335,7 @@ impl RolloutService {
 
     /// Stores a changed device record, then evaluates the rollout's gates (stored together
     /// when they fire).
-    async fn save_device(
-        &self,
-        l: &mut Live,
-        record: crate::domain::rollout::DeviceRecord,
-        now: Millis,
-    ) -> Result<(), RolloutError> {
+    async fn save_device(&self, l: &mut Live, record: DeviceRecord, now: Millis) -> Result<(), RolloutError> {
         let mut next = l.row.rollout.clone();
         let mut counts = l.counts.clone();
         if let Some(old) = l.records.get(&record.device_id) {

@@ -341,3 +341,70 @@ async fn tag_targeted_rollout_reaches_only_tagged_devices() {
     ));
     store.close().await;
 }
+
+/// A device updating under one rollout finishes that update before a newer rollout of the class
+/// offers it anything (its record would otherwise be left in flight), then gets the newer one.
+#[tokio::test]
+async fn update_under_way_finishes_before_a_newer_rollout() {
+    let (_dir, store) = sqlite().await;
+    let t0 = 1_800_000_000_000;
+    let ids = vec!["dev-0001".to_owned()];
+    store.register_devices(&ids, CLASS, t0).await.unwrap();
+    let v2 = insert_release(&store, t0).await;
+    let v3 = store
+        .insert_release(&NewRelease {
+            sequence: 3,
+            version: "3.0.0".into(),
+            envelope_digest: Sha256([3; 32]),
+            image_digest: Sha256([4; 32]),
+            class_name: CLASS.into(),
+            class_id: "c".into(),
+            envelope_size: 10,
+            image_size: 100,
+            patches: vec![],
+            created_ms: t0,
+            uploaded_by: "test".into(),
+        })
+        .await
+        .unwrap();
+    let service = RolloutService::load(store.clone()).await.unwrap();
+    let mut plan = RolloutPlan::canary([u32::MAX; 4], 0);
+    plan.stages = vec![plan.stages[3].clone()];
+    let r2 = service.create(&v2, spec(plan.clone(), vec![]), t0).await.unwrap().id;
+    service.tick(t0).await.unwrap();
+    let device = store.device(&ids[0]).await.unwrap().unwrap();
+    let offered = |o: Offer| match o {
+        Offer::Update { release, .. } => Some(release.version),
+        Offer::NoUpdate => None,
+    };
+    assert_eq!(
+        offered(service.offer(&device, CLASS, &running(9, 1), t0 + 1).await.unwrap()).as_deref(),
+        Some("2.0.0")
+    );
+    service
+        .report(
+            &ids[0],
+            &StatusReport::Downloading {
+                release_id: Some(v2.id),
+            },
+            t0 + 2,
+        )
+        .await
+        .unwrap();
+    // v3's rollout starts while the device downloads v2: it keeps getting v2.
+    let r3 = service.create(&v3, spec(plan, vec![]), t0 + 3).await.unwrap().id;
+    service.tick(t0 + 3).await.unwrap();
+    assert_eq!(
+        offered(service.offer(&device, CLASS, &running(9, 1), t0 + 4).await.unwrap()).as_deref(),
+        Some("2.0.0")
+    );
+    // It commits v2 (seen by its check-in on the new image), then gets v3.
+    assert_eq!(
+        offered(service.offer(&device, CLASS, &running(2, 2), t0 + 5).await.unwrap()).as_deref(),
+        Some("3.0.0")
+    );
+    let v = service.view(r2).await.unwrap();
+    assert_eq!((v.stages[0].counts.committed, v.in_flight), (1, 0));
+    assert_eq!(service.view(r3).await.unwrap().in_flight, 1);
+    store.close().await;
+}

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::view::RolloutView;
 use super::COHORT_REFRESH_MS;
+use crate::domain::offer::{Offer, Running};
 use crate::domain::rollout::{tally, DeviceRecord, Rollout, RolloutState, StageCounts};
 use crate::domain::{Millis, Release};
 use crate::store::RolloutRow;
@@ -102,6 +103,21 @@ impl Live {
     pub fn stage_changed(&mut self, next: &Rollout) {
         if next.stage != self.row.rollout.stage {
             self.cohort = None;
+        }
+    }
+
+    /// The offer of this rollout's release to a device running `running` (with the patch from
+    /// its image, if the release has one).
+    pub fn update_offer(&self, running: &Running) -> Offer {
+        let patch = self
+            .release
+            .patches
+            .iter()
+            .find(|p| p.base_digest == running.digest)
+            .cloned();
+        Offer::Update {
+            release: Box::new(self.release.clone()),
+            patch,
         }
     }
 
