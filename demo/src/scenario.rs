@@ -53,10 +53,11 @@ pub struct DemoOutcome {
 }
 
 /// The plan both rollouts use: 1% → 10% → 50% → 100%, automatic promotion once every device of
-/// the stage's cohort committed and the stage soaked; the canary pauses at its first failure.
+/// the stage's cohort committed (every simulated device is online; the API's default is 95%)
+/// and the stage soaked; the canary pauses at its first failure.
 pub fn plan(opts: &DemoOptions) -> Value {
     let stage = |percent: f64, max_failures: u32| {
-        json!({"percent": percent, "soak_ms": opts.soak_ms, "max_failures": max_failures,
+        json!({"percent": percent, "soak_ms": opts.soak_ms, "max_failures": max_failures, "min_committed_percent": 100,
                "max_failure_rate_percent": 5.0, "rate_min_samples": 20})
     };
     json!({

@@ -692,7 +692,10 @@ async fn run() {
     let create_rollout = |release: i64| {
         let (admin, base, token) = (admin.clone(), base.clone(), token.clone());
         async move {
-            let stages: Vec<Value> = STAGES.iter().map(|p| json!({"percent": p, "soak_ms": 0})).collect();
+            let stages: Vec<Value> = STAGES
+                .iter()
+                .map(|p| json!({"percent": p, "soak_ms": 0, "min_committed_percent": 100}))
+                .collect();
             let r = admin
                 .post(format!("{base}/api/v1/admin/rollouts"))
                 .bearer_auth(&token)

@@ -13,6 +13,9 @@ use crate::domain::auth::Role;
 use crate::domain::rollout::{EngineError, Promotion, RolloutPlan, StagePlan};
 use crate::rollouts::{Action, RolloutError, RolloutSpec, RolloutView};
 
+/// Default share of a stage's cohort that must commit before promotion.
+pub const DEFAULT_MIN_COMMITTED_PERCENT: f64 = 95.0;
+
 /// Default soak per stage when a plan is not given: long enough to see boot loops.
 pub const DEFAULT_SOAK_MS: i64 = 15 * 60 * 1000;
 
@@ -40,8 +43,11 @@ pub struct StageInput {
     /// Cumulative share of the class's devices, in percent (0.01 … 100).
     pub percent: f64,
     /// Committed devices (over the rollout so far) needed to promote; capped by what the
-    /// stage's cohort can give. Default: every device of the cohort.
+    /// stage's cohort can give. Default: no count (the share below decides).
     pub min_committed: Option<u32>,
+    /// Share of the stage's cohort (those not failed) that must have committed to promote,
+    /// in percent (default 95: devices that are switched off must not stall a rollout).
+    pub min_committed_percent: Option<f64>,
     /// Milliseconds the stage must run before promotion (default 15 minutes).
     pub soak_ms: Option<i64>,
     /// Pause at this many failed or rolled-back devices in the stage (default 1 in the first
@@ -97,7 +103,10 @@ fn to_basis_points(percent: f64, what: &str) -> Result<u16, ApiError> {
 
 impl PlanInput {
     fn into_plan(self) -> Result<RolloutPlan, ApiError> {
-        let defaults = RolloutPlan::canary([u32::MAX; 4], DEFAULT_SOAK_MS);
+        let mut defaults = RolloutPlan::canary([u32::MAX; 4], DEFAULT_SOAK_MS);
+        for s in &mut defaults.stages {
+            s.min_committed_bp = (DEFAULT_MIN_COMMITTED_PERCENT * 100.0) as u16;
+        }
         let stages = match self.stages {
             None => defaults.stages.clone(),
             Some(stages) => stages
@@ -108,6 +117,10 @@ impl PlanInput {
                     Ok(StagePlan {
                         fraction_bp,
                         min_committed: s.min_committed.unwrap_or(u32::MAX),
+                        min_committed_bp: to_basis_points(
+                            s.min_committed_percent.unwrap_or(DEFAULT_MIN_COMMITTED_PERCENT),
+                            "min_committed_percent",
+                        )?,
                         soak_ms: s.soak_ms.unwrap_or(DEFAULT_SOAK_MS),
                         max_failures: s.max_failures.unwrap_or(if i == 0 { 1 } else { 5 }),
                         max_failure_rate_bp: to_basis_points(

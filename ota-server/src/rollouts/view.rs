@@ -51,6 +51,8 @@ pub struct StageView {
     pub status: &'static str,
     pub counts: CountsView,
     pub min_committed: u32,
+    /// Share of the cohort that must commit, in percent.
+    pub min_committed_percent: f64,
     pub soak_ms: i64,
     pub max_failures: u32,
     pub max_failure_rate_bp: u16,
@@ -151,6 +153,7 @@ impl RolloutView {
                     },
                     counts: l.counts.get(i).copied().unwrap_or_default().into(),
                     min_committed: s.min_committed,
+                    min_committed_percent: f64::from(s.min_committed_bp) / 100.0,
                     soak_ms: s.soak_ms,
                     max_failures: s.max_failures,
                     max_failure_rate_bp: s.max_failure_rate_bp,

@@ -69,6 +69,8 @@ pub async fn rollout_api_and_tags(backend: Backend) {
         .map(|s| s["percent"].as_f64().unwrap())
         .collect();
     assert_eq!(percents, [1.0, 10.0, 50.0, 100.0]);
+    // Default promotion: 95% of the cohort committed (switched-off devices must not stall it).
+    assert_eq!(v["stages"][0]["min_committed_percent"], 95.0);
     let (s, v) = post(json!({"release_id": release})).await;
     assert_eq!((s, code(&v)), (409, "rollout_exists"), "{v}");
 

@@ -23,6 +23,11 @@ pub struct StagePlan {
     pub fraction_bp: u16,
     /// Committed devices (cumulative over the rollout) needed before promotion.
     pub min_committed: u32,
+    /// Share of the stage's reachable cohort that must have committed, in basis points: a
+    /// fleet always has devices that are off, and waiting for all of them would stall the
+    /// rollout. Promotion needs the smaller of this and `min_committed`.
+    #[serde(default = "all_bp")]
+    pub min_committed_bp: u16,
     /// Milliseconds the stage must run before it may be promoted.
     pub soak_ms: i64,
     /// Pause when this many devices offered in this stage failed or rolled back.
@@ -56,6 +61,10 @@ fn default_stall_ms() -> Timestamp {
     DEFAULT_STALL_MS
 }
 
+fn all_bp() -> u16 {
+    BASIS_POINTS
+}
+
 /// Why a plan was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
@@ -69,7 +78,7 @@ pub enum PlanError {
     LastStageNotFull,
     #[error("stage {0}: soak time must not be negative")]
     NegativeSoak(usize),
-    #[error("stage {0}: failure rate must be at most 10000 basis points")]
+    #[error("stage {0}: failure rate and committed share must be at most 10000 basis points")]
     BadRate(usize),
     #[error("max_in_flight must be at least 1")]
     NoInFlight,
@@ -100,7 +109,7 @@ impl RolloutPlan {
             if stage.soak_ms < 0 {
                 return Err(PlanError::NegativeSoak(i));
             }
-            if stage.max_failure_rate_bp > BASIS_POINTS {
+            if stage.max_failure_rate_bp > BASIS_POINTS || stage.min_committed_bp > BASIS_POINTS {
                 return Err(PlanError::BadRate(i));
             }
             previous = stage.fraction_bp;
@@ -117,6 +126,7 @@ impl RolloutPlan {
         let stage = |fraction_bp, min_committed, max_failures| StagePlan {
             fraction_bp,
             min_committed,
+            min_committed_bp: BASIS_POINTS,
             soak_ms,
             max_failures,
             max_failure_rate_bp: 500,

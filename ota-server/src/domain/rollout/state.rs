@@ -341,7 +341,9 @@ impl Rollout {
         let committed: u32 = counts.iter().take(stage + 1).map(|c| c.committed).sum();
         let failed_total: u32 = counts.iter().take(stage + 1).map(StageCounts::failures).sum();
         let reachable = cohort_size.saturating_sub(failed_total);
-        let required = plan.min_committed.min(reachable);
+        let share = u64::from(reachable) * u64::from(plan.min_committed_bp);
+        let by_share = u32::try_from(share.div_ceil(u64::from(super::cohort::BASIS_POINTS))).unwrap_or(u32::MAX);
+        let required = plan.min_committed.min(by_share);
         let soaked = now.saturating_sub(self.stage_started_at) >= plan.soak_ms;
         if committed < required || !soaked {
             return None;

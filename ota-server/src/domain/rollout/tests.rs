@@ -436,3 +436,28 @@ fn stalled_device_fails_and_frees_its_slot() {
     c.apply(&DeviceReport::Committed, 1);
     assert!(!c.stall(1_000, 10_000));
 }
+
+#[test]
+fn committed_share_lets_a_stage_promote_without_switched_off_devices() {
+    let mut p = RolloutPlan::canary([u32::MAX; 4], 0);
+    p.stages[0].min_committed_bp = 9_000; // 90% of the cohort
+    let mut r = Rollout::new(p, SALT).unwrap();
+    r.act(RolloutAction::Start, 0).unwrap();
+    // A cohort of 20: 17 committed (85%) is not enough, 18 (90%) is; 2 never check in.
+    let mut counts = vec![StageCounts::default(); 4];
+    counts[0].offered = 17;
+    counts[0].committed = 17;
+    assert_eq!(r.evaluate(&counts, 20, 1), None);
+    counts[0].offered = 18;
+    counts[0].committed = 18;
+    assert!(matches!(
+        r.evaluate(&counts, 20, 2),
+        Some(Transition::Promoted { from: 0, to: 1 })
+    ));
+    // The default (100%) waits for the whole cohort.
+    let mut r = Rollout::new(RolloutPlan::canary([u32::MAX; 4], 0), SALT).unwrap();
+    r.act(RolloutAction::Start, 0).unwrap();
+    let mut counts = vec![StageCounts::default(); 4];
+    counts[0].committed = 19;
+    assert_eq!(r.evaluate(&counts, 20, 1_000), None);
+}
