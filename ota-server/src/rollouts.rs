@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rand_core::{OsRng, RngCore as _};
-use tokio::sync::Mutex;
+use tokio::sync::RwLock;
 
 use crate::domain::offer::{Offer, Running};
 use crate::domain::rollout::{
@@ -107,9 +107,10 @@ struct CohortQuery {
 pub struct RolloutService {
     store: SharedStore,
     writer: RecordWriter,
-    /// Every rollout by id. One lock: rollout traffic is a few map lookups per request, and
-    /// the store writes it does must be ordered anyway.
-    live: Mutex<BTreeMap<i64, Live>>,
+    /// Every rollout by id. Check-ins that change nothing (most of them) share the read
+    /// lock; anything that changes a record or a rollout takes the write lock, which is never
+    /// held across a database write on the hot path (see [`writer`]).
+    live: RwLock<BTreeMap<i64, Live>>,
 }
 
 impl RolloutService {
@@ -127,7 +128,7 @@ impl RolloutService {
         Ok(Arc::new(Self {
             writer: RecordWriter::spawn(store.clone()),
             store,
-            live: Mutex::new(live),
+            live: RwLock::new(live),
         }))
     }
 
@@ -146,7 +147,7 @@ impl RolloutService {
             salt,
             start,
         } = spec;
-        let mut live = self.live.lock().await;
+        let mut live = self.live.write().await;
         for other in live.values().filter(|l| l.release.class_name == release.class_name) {
             if other.release.id == release.id && !other.finished() {
                 return Err(RolloutError::AlreadyRolling(release.id, other.id));
@@ -186,12 +187,12 @@ impl RolloutService {
     }
 
     pub async fn views(&self) -> Vec<RolloutView> {
-        self.live.lock().await.values().rev().map(Live::view).collect()
+        self.live.read().await.values().rev().map(Live::view).collect()
     }
 
     pub async fn view(&self, id: i64) -> Result<RolloutView, RolloutError> {
         self.live
-            .lock()
+            .read()
             .await
             .get(&id)
             .map(Live::view)
@@ -200,7 +201,7 @@ impl RolloutService {
 
     /// Applies an operator action; stored with its timeline entry before it takes effect.
     pub async fn act(&self, id: i64, action: Action, now: Millis) -> Result<RolloutView, RolloutError> {
-        let mut live = self.live.lock().await;
+        let mut live = self.live.write().await;
         let l = live.get_mut(&id).ok_or(RolloutError::NotFound)?;
         match action {
             Action::Engine(action) => {
@@ -250,7 +251,10 @@ impl RolloutService {
         if device.state != DeviceState::Active {
             return Ok(Offer::NoUpdate);
         }
-        let mut live = self.live.lock().await;
+        if let Some(offer) = Self::offer_unchanged(&*self.live.read().await, device, class, running, now) {
+            return Ok(offer);
+        }
+        let mut live = self.live.write().await;
         let of_class = |l: &Live| l.release.class_name == class && l.row.rollout.state != RolloutState::Draft;
         // What the device runs tells on its records: running the new image with its sequence
         // committed is a commit (even if the report was lost); the old image again after an
@@ -305,6 +309,57 @@ impl RolloutService {
         Ok(Offer::NoUpdate)
     }
 
+    /// The same decision as [`Self::offer`] when it changes nothing (no record moves, no new
+    /// offer), under the read lock; `None` when the write path must run.
+    fn offer_unchanged(
+        live: &BTreeMap<i64, Live>,
+        device: &Device,
+        class: &str,
+        running: &Running,
+        now: Millis,
+    ) -> Option<Offer> {
+        let of_class = |l: &&Live| l.release.class_name == class && l.row.rollout.state != RolloutState::Draft;
+        for l in live.values().filter(of_class) {
+            if let Some(record) = l.records.get(&device.id) {
+                let mut r = record.clone();
+                let seen = if running.digest == l.release.image_digest && running.sequence >= l.release.sequence {
+                    r.apply(&DeviceReport::Committed, now)
+                } else {
+                    r.observe_running(&running.digest.hex(), now)
+                };
+                if seen {
+                    return None;
+                }
+            }
+        }
+        let applicable = |l: &Live| l.release.sequence > running.sequence && l.release.image_digest != running.digest;
+        for l in live.values().rev().filter(of_class) {
+            if !applicable(l) {
+                continue;
+            }
+            if let Some(r) = l.records.get(&device.id).filter(|r| r.stage.in_flight()) {
+                if let OfferDecision::Offer { .. } = l.row.rollout.decide_offer(&device.id, Some(r), l.in_flight()) {
+                    return Some(l.update_offer(running));
+                }
+            }
+        }
+        for l in live.values().rev().filter(of_class) {
+            if !l.row.rollout.targets(&device.tags) || !applicable(l) {
+                continue;
+            }
+            match l
+                .row
+                .rollout
+                .decide_offer(&device.id, l.records.get(&device.id), l.in_flight())
+            {
+                OfferDecision::Offer { new: true } => return None,
+                OfferDecision::Offer { new: false } => return Some(l.update_offer(running)),
+                _ => continue,
+            }
+        }
+        Some(Offer::NoUpdate)
+    }
+
     /// A device's status report about `release_id`.
     pub async fn report(&self, device_id: &str, report: &StatusReport, now: Millis) -> Result<(), RolloutError> {
         let Some(release_id) = report.release_id() else {
@@ -320,7 +375,7 @@ impl RolloutService {
             StatusReport::Failed { .. } => DeviceReport::Failed(report.reason().unwrap_or_default().to_owned()),
             StatusReport::RolledBack { .. } => DeviceReport::RolledBack,
         };
-        let mut live = self.live.lock().await;
+        let mut live = self.live.write().await;
         for l in live.values_mut().filter(|l| l.release.id == release_id) {
             let Some(record) = l.records.get(device_id) else {
                 continue;
@@ -365,7 +420,7 @@ impl RolloutService {
     pub async fn tick(&self, now: Millis) -> Result<(), RolloutError> {
         // Cohort sizes need a scan of the class's devices: done without holding the lock.
         let wanted: Vec<CohortQuery> = {
-            let live = self.live.lock().await;
+            let live = self.live.read().await;
             live.values()
                 .filter(|l| l.row.rollout.state == RolloutState::Running && l.cohort_stale(now))
                 .map(|l| {
@@ -398,7 +453,7 @@ impl RolloutService {
             let scan_ms = Millis::try_from(scan.elapsed().as_millis()).unwrap_or(Millis::MAX);
             sizes.push((q.rollout, q.fraction_bp, eligible, scan_ms));
         }
-        let mut live = self.live.lock().await;
+        let mut live = self.live.write().await;
         for (id, fraction, eligible, scan_ms) in sizes {
             if let Some(l) = live.get_mut(&id) {
                 // A device whose "committed" arrived before its next check-in updated its
