@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use ota_server::config::{Config, DeviceClass, Limits, OfferMode, TlsConfig, TrustConfig};
 use ota_server::domain::auth::Role;
-use ota_server::init::DevCa;
+use ota_server::init::{write_new, DevCa};
 use ota_server::sim::{self, BootFailScope, FleetOptions, Provisioning};
 use serde_json::Value;
 use signer::release::ReleaseBundle;
@@ -77,8 +77,8 @@ impl World {
         std::fs::create_dir_all(&tls)?;
         std::fs::write(tls.join("fleet-ca.pem"), ca.cert_pem())?;
         std::fs::write(tls.join("server.pem"), &cert.cert_pem)?;
-        write_secret(&tls.join("server.key"), &cert.key_pem)?;
-        write_secret(&tls.join("fleet-ca.key"), &ca.key_pem())?;
+        write_new(&tls.join("server.key"), &cert.key_pem, true)?;
+        write_new(&tls.join("fleet-ca.key"), &ca.key_pem(), true)?;
         let config = Config {
             listen,
             database_url: format!("sqlite://{}", dir.join("data/ota.db").display()),
@@ -238,6 +238,22 @@ impl World {
         .await
     }
 
+    /// An unauthenticated GET over the server's TLS (e.g. `/metrics`), as text.
+    pub async fn get_text(&self, path: &str) -> Result<String> {
+        let r = self
+            .admin
+            .get(self.url(path))
+            .send()
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        let status = r.status();
+        let body = r.text().await?;
+        if !status.is_success() {
+            bail!("GET {path}: HTTP {status}: {body}");
+        }
+        Ok(body)
+    }
+
     pub async fn fleet_versions(&self) -> Result<Value> {
         self.json(self.admin.get(self.url("/api/v1/admin/fleet")), "reading the fleet")
             .await
@@ -285,19 +301,6 @@ impl World {
             ..FleetOptions::default()
         }
     }
-}
-
-fn write_secret(path: &Path, contents: &str) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(contents.as_bytes())?;
-    Ok(())
 }
 
 fn toml_of(config: &Config) -> Result<String> {

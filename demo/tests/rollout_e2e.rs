@@ -187,20 +187,7 @@ async fn staged_rollouts_end_to_end() {
     );
 
     // The same counts reach Prometheus.
-    let metrics = reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(world.ca.cert_pem().as_bytes()).unwrap())
-        .resolve("localhost", world.addr)
-        .build()
-        .unwrap()
-        .get(world.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = world.get_text("/metrics").await.unwrap();
     assert!(
         metrics.contains(&format!("ota_rollout_state{{rollout=\"{bad}\",state=\"paused\"}} 1")),
         "{metrics}"

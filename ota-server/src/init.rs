@@ -109,7 +109,9 @@ pub struct InitOptions {
     pub classes: Vec<DeviceClass>,
 }
 
-fn write_new(path: &Path, contents: &str, secret: bool) -> Result<()> {
+/// Creates `path` with `contents` (mode 0600 if `secret`, else 0644) and syncs it; an existing
+/// file is never replaced.
+pub fn write_new(path: &Path, contents: &str, secret: bool) -> Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut f = std::fs::OpenOptions::new()

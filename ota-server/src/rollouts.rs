@@ -102,6 +102,81 @@ struct CohortQuery {
     tags: Vec<String>,
 }
 
+/// What a check-in decides, before anything is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Choice {
+    Nothing,
+    /// Offer this rollout's release again (an update under way).
+    Continue(i64),
+    /// A new offer: the device's record must be stored first.
+    Start(i64),
+}
+
+/// Rollouts of the class a device's check-in is about (drafts offer nothing).
+fn of_class(l: &Live, class: &str) -> bool {
+    l.release.class_name == class && l.row.rollout.state != RolloutState::Draft
+}
+
+/// What a check-in reveals about the device's records: running the new image with its
+/// sequence committed is a commit (even if the report was lost); the old image again after an
+/// install is a rollback. Returns the changed records, by rollout.
+fn observations(
+    live: &BTreeMap<i64, Live>,
+    device: &Device,
+    class: &str,
+    running: &Running,
+    now: Millis,
+) -> Vec<(i64, DeviceRecord)> {
+    live.values()
+        .filter(|l| of_class(l, class))
+        .filter_map(|l| {
+            let mut r = l.records.get(&device.id)?.clone();
+            let seen = if running.digest == l.release.image_digest && running.sequence >= l.release.sequence {
+                r.apply(&DeviceReport::Committed, now)
+            } else {
+                r.observe_running(&running.digest.hex(), now)
+            };
+            seen.then_some((l.row.id, r))
+        })
+        .collect()
+}
+
+/// Which rollout, if any, offers the device its release now.
+fn choose(live: &BTreeMap<i64, Live>, device: &Device, class: &str, running: &Running) -> Choice {
+    // Anti-rollback: never offer what the device cannot accept.
+    let applicable = |l: &Live| {
+        of_class(l, class) && l.release.sequence > running.sequence && l.release.image_digest != running.digest
+    };
+    let decision = |l: &Live| {
+        l.row
+            .rollout
+            .decide_offer(&device.id, l.records.get(&device.id), l.in_flight())
+    };
+    // An update under way finishes before any newer rollout starts on the device (its record
+    // would otherwise be left in flight).
+    let under_way = live.values().rev().find(|l| {
+        applicable(l)
+            && l.records.get(&device.id).is_some_and(|r| r.stage.in_flight())
+            && matches!(decision(l), OfferDecision::Offer { .. })
+    });
+    if let Some(l) = under_way {
+        return Choice::Continue(l.row.id);
+    }
+    // Newest rollout first: a paused newer rollout must not stop an older, completed one from
+    // bringing a device that is further behind up to date.
+    for l in live.values().rev() {
+        if !applicable(l) || !l.row.rollout.targets(&device.tags) {
+            continue;
+        }
+        match decision(l) {
+            OfferDecision::Offer { new: true } => return Choice::Start(l.row.id),
+            OfferDecision::Offer { new: false } => return Choice::Continue(l.row.id),
+            _ => continue,
+        }
+    }
+    Choice::Nothing
+}
+
 /// The rollouts of this server, loaded at start and kept in step with the store.
 #[derive(Debug)]
 pub struct RolloutService {
@@ -150,7 +225,7 @@ impl RolloutService {
         let mut live = self.live.write().await;
         for other in live.values().filter(|l| l.release.class_name == release.class_name) {
             if other.release.id == release.id && !other.finished() {
-                return Err(RolloutError::AlreadyRolling(release.id, other.id));
+                return Err(RolloutError::AlreadyRolling(release.id, other.row.id));
             }
             if other.release.sequence > release.sequence {
                 return Err(RolloutError::Superseded {
@@ -239,8 +314,9 @@ impl RolloutService {
         Ok(l.view())
     }
 
-    /// What a device of `class` running `running` is offered. `None` when no rollout of its
-    /// class offers it anything now.
+    /// What a device of `class` running `running` is offered. Check-ins that change nothing
+    /// (most of them) are answered under the read lock; the write lock is taken only to store
+    /// what the check-in revealed or a new offer.
     pub async fn offer(
         &self,
         device: &Device,
@@ -251,113 +327,36 @@ impl RolloutService {
         if device.state != DeviceState::Active {
             return Ok(Offer::NoUpdate);
         }
-        if let Some(offer) = Self::offer_unchanged(&*self.live.read().await, device, class, running, now) {
-            return Ok(offer);
+        {
+            let live = self.live.read().await;
+            if observations(&live, device, class, running, now).is_empty() {
+                match choose(&live, device, class, running) {
+                    Choice::Nothing => return Ok(Offer::NoUpdate),
+                    Choice::Continue(id) => {
+                        return Ok(live.get(&id).map_or(Offer::NoUpdate, |l| l.update_offer(running)))
+                    }
+                    Choice::Start(_) => {}
+                }
+            }
         }
         let mut live = self.live.write().await;
-        let of_class = |l: &Live| l.release.class_name == class && l.row.rollout.state != RolloutState::Draft;
-        // What the device runs tells on its records: running the new image with its sequence
-        // committed is a commit (even if the report was lost); the old image again after an
-        // install is a rollback.
-        for l in live.values_mut().filter(|l| of_class(l)) {
-            let Some(record) = l.records.get(&device.id) else {
-                continue;
-            };
-            let mut r = record.clone();
-            let seen = if running.digest == l.release.image_digest && running.sequence >= l.release.sequence {
-                r.apply(&DeviceReport::Committed, now)
-            } else {
-                r.observe_running(&running.digest.hex(), now)
-            };
-            if seen {
+        for (id, record) in observations(&live, device, class, running, now) {
+            if let Some(l) = live.get_mut(&id) {
+                self.save_device(l, record, now).await?;
+            }
+        }
+        // Decided again: the state may have moved between the two locks.
+        match choose(&live, device, class, running) {
+            Choice::Nothing => Ok(Offer::NoUpdate),
+            Choice::Continue(id) => Ok(live.get(&id).map_or(Offer::NoUpdate, |l| l.update_offer(running))),
+            Choice::Start(id) => {
+                let l = live.get_mut(&id).ok_or(RolloutError::NotFound)?;
+                let stage = l.row.rollout.stage;
+                let r = DeviceRecord::offered(&device.id, stage, Some(running.digest.hex()), now);
                 self.save_device(l, r, now).await?;
+                Ok(l.update_offer(running))
             }
         }
-        let applicable = |l: &Live| l.release.sequence > running.sequence && l.release.image_digest != running.digest;
-        // An update under way finishes before any newer rollout starts on the device (its
-        // record would otherwise be left in flight).
-        if let Some(l) = live.values().rev().find(|l| {
-            of_class(l)
-                && applicable(l)
-                && l.records.get(&device.id).is_some_and(|r| {
-                    r.stage.in_flight()
-                        && matches!(
-                            l.row.rollout.decide_offer(&device.id, Some(r), l.in_flight()),
-                            OfferDecision::Offer { .. }
-                        )
-                })
-        }) {
-            return Ok(l.update_offer(running));
-        }
-        // Newest rollout first: a paused newer rollout must not stop an older, completed one
-        // from bringing a device that is further behind up to date.
-        for l in live.values_mut().rev() {
-            // Anti-rollback: never offer what the device cannot accept.
-            if !of_class(l) || !l.row.rollout.targets(&device.tags) || !applicable(l) {
-                continue;
-            }
-            let record = l.records.get(&device.id);
-            if let OfferDecision::Offer { new } = l.row.rollout.decide_offer(&device.id, record, l.in_flight()) {
-                if new {
-                    let stage = l.row.rollout.stage;
-                    let r = DeviceRecord::offered(&device.id, stage, Some(running.digest.hex()), now);
-                    self.save_device(l, r, now).await?;
-                }
-                return Ok(l.update_offer(running));
-            }
-        }
-        Ok(Offer::NoUpdate)
-    }
-
-    /// The same decision as [`Self::offer`] when it changes nothing (no record moves, no new
-    /// offer), under the read lock; `None` when the write path must run.
-    fn offer_unchanged(
-        live: &BTreeMap<i64, Live>,
-        device: &Device,
-        class: &str,
-        running: &Running,
-        now: Millis,
-    ) -> Option<Offer> {
-        let of_class = |l: &&Live| l.release.class_name == class && l.row.rollout.state != RolloutState::Draft;
-        for l in live.values().filter(of_class) {
-            if let Some(record) = l.records.get(&device.id) {
-                let mut r = record.clone();
-                let seen = if running.digest == l.release.image_digest && running.sequence >= l.release.sequence {
-                    r.apply(&DeviceReport::Committed, now)
-                } else {
-                    r.observe_running(&running.digest.hex(), now)
-                };
-                if seen {
-                    return None;
-                }
-            }
-        }
-        let applicable = |l: &Live| l.release.sequence > running.sequence && l.release.image_digest != running.digest;
-        for l in live.values().rev().filter(of_class) {
-            if !applicable(l) {
-                continue;
-            }
-            if let Some(r) = l.records.get(&device.id).filter(|r| r.stage.in_flight()) {
-                if let OfferDecision::Offer { .. } = l.row.rollout.decide_offer(&device.id, Some(r), l.in_flight()) {
-                    return Some(l.update_offer(running));
-                }
-            }
-        }
-        for l in live.values().rev().filter(of_class) {
-            if !l.row.rollout.targets(&device.tags) || !applicable(l) {
-                continue;
-            }
-            match l
-                .row
-                .rollout
-                .decide_offer(&device.id, l.records.get(&device.id), l.in_flight())
-            {
-                OfferDecision::Offer { new: true } => return None,
-                OfferDecision::Offer { new: false } => return Some(l.update_offer(running)),
-                _ => continue,
-            }
-        }
-        Some(Offer::NoUpdate)
     }
 
     /// A device's status report about `release_id`.
@@ -401,11 +400,11 @@ impl RolloutService {
             Some(size) => next.evaluate(&counts, size, now).is_some(),
             None => false,
         };
-        self.writer.record(l.id, record.clone(), now).await?;
+        self.writer.record(l.row.id, record.clone(), now).await?;
         if fired {
             // The transition is stored only after the records that caused it.
             self.writer.flush().await?;
-            self.store.save_rollout(l.id, Some(&next), &[], now).await?;
+            self.store.save_rollout(l.row.id, Some(&next), &[], now).await?;
         }
         l.put(record);
         if fired {
@@ -426,7 +425,7 @@ impl RolloutService {
                 .map(|l| {
                     let r = &l.row.rollout;
                     CohortQuery {
-                        rollout: l.id,
+                        rollout: l.row.id,
                         class: l.release.class_name.clone(),
                         salt: r.salt,
                         fraction_bp: r.plan.stages[r.stage].fraction_bp,
@@ -480,7 +479,7 @@ impl RolloutService {
                 .collect();
             for mut record in stalled {
                 if record.stall(stall_after, now) {
-                    tracing::warn!(rollout = l.id, device = %record.device_id, "device stalled mid-update; counted as failed");
+                    tracing::warn!(rollout = l.row.id, device = %record.device_id, "device stalled mid-update; counted as failed");
                     self.save_device(l, record, now).await?;
                 }
             }
@@ -493,7 +492,7 @@ impl RolloutService {
             let mut next = l.row.rollout.clone();
             if next.evaluate(&l.counts, size, now).is_some() {
                 self.writer.flush().await?;
-                self.store.save_rollout(l.id, Some(&next), &[], now).await?;
+                self.store.save_rollout(l.row.id, Some(&next), &[], now).await?;
                 l.stage_changed(&next);
                 l.row.rollout = next;
                 l.row.updated_ms = now;

@@ -17,7 +17,7 @@ mod state;
 
 pub use cohort::{cohort_point, in_cohort, BASIS_POINTS};
 pub use device::{DeviceRecord, DeviceReport, DeviceStage, FailureKind};
-pub use plan::{PlanError, Promotion, RolloutPlan, StagePlan, DEFAULT_STALL_MS};
+pub use plan::{PlanError, Promotion, RolloutPlan, StagePlan, DEFAULT_STALL_MS, MAX_STAGES};
 pub use state::{
     tally, EngineError, OfferDecision, PauseReason, Rollout, RolloutAction, RolloutState, StageCounts, TimelineEntry,
     Transition,

@@ -26,7 +26,6 @@ pub(super) struct CohortCount {
 
 #[derive(Debug)]
 pub(super) struct Live {
-    pub id: i64,
     pub row: RolloutRow,
     pub release: Release,
     pub records: HashMap<String, DeviceRecord>,
@@ -39,7 +38,6 @@ impl Live {
     pub fn new(row: RolloutRow, release: Release, records: Vec<DeviceRecord>) -> Self {
         let counts = row.rollout.counts(&records);
         Self {
-            id: row.id,
             row,
             release,
             records: records.into_iter().map(|r| (r.device_id.clone(), r)).collect(),

@@ -171,7 +171,7 @@ impl RolloutView {
             .filter(|d| matches!(d.stage, DeviceStage::Failed | DeviceStage::RolledBack) && d.failures >= penalty)
             .count();
         Self {
-            id: l.id,
+            id: l.row.id,
             name: l.row.name.clone(),
             release: RolloutReleaseView {
                 id: l.release.id,

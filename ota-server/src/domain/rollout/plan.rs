@@ -54,6 +54,9 @@ pub struct RolloutPlan {
     pub stall_after_ms: i64,
 }
 
+/// Most stages a plan may have.
+pub const MAX_STAGES: usize = 32;
+
 /// Default for [`RolloutPlan::stall_after_ms`]: 30 minutes.
 pub const DEFAULT_STALL_MS: Timestamp = 30 * 60 * 1000;
 
@@ -70,6 +73,8 @@ fn all_bp() -> u16 {
 pub enum PlanError {
     #[error("a rollout needs at least one stage")]
     NoStages,
+    #[error("a rollout has at most {MAX_STAGES} stages")]
+    TooManyStages,
     #[error("stage {0}: fraction must be 1..=10000 basis points")]
     BadFraction(usize),
     #[error("stage {0}: fractions must not decrease (cohorts only grow)")]
@@ -91,6 +96,9 @@ impl RolloutPlan {
     pub fn validate(&self) -> Result<(), PlanError> {
         if self.stages.is_empty() {
             return Err(PlanError::NoStages);
+        }
+        if self.stages.len() > MAX_STAGES {
+            return Err(PlanError::TooManyStages);
         }
         if self.max_in_flight == 0 {
             return Err(PlanError::NoInFlight);

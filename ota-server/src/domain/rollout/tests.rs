@@ -46,6 +46,9 @@ fn plan_validation() {
         .validate(),
         Err(PlanError::NoStages)
     );
+    let mut p = plan();
+    p.stages = vec![p.stages[3].clone(); MAX_STAGES + 1];
+    assert_eq!(p.validate(), Err(PlanError::TooManyStages));
 }
 
 #[test]
