@@ -38,7 +38,7 @@ if [ "$need_apt" = 1 ]; then
     fetch 'liblzma5:amd64=5.4.1-1+deb12u2' liblzma5-new
 fi
 
-fx="$here/../shared/fixtures/delta-pair"
+fx="$here/fixtures/third-party/delta-pair"
 args=(
     "fixture fw-v1->v2" "$fx/fw-v1.bin" "$fx/fw-v2.bin"
     "libcrypto.so.3 armhf" "$cache/libssl3-old/usr/lib/arm-linux-gnueabihf/libcrypto.so.3" "$cache/libssl3-new/usr/lib/arm-linux-gnueabihf/libcrypto.so.3"

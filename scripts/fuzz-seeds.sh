@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IMGTOOL=.venv/bin/imgtool
-KEY=../shared/fixtures/imgtool-2.5.0-samples/ed25519.pem
+KEY=fixtures/third-party/imgtool-2.5.0-samples/ed25519.pem
 [ -x "$IMGTOOL" ] || { echo "fuzz-seeds: $IMGTOOL missing (run .ci/setup)" >&2; exit 1; }
 [ -f "$KEY" ] || { echo "fuzz-seeds: $KEY missing" >&2; exit 1; }
 

@@ -14,5 +14,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
-fx="$(pwd)/../shared/fixtures/delta-pair"
+fx="$(pwd)/fixtures/third-party/delta-pair"
 cargo bench -q -p signer --bench delta -- --check "fixture fw-v1->v2" "$fx/fw-v1.bin" "$fx/fw-v2.bin"

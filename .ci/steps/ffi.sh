@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 for tool in cargo cbindgen gcc; do
   command -v "$tool" >/dev/null || { echo "ffi: missing $tool (run .ci/setup)" >&2; exit 1; }
 done
-SAMPLES=../shared/fixtures/imgtool-2.5.0-samples
+SAMPLES=fixtures/third-party/imgtool-2.5.0-samples
 [ -d "$SAMPLES" ] || { echo "ffi: $SAMPLES missing" >&2; exit 1; }
 
 HEADER=device-verifier-ffi/include/device_verifier.h

@@ -16,7 +16,7 @@ for tool in cargo qemu-system-arm llvm-objcopy llvm-size python3 timeout; do
 done
 IMGTOOL=${IMGTOOL:-.venv/bin/imgtool}
 [ -x "$IMGTOOL" ] || { echo "qemu: $IMGTOOL missing (run .ci/setup)" >&2; exit 1; }
-KEY=../shared/fixtures/imgtool-2.5.0-samples/ed25519.pem
+KEY=fixtures/third-party/imgtool-2.5.0-samples/ed25519.pem
 [ -f "$KEY" ] || { echo "qemu: test key $KEY missing" >&2; exit 1; }
 
 unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS # would replace embedded/.cargo/config.toml's flags

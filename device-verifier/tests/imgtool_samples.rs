@@ -1,11 +1,11 @@
-//! Images signed by imgtool 2.5.0 (../shared/fixtures/imgtool-2.5.0-samples) verify here.
+//! Images signed by imgtool 2.5.0 (fixtures/third-party/imgtool-2.5.0-samples) verify here.
 
 mod common;
 
 use device_verifier::{verify_image, ImagePolicy, SignatureKind, SliceFlash, TrustedKey, VerifyErrorKind};
 
 fn read(name: &str) -> Vec<u8> {
-    common::shared_fixture(&format!("imgtool-2.5.0-samples/{name}"))
+    common::repo_fixture(&format!("third-party/imgtool-2.5.0-samples/{name}"))
 }
 
 fn spki_from_pem(name: &str) -> Vec<u8> {

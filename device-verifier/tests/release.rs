@@ -17,7 +17,7 @@ const CLASS: [u8; 16] = [0x14; 16];
 
 fn sample(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/imgtool-2.5.0-samples")
+        .join("../fixtures/third-party/imgtool-2.5.0-samples")
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -191,6 +191,21 @@ pub async fn init(opts: &InitOptions) -> Result<String> {
     Ok(token)
 }
 
+/// How to make a browser trust the development fleet CA at `ca_pem`, so that the dashboard at
+/// `url` opens without a certificate warning (the server certificate `init` writes names
+/// `localhost` and `127.0.0.1`). Printed by `init` and by the demo.
+pub fn browser_trust_hint(ca_pem: &Path, url: &str) -> String {
+    let ca = ca_pem.display();
+    format!(
+        "The server's certificate is issued by the development fleet CA {ca}; a browser trusts it once you import that CA:\n\
+         \x20 Chrome/Chromium on Linux: certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n fwsign-dev-fleet-ca -i {ca}   (Debian: libnss3-tools)\n\
+         \x20 Firefox: Settings > Privacy & Security > Certificates > View Certificates > Authorities > Import {ca}\n\
+         \x20 macOS: security add-trusted-cert -r trustRoot -k ~/Library/Keychains/login.keychain-db {ca}\n\
+         \x20 curl: curl --cacert {ca} {url}\n\
+         Remove it again when you are done (it is a development CA; its key is on this disk).\n"
+    )
+}
+
 /// Creates a token directly in the store (bootstrap / recovery); returns the secret.
 pub async fn create_token(store: &dyn crate::store::Store, name: &str, role: Role) -> Result<String> {
     let (token, hash) = new_token();

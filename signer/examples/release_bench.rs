@@ -19,7 +19,7 @@ impl RollbackStore for Zero {
 }
 
 fn sample(name: &str) -> Vec<u8> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/imgtool-2.5.0-samples");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/third-party/imgtool-2.5.0-samples");
     std::fs::read(dir.join(name)).expect("imgtool samples")
 }
 

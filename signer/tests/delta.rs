@@ -246,7 +246,7 @@ proptest! {
 fn sample(name: &str) -> Vec<u8> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/imgtool-2.5.0-samples/"
+        "/../fixtures/third-party/imgtool-2.5.0-samples/"
     );
     std::fs::read(format!("{path}{name}")).unwrap_or_else(|e| panic!("{path}{name}: {e}"))
 }

@@ -4,7 +4,7 @@ use signer::delta::cli::{run_apply, run_create};
 use std::path::PathBuf;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/delta-pair")).join(name)
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/third-party/delta-pair")).join(name)
 }
 
 #[test]

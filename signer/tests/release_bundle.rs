@@ -7,7 +7,7 @@ use signer::release::cli::{release, release_inspect, release_verify, ReleaseArgs
 use signer::release::{build_release, report, CoseSigner, ReleaseInput};
 
 fn samples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/imgtool-2.5.0-samples")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/third-party/imgtool-2.5.0-samples")
 }
 
 fn manifest_key() -> ed25519_dalek::SigningKey {

@@ -10,7 +10,7 @@ use sha2::Digest as _;
 use std::path::PathBuf;
 
 fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/suit-manifest-spec/examples")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/third-party/suit-manifest-spec/examples")
 }
 
 /// The last hex block of `exampleN.txt`: the envelope with its COSE authentication object (and,

@@ -3,7 +3,7 @@
  * callback), and tampered, rolled-back, wrong-key, truncated and bad-argument cases are refused
  * with the right status.
  *
- * usage: test SAMPLES_DIR   (shared/fixtures/imgtool-2.5.0-samples)
+ * usage: test SAMPLES_DIR   (fixtures/third-party/imgtool-2.5.0-samples)
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,13 +10,6 @@ pub fn repo_fixture(rel: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-pub fn shared_fixture(rel: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures")
-        .join(rel);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 /// DER SPKI from PEM text (`BEGIN PUBLIC KEY`).
 pub fn spki_from_pem(pem: &[u8]) -> Vec<u8> {
     let text = std::str::from_utf8(pem).unwrap();

@@ -1,5 +1,5 @@
 //! Shared helpers for the signer's integration tests: the binary under test, the imgtool
-//! oracle from the project virtualenv, and the shared fixtures.
+//! oracle from the project virtualenv, and the third-party fixtures (fixtures/third-party).
 #![allow(dead_code)]
 
 pub mod softhsm;
@@ -12,7 +12,7 @@ pub fn repo() -> PathBuf {
 }
 
 pub fn fixtures() -> PathBuf {
-    repo().join("../shared/fixtures")
+    repo().join("fixtures/third-party")
 }
 
 pub fn samples() -> PathBuf {

@@ -4,7 +4,7 @@ use device_verifier::{FlashError, FlashRead, FlashWrite};
 use signer::delta::MemSlot;
 
 pub fn fixture(name: &str) -> Vec<u8> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/delta-pair/");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/third-party/delta-pair/");
     std::fs::read(format!("{path}{name}")).unwrap_or_else(|e| panic!("{path}{name}: {e}"))
 }
 
