@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Delta updates (issue 5), beyond `cargo test --workspace` (which runs all delta tests):
+# Delta updates (docs/FORMATS.md, "Delta patch"), beyond `cargo test --workspace` (which runs all delta tests):
 # a benchmark smoke on the fixture pair that fails if our patch is larger than Debian bsdiff's.
 # The comparison tools are installed here if missing; nothing is skipped.
 set -euo pipefail

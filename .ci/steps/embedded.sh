@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 2 item 6: link device-verifier into a Cortex-M4 no_std binary whose panic handler calls
+# No-panic proof (docs/HARDENING.md): link device-verifier into a Cortex-M4 no_std binary whose panic handler calls
 # an undefined symbol. The link succeeds only if no panic path is reachable. Prints text sizes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

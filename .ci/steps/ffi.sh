@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 8, C ABI: builds the device-verifier-ffi static library, checks that the committed
+# The C ABI (device-verifier-ffi): builds the device-verifier-ffi static library, checks that the committed
 # cbindgen header is up to date, then builds the C test program with gcc (ASan + UBSan on the
 # C side) and runs it against the imgtool 2.5.0 samples.
 set -euo pipefail

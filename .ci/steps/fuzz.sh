@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzz smoke run (issue 8): every cargo-fuzz target for a bounded time on nightly; fails on any
+# Fuzz smoke run (docs/HARDENING.md): every cargo-fuzz target for a bounded time on nightly; fails on any
 # crash, timeout (>5 s per input) or memory blow-up (>512 MiB). Prints execs and execs/s.
 # FUZZ_SECONDS overrides the per-target time (default 30 s: six targets + build ≈ 4.5 min).
 # Uses nightly when installed, else stable with RUSTC_BOOTSTRAP=1 (see scripts/fuzz.sh).

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue 8: the example bootloader on an emulated Cortex-M4 (QEMU mps2-an386). Builds bootloader
-# and app, signs the app with imgtool (from .venv; the project's signer replaces it later),
+# The example bootloader on an emulated Cortex-M4 (QEMU mps2-an386). Builds bootloader
+# and app, signs the app with imgtool 2.5.0 from .venv (the independent signer),
 # composes flash images and runs one QEMU per case:
 #   good      -> the app prints and QEMU exits 0
 #   tampered  -> "REFUSED: image hash mismatch", exit 1

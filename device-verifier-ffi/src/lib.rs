@@ -1,4 +1,4 @@
-//! C ABI for `device-verifier` (issue 8): lets a C bootloader verify the MCUboot image in a
+//! C ABI for `device-verifier`: lets a C bootloader verify the MCUboot image in a
 //! flash slot with the same Rust code the signer and the OTA server use.
 //!
 //! The entry points are in [`abi`] and declared in `include/device_verifier.h` (cbindgen).

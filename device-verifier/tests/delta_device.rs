@@ -1,5 +1,5 @@
 //! Device-side delta apply without the host encoder: header strictness, buffer and slot checks,
-//! and the RAM budget (issue 5: ≤ 4 KiB besides the page buffer).
+//! and the RAM budget (≤ 4 KiB besides the page buffer, docs/FORMATS.md "Delta patch").
 
 use device_verifier::delta::{self, ApplyErrorKind, ApplyRam, PatchSource};
 use device_verifier::{FlashError, FlashRead, FlashWrite, SliceFlash};

@@ -1,4 +1,4 @@
-//! Property tests for `verify_image` (issue 8). Images are built with `manifest`'s encoder and
+//! Property tests for `verify_image`. Images are built with `manifest`'s encoder and
 //! signed here with ed25519-dalek the way imgtool does (Ed25519 over the SHA-256 digest), then:
 //! they verify; any change to a covered byte is refused (`tamper`); another key is refused
 //! (`wrong_key`); the counter decides against the floor (`rollback`); and arbitrary or mutated

@@ -48,7 +48,7 @@ pub fn image_parse(data: &[u8]) {
     assert_eq!(exact.is_ok(), view.trailer().is_empty());
 }
 
-/// Round trip (DESIGN.md house style): for every input [`ImageView::parse`] accepts,
+/// Round trip property: for every input [`ImageView::parse`] accepts,
 /// decoding and re-encoding gives back the input byte for byte.
 #[cfg(feature = "alloc")]
 pub fn image_roundtrip(data: &[u8]) {

@@ -1,4 +1,4 @@
-//! Property tests for the MCUboot image encoders and decoders (issue 8): every encoder round
+//! Property tests for the MCUboot image encoders and decoders: every encoder round
 //! trips through its decoder, accepted inputs re-encode to themselves, and no input panics.
 
 use manifest::image::encode::{reencode, tlv_area, ImageOptions, UnsignedImage};

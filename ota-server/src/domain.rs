@@ -1,4 +1,5 @@
-//! Pure policy: no I/O, no SQL; the clock is injected.
+//! Policy without network or SQL; the clock is injected. The one I/O: ingest's image check
+//! streams the staged image file through `device-verifier`'s `FlashRead` (`ingest/suit.rs`).
 
 pub mod auth;
 pub mod ingest;

@@ -1,8 +1,13 @@
 //! `ota-server`: distributes signed releases to devices. It never signs and holds no private key.
 //!
-//! Layers (DESIGN.md house style):
-//! * [`http`] extracts and authenticates, calls [`domain`], maps results to JSON / stable error codes;
-//! * [`domain`] is pure policy (ingest checks, offer decision, roles) with the clock injected;
+//! Layers (docs/ARCHITECTURE.md, "Inside ota-server"):
+//! * [`http`] extracts and authenticates, calls [`rollouts`] and [`domain`], maps results to JSON /
+//!   stable error codes;
+//! * [`rollouts`] is the rollout service: the engine in [`domain::rollout`] wired to the store and
+//!   to device traffic;
+//! * [`domain`] is policy without network or SQL (ingest checks, offer decision, rollout engine,
+//!   roles) with the clock injected; ingest reads the staged image through the verifier's
+//!   `FlashRead`;
 //! * [`store`] is the only place SQL lives: one [`store::Store`] trait, SQLite and PostgreSQL;
 //! * [`artifacts`] holds images, patches and envelopes content-addressed by SHA-256.
 

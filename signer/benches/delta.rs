@@ -1,4 +1,4 @@
-//! Delta benchmark (issue 5): our patches against Debian `bsdiff` (bzip2), `xdelta3 -9` and
+//! Delta benchmark: our patches against Debian `bsdiff` (bzip2), `xdelta3 -9` and
 //! `zstd -19 --patch-from`, measured side by side in one run.
 //!
 //! ```text

@@ -1,4 +1,4 @@
-//! Delta patches between two images (issue 5; format in `docs/FORMATS.md`, "Delta patch
+//! Delta patches between two images (format in `docs/FORMATS.md`, "Delta patch
 //! format").
 //!
 //! [`create`] finds bsdiff-style matches with a suffix array (`matcher`) and range-codes the

@@ -1,4 +1,4 @@
-//! Host create + device-side apply, end to end (issue 5). Tests are named by the property they
+//! Host create + device-side apply, end to end. Tests are named by the property they
 //! defend; the format rules they exercise are in docs/FORMATS.md, "Delta patch format".
 
 #[path = "delta/common.rs"]
@@ -45,7 +45,7 @@ fn fixture_pair_round_trip() {
     let old = fixture("fw-v1.bin");
     let new = fixture("fw-v2.bin");
     let size = round_trip(&old, &new);
-    // docs/DESIGN.md anchor: Debian bsdiff makes 1,499 B for this pair.
+    // Reference: Debian bsdiff makes 1,499 B for this pair (scripts/delta-bench.sh).
     assert!(size < 1_499, "fixture patch is {size} bytes");
 }
 

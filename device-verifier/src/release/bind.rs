@@ -33,8 +33,8 @@ impl BoundImage {
     }
 
     /// Persists the release's sequence number as the new floor. Call this only from the new
-    /// firmware once it has booted and confirmed itself (RFC 9124 REQ.SEC.SEQUENCE; DESIGN.md trust
-    /// model 4), with `running` = the result of [`verify_image`] on the slot it booted from:
+    /// firmware once it has booted and confirmed itself (RFC 9124 REQ.SEC.SEQUENCE; docs/ARCHITECTURE.md,
+    /// trust model 4), with `running` = the result of [`verify_image`] on the slot it booted from:
     /// it must be this very image, so a commit before the swap cannot be written by accident.
     pub fn commit_after_boot<S: RollbackStore + ?Sized>(
         &self,
@@ -114,7 +114,7 @@ pub fn bind_image<F: FlashRead>(
         return Err(VerifyError::new(Kind::ImageDigestMismatch, 0));
     }
 
-    // The image's own signature (two keys, two signatures: DESIGN.md trust model 2).
+    // The image's own signature (two keys, two signatures: docs/ARCHITECTURE.md, trust model 2).
     let image = verify_image(&mut limited, policy, buf)?;
     // The signed image must be all of image-size: no unsigned tail the device would also accept.
     if image.image_len() != size {

@@ -123,7 +123,7 @@ fn verify(floor: u32) -> Result<VerifiedImage, VerifyError> {
     };
     let policy = ImagePolicy {
         trusted_keys: &[key],
-        // Anti-rollback (DESIGN.md trust model 4): the image's SEC_CNT must be >= the floor.
+        // Anti-rollback (docs/ARCHITECTURE.md, trust model 4): the image's SEC_CNT must be >= the floor.
         security_counter_floor: Some(floor),
     };
     let mut buf = [0u8; 1024];

@@ -1,4 +1,4 @@
-//! Link-time proof that `device-verifier` cannot panic on a Cortex-M4 (issue 2, item 6).
+//! Link-time proof that `device-verifier` cannot panic on a Cortex-M4 (docs/HARDENING.md).
 //!
 //! The panic handler calls `device_verifier_panic_path_is_reachable`, a symbol nothing defines.
 //! With `panic = "abort"`, LTO and `opt-level = "z"`, the handler survives to the link only if
