@@ -9,11 +9,15 @@ use crate::output::{write_atomic, Overwrite};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Encoding {
+    /// A C array (imgtool's default).
     #[value(name = "lang-c")]
     LangC,
+    /// A Rust byte slice.
     #[value(name = "lang-rust")]
     LangRust,
+    /// PEM "PUBLIC KEY".
     Pem,
+    /// The DER bytes.
     Raw,
 }
 
@@ -25,14 +29,16 @@ pub enum Lang {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum HashEncoding {
+    /// A C array (imgtool's default).
     #[value(name = "lang-c")]
     LangC,
+    /// The 32 hash bytes.
     Raw,
 }
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  signer getpub -k dev-key.pem              # C array of the DER SPKI\n  signer getpub -k dev-key.pem -e pem > pub.pem"
+    after_help = "Examples:\n  signer getpub -k dev-key.pem              # C array of the DER SPKI\n  signer getpub -k dev-key.pem -e pem > pub.pem\n  signer getpub -k dev-key.pem -e pem -o pub.pem\n\nWith -o the output is written atomically and an existing file is never replaced without --force."
 )]
 pub struct Args {
     /// Private or public key file, or a pkcs11: URI.
@@ -45,23 +51,34 @@ pub struct Args {
     #[arg(short = 'l', long = "lang")]
     pub lang: Option<Lang>,
     /// Write to this file instead of stdout.
-    #[arg(short = 'o', long = "output")]
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Replace an existing -o file.
+    #[arg(long)]
+    pub force: bool,
     /// Suffix for the generated C/Rust identifiers.
     #[arg(long = "name-suffix", default_value = "")]
     pub name_suffix: String,
 }
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example:\n  signer getpubhash -k dev-key.pem -e raw | xxd")]
+#[command(
+    after_help = "Examples:\n  signer getpubhash -k dev-key.pem -e raw | xxd\n  signer getpubhash -k dev-key.pem -o key_hash.c\n\nWith -o the output is written atomically and an existing file is never replaced without --force."
+)]
 pub struct HashArgs {
     /// Private or public key file, or a pkcs11: URI.
     #[arg(short = 'k', long = "key", value_name = "KEY")]
     pub key: String,
+    /// Output encoding.
     #[arg(short = 'e', long = "encoding", default_value = "lang-c")]
     pub encoding: HashEncoding,
-    #[arg(short = 'o', long = "output")]
+    /// Write to this file instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Replace an existing -o file.
+    #[arg(long)]
+    pub force: bool,
+    /// Suffix for the generated C identifiers.
     #[arg(long = "name-suffix", default_value = "")]
     pub name_suffix: String,
 }
@@ -95,16 +112,41 @@ fn c_array(header: &str, trailer: &str, bytes: &[u8], len_line: Option<String>) 
     out
 }
 
-fn emit(output: Option<&PathBuf>, bytes: &[u8]) -> Result<(), Failure> {
-    match output {
-        Some(path) => write_atomic(path, bytes, Overwrite::Replace),
-        None => std::io::stdout()
-            .write_all(bytes)
-            .map_err(|e| io_failure("write", std::path::Path::new("<stdout>"), &e)),
+/// Where the output goes: stdout, or a file written atomically (never replaced without --force).
+struct Destination<'a> {
+    path: Option<&'a PathBuf>,
+    overwrite: Overwrite,
+}
+
+impl<'a> Destination<'a> {
+    /// Refuses an existing file before the key is opened (a token key may ask for a PIN).
+    fn new(path: Option<&'a PathBuf>, force: bool) -> Result<Self, Failure> {
+        let overwrite = if force { Overwrite::Replace } else { Overwrite::Refuse };
+        if let Some(path) = path {
+            if overwrite == Overwrite::Refuse && path.exists() {
+                return Err(Failure::operational(format!("{} already exists", path.display()))
+                    .hint("choose another output path, or pass --force to replace it"));
+            }
+        }
+        Ok(Self { path, overwrite })
+    }
+
+    fn emit(&self, bytes: &[u8], what: &str) -> Result<(), Failure> {
+        match self.path {
+            Some(path) => {
+                write_atomic(path, bytes, self.overwrite)?;
+                eprintln!("wrote {} ({what}, {} bytes)", path.display(), bytes.len());
+                Ok(())
+            }
+            None => std::io::stdout()
+                .write_all(bytes)
+                .map_err(|e| io_failure("write", std::path::Path::new("<stdout>"), &e)),
+        }
     }
 }
 
 pub fn run(args: &Args) -> Result<(), Failure> {
+    let out = Destination::new(args.output.as_ref(), args.force)?;
     let (algorithm, spki) = public_key(&args.key)?;
     let name = algorithm.short_name();
     let suffix = &args.name_suffix;
@@ -135,17 +177,18 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         ),
         Encoding::Pem => pkcs8::der::pem::encode_string("PUBLIC KEY", pkcs8::LineEnding::LF, &spki)
             .map_err(|e| Failure::operational(format!("cannot encode PEM: {e}")))?,
-        Encoding::Raw => return emit(args.output.as_ref(), &spki),
+        Encoding::Raw => return out.emit(&spki, "public key, DER"),
     };
-    emit(args.output.as_ref(), text.as_bytes())
+    out.emit(text.as_bytes(), "public key")
 }
 
 pub fn run_hash(args: &HashArgs) -> Result<(), Failure> {
+    let out = Destination::new(args.output.as_ref(), args.force)?;
     let (algorithm, spki) = public_key(&args.key)?;
     // imgtool getpubhash always uses SHA-256, whatever the image hash.
     let hash = key_hash(&spki);
     match args.encoding {
-        HashEncoding::Raw => emit(args.output.as_ref(), &hash),
+        HashEncoding::Raw => out.emit(&hash, "public key hash, raw SHA-256"),
         HashEncoding::LangC => {
             let name = algorithm.short_name();
             let suffix = &args.name_suffix;
@@ -158,7 +201,7 @@ pub fn run_hash(args: &HashArgs) -> Result<(), Failure> {
                     hash.len()
                 )),
             );
-            emit(args.output.as_ref(), text.as_bytes())
+            out.emit(text.as_bytes(), "public key hash")
         }
     }
 }
