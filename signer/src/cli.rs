@@ -19,10 +19,12 @@ use crate::failure::Failure;
 const AFTER_HELP: &str = "\
 Examples:
   signer keygen -t ed25519 -k dev-key.pem
-  signer sign -k dev-key.pem -v 1.2.3+4 -s auto -H 0x200 --pad-header -S 0x20000 app.bin app.signed.bin
+  signer sign -k dev-key.pem -v 1.2.3+4 -s auto -H 0x200 --pad-header -S 0x20000 \\
+      app.bin app.signed.bin
   signer verify -k dev-key.pem app.signed.bin
   signer dumpinfo --json app.signed.bin
-  signer keygen -t ed25519 -k 'pkcs11:token=fw-release;object=image-key-2026?module-path=/usr/lib/softhsm/libsofthsm2.so'
+  signer keygen -t ed25519 \\
+      -k 'pkcs11:token=fw-release;object=image-key-2026?module-path=/usr/lib/softhsm/libsofthsm2.so'
   signer hsm list --pkcs11-module /usr/lib/softhsm/libsofthsm2.so
 
 Keys: -k takes a key file (development) or an RFC 7512 pkcs11: URI. The PKCS#11 module comes from

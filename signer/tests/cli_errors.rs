@@ -244,3 +244,73 @@ fn help_has_examples() {
         );
     }
 }
+
+/// README: outputs are never replaced without `--force` — `getpub -o` and `getpubhash -o` too.
+#[test]
+fn getpub_output_is_never_replaced_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in ["getpub", "getpubhash"] {
+        let target = dir.path().join(format!("{cmd}.out"));
+        std::fs::write(&target, b"precious").unwrap();
+        let out = run(signer().arg(cmd).arg("-k").arg(key()).arg("-o").arg(&target));
+        assert_fails(&out, 2, "already exists");
+        assert!(
+            stderr(&out).contains("hint:") && stderr(&out).contains("--force"),
+            "{cmd}: {}",
+            stderr(&out)
+        );
+        assert!(out.stdout.is_empty(), "{cmd}: nothing on stdout");
+        assert_eq!(read(&target), b"precious", "{cmd}: existing file untouched");
+        // --force replaces it, with exactly what stdout would have shown, and says so.
+        let out = run(signer()
+            .arg(cmd)
+            .arg("-k")
+            .arg(key())
+            .arg("-o")
+            .arg(&target)
+            .arg("--force"));
+        assert_eq!(out.status.code(), Some(0), "{cmd}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("wrote {}", target.display())),
+            "{}",
+            stderr(&out)
+        );
+        let stdout = ok(signer().arg(cmd).arg("-k").arg(key()));
+        assert_eq!(read(&target), stdout, "{cmd}");
+        // A new file needs no --force; no temporary files are left behind.
+        let fresh = dir.path().join(format!("{cmd}.new"));
+        ok(signer().arg(cmd).arg("-k").arg(key()).arg("-o").arg(&fresh));
+        assert_eq!(read(&fresh), stdout);
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
+}
+
+/// Commands that write files say what they wrote on stderr; `--json` puts exactly one JSON
+/// document on stdout.
+#[test]
+fn successful_commands_say_what_they_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let new_key = dir.path().join("k.pem");
+    let out = run(signer().args(["keygen", "-t", "ed25519", "--json", "-k"]).arg(&new_key));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["type"], "ed25519");
+    assert!(stderr(&out).contains(&format!("wrote ed25519 key to {}", new_key.display())));
+    let signed = dir.path().join("o.bin");
+    let out = run(signer()
+        .arg("sign")
+        .arg("-k")
+        .arg(key())
+        .args(OK_ARGS)
+        .arg("--json")
+        .arg(payload())
+        .arg(&signed));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["version"], "1.0.0+0");
+    assert!(
+        stderr(&out).contains(&format!("-> {}", signed.display())),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -4,6 +4,9 @@ use crate::failure::Failure;
 use crate::keys::pkcs11::{list_tokens, TokenListing};
 
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  signer hsm list --pkcs11-module /usr/lib/softhsm/libsofthsm2.so\n  PKCS11_PIN=... signer hsm list --json 'pkcs11:token=fw-release'"
+)]
 pub struct Args {
     #[command(subcommand)]
     pub command: HsmCommand,
@@ -13,7 +16,7 @@ pub struct Args {
 pub enum HsmCommand {
     /// List tokens and key objects (label, id, type, key hash).
     #[command(
-        after_help = "Examples:\n  signer hsm list --pkcs11-module /usr/lib/softhsm/libsofthsm2.so\n  PKCS11_PIN=... signer hsm list --json 'pkcs11:token=fw-release?module-path=/usr/lib/softhsm/libsofthsm2.so'\n\nWithout a PIN only public objects are listed. A PIN from pin-source in the URI or PKCS11_PIN is\nused when set; --login asks for one on the terminal."
+        after_help = "Examples:\n  signer hsm list --pkcs11-module /usr/lib/softhsm/libsofthsm2.so\n  PKCS11_PIN=... signer hsm list --json \\\n      'pkcs11:token=fw-release?module-path=/usr/lib/softhsm/libsofthsm2.so'\n\nWithout a PIN only public objects are listed. A PIN from pin-source in the URI or PKCS11_PIN is\nused when set; --login asks for one on the terminal."
     )]
     List(ListArgs),
 }

@@ -10,7 +10,7 @@ use crate::output::Overwrite;
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  signer keygen -t ed25519 -k dev-key.pem\n  PKCS11_MODULE=/usr/lib/softhsm/libsofthsm2.so signer keygen -t ed25519 -k 'pkcs11:token=fw-release;object=image-key-2026'\n\nA file key is an unencrypted PKCS#8 PEM (mode 0600) that imgtool reads too; file keys are for\ndevelopment. With a pkcs11: URI the pair is generated inside the token: the private key is\nsensitive, never extractable and can only sign; the public key and its hash are printed.\nThe PIN comes from pin-source=file:... in the URI, PKCS11_PIN, or a prompt, never from arguments."
+    after_help = "Examples:\n  signer keygen -t ed25519 -k dev-key.pem\n  PKCS11_MODULE=/usr/lib/softhsm/libsofthsm2.so signer keygen -t ed25519 \\\n      -k 'pkcs11:token=fw-release;object=image-key-2026'\n\nA file key is an unencrypted PKCS#8 PEM (mode 0600) that imgtool reads too; file keys are for\ndevelopment. With a pkcs11: URI the pair is generated inside the token: the private key is\nsensitive, never extractable and can only sign; the public key and its hash are printed.\nThe PIN comes from pin-source=file:... in the URI, PKCS11_PIN, or a prompt, never from arguments."
 )]
 pub struct Args {
     /// Key type: ed25519 or ecdsa-p256.
@@ -39,16 +39,16 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     };
     let key = generate_file_key(algorithm, Path::new(&args.key), overwrite)?;
     let hash = hex::encode(key_hash(&key.public_spki()?));
+    // The human line goes to stderr; with --json, stdout holds only the JSON document.
+    eprintln!(
+        "wrote {} key to {} (mode 0600, key hash {hash})",
+        algorithm.imgtool_name(),
+        args.key
+    );
     if args.json {
         super::print_json(&serde_json::json!({
             "key": args.key, "type": algorithm.imgtool_name(), "key_hash": hash,
         }));
-    } else {
-        eprintln!(
-            "wrote {} key to {} (key hash {hash})",
-            algorithm.imgtool_name(),
-            args.key
-        );
     }
     Ok(())
 }
@@ -69,11 +69,11 @@ fn run_token(args: &Args, algorithm: KeyAlgorithm) -> Result<(), Failure> {
     } else {
         print!("{pem}");
         println!("key hash (SHA-256 of the DER SPKI): {hash}");
-        eprintln!(
-            "generated {} key {} inside the token (private key sensitive, not extractable, sign-only)",
-            algorithm.imgtool_name(),
-            key.uri
-        );
     }
+    eprintln!(
+        "generated {} key {} inside the token (private key sensitive, not extractable, sign-only)",
+        algorithm.imgtool_name(),
+        key.uri
+    );
     Ok(())
 }

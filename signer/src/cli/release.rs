@@ -11,7 +11,8 @@ use crate::release::sign::{CoseSigner, KeyCoseSigner};
 const EXAMPLES: &str = "\
 Examples:
   signer release -k manifest-key.pem --image app.signed.bin --sequence 7 \\
-      --vendor example.com --class sensor-v2 --version 1.4.0 --notes 'Fixes the sampling bug' -o release-1.4.0
+      --vendor example.com --class sensor-v2 --version 1.4.0 --notes 'Fixes the sampling bug' \\
+      -o release-1.4.0
   signer release verify -k manifest-pub.pem --vendor example.com --class sensor-v2 \\
       --image release-1.4.0/app.signed.bin --image-key image-pub.pem release-1.4.0/release.suit
   signer release inspect --json release-1.4.0/release.suit
@@ -28,11 +29,29 @@ pub struct Args {
     pub cut: CutArgs,
 }
 
+const VERIFY_EXAMPLES: &str = "\
+Examples:
+  signer release verify -k manifest-pub.pem release-1.4.0/release.suit
+  signer release verify -k manifest-pub.pem --vendor example.com --class sensor-v2 \\
+      --image release-1.4.0/app.signed.bin --image-key image-pub.pem release-1.4.0/release.suit
+  signer release verify --json -k a-pub.pem -k b-pub.pem --threshold 2 release-1.4.0/release.suit
+
+Exit status: 0 verified, 1 verification failed, 2 usage or operational error.";
+
+const INSPECT_EXAMPLES: &str = "\
+Examples:
+  signer release inspect release-1.4.0/release.suit
+  signer release inspect --json release-1.4.0/release.suit | jq .manifest.sequence
+
+Nothing shown is authenticated: use `signer release verify` to check the signatures.";
+
 #[derive(Debug, clap::Subcommand)]
 pub enum Sub {
     /// Verify a release envelope (and optionally the image it names) as a device would.
+    #[command(after_help = VERIFY_EXAMPLES)]
     Verify(VerifyArgs),
     /// Show what an envelope says (signatures are not checked).
+    #[command(after_help = INSPECT_EXAMPLES)]
     Inspect(InspectArgs),
 }
 
@@ -92,8 +111,10 @@ pub struct VerifyArgs {
     /// Signatures by distinct trusted keys required.
     #[arg(long, default_value_t = 1)]
     pub threshold: usize,
+    /// Expected vendor domain (checks vendor-id; needs --class).
     #[arg(long = "vendor", requires = "class")]
     pub vendor: Option<String>,
+    /// Expected device class name (checks class-id; needs --vendor).
     #[arg(long = "class", requires = "vendor")]
     pub class: Option<String>,
     /// Bind this image to the release (digest, size, MCUboot signature).
@@ -102,6 +123,7 @@ pub struct VerifyArgs {
     /// Trusted image public key(s) for --image.
     #[arg(long = "image-key")]
     pub image_keys: Vec<PathBuf>,
+    /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
     /// The envelope (release.suit).
@@ -110,8 +132,10 @@ pub struct VerifyArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
+    /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// The envelope (release.suit).
     pub envelope: PathBuf,
 }
 

@@ -16,9 +16,12 @@ use super::{parse_u16, parse_u32};
 
 const EXAMPLES: &str = "\
 Examples:
-  signer sign -k dev-key.pem -v 1.2.3+4 -s auto -H 0x200 --pad-header -S 0x20000 app.bin app.signed.bin
-  signer sign -k dev-key.pem -v 2.0.0 -H 0x200 --pad-header -S 0x20000 --pad --confirm app.elf app.signed.bin
-  signer sign -k 'pkcs11:token=fw-release;object=image-key-2026' -v 1.0.0 -H 0x200 --pad-header -S 0x20000 app.hex out.hex";
+  signer sign -k dev-key.pem -v 1.2.3+4 -s auto -H 0x200 --pad-header -S 0x20000 \\
+      app.bin app.signed.bin
+  signer sign -k dev-key.pem -v 2.0.0 -H 0x200 --pad-header -S 0x20000 --pad --confirm \\
+      app.elf app.signed.bin
+  signer sign -k 'pkcs11:token=fw-release;object=image-key-2026' -v 1.0.0 -H 0x200 --pad-header \\
+      -S 0x20000 app.hex out.hex";
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES, args_override_self = true)]
@@ -218,22 +221,23 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         "algorithm": signed.algorithm,
         "audit_log": audit_path,
     });
+    // The human line goes to stderr; with --json, stdout holds only the JSON document.
+    let format = match firmware.format {
+        InputFormat::Raw => "raw",
+        InputFormat::Hex => "hex",
+        InputFormat::Elf => "elf",
+    };
+    let key_hash_hex = hex::encode(key_hash(&key.public_spki()?));
+    eprintln!(
+        "signed {} ({format}) -> {} ({} bytes, version {}, key hash {})",
+        args.infile.display(),
+        args.outfile.display(),
+        signed.bytes.len(),
+        settings.image.version,
+        key_hash_hex.get(..16).unwrap_or(&key_hash_hex),
+    );
     if args.json {
         super::print_json(&summary);
-    } else {
-        let format = match firmware.format {
-            InputFormat::Raw => "raw",
-            InputFormat::Hex => "hex",
-            InputFormat::Elf => "elf",
-        };
-        eprintln!(
-            "signed {} ({format}) -> {} ({} bytes, version {}, key hash {})",
-            args.infile.display(),
-            args.outfile.display(),
-            signed.bytes.len(),
-            settings.image.version,
-            &hex::encode(key_hash(&key.public_spki()?))[..16],
-        );
     }
     Ok(())
 }
