@@ -7,6 +7,8 @@ use anyhow::{Context, Result};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
 };
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::SubjectPublicKeyInfoDer;
 
 use crate::config::{Config, DeviceClass, Limits, TlsConfig, TrustConfig};
 use crate::domain::auth::{new_token, Role};
@@ -125,9 +127,64 @@ pub fn write_new(path: &Path, contents: &str, secret: bool) -> Result<()> {
     Ok(())
 }
 
+/// Replaces (or creates) `path` atomically: a temporary file in the same directory gets mode
+/// 0600 if `secret` (else 0644) before any byte is written, is synced, then renamed over `path`.
+/// Readers see the old file or the new one, never a mix, and a secret is never world-readable.
+pub fn write_replace(path: &Path, contents: &str, secret: bool) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    // tempfile creates the file 0600; public files are widened before they become visible.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".ota-server-")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    std::fs::set_permissions(
+        tmp.path(),
+        std::fs::Permissions::from_mode(if secret { 0o600 } else { 0o644 }),
+    )?;
+    tmp.write_all(contents.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("replacing {}", path.display()))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// One file `init` wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub path: PathBuf,
+    /// What it is, for the summary `init` prints.
+    pub what: String,
+    /// A private key: mode 0600.
+    pub secret: bool,
+}
+
+/// What [`init_with_report`] did: the admin token (shown once) and the files it wrote.
+#[derive(Debug, Clone)]
+pub struct InitReport {
+    pub token: String,
+    pub config: PathBuf,
+    pub fleet_ca: PathBuf,
+    pub written: Vec<Written>,
+}
+
 /// Writes `ota-server.toml`, `tls/`, `keys/`, creates the database and returns the admin token
 /// (the caller prints it once; only its hash is stored).
 pub async fn init(opts: &InitOptions) -> Result<String> {
+    Ok(init_with_report(opts).await?.token)
+}
+
+/// [`init`], also saying which files were written. Nothing is written unless every input reads
+/// and no output exists (a failed run leaves the directory as it was, so it can simply be rerun).
+pub async fn init_with_report(opts: &InitOptions) -> Result<InitReport> {
     let dir = &opts.dir;
     let config_path = dir.join("ota-server.toml");
     anyhow::ensure!(
@@ -135,26 +192,84 @@ pub async fn init(opts: &InitOptions) -> Result<String> {
         "{} exists; refusing to overwrite",
         config_path.display()
     );
-    std::fs::create_dir_all(dir.join("tls"))?;
-    std::fs::create_dir_all(dir.join("keys"))?;
-    let ca = DevCa::generate()?;
-    write_new(&dir.join("tls/fleet-ca.pem"), &ca.cert_pem(), false)?;
-    write_new(&dir.join("tls/fleet-ca.key"), &ca.key_pem(), true)?;
-    let server = ca.issue_server(&["localhost", "127.0.0.1"])?;
-    write_new(&dir.join("tls/server.pem"), &server.cert_pem, false)?;
-    write_new(&dir.join("tls/server.key"), &server.key_pem, true)?;
-
-    let copy_keys = |keys: &[PathBuf], prefix: &str| -> Result<Vec<PathBuf>> {
+    // Inputs first: a wrong key path must not leave half an installation behind.
+    let read_keys = |keys: &[PathBuf], prefix: &str| -> Result<Vec<(PathBuf, String)>> {
         keys.iter()
             .enumerate()
             .map(|(i, k)| {
-                let rel = PathBuf::from(format!("keys/{prefix}-{i}.pub.pem"));
                 let text = std::fs::read_to_string(k).with_context(|| format!("reading {}", k.display()))?;
-                write_new(&dir.join(&rel), &text, false)?;
-                Ok(rel)
+                // The same check `serve` makes when it loads the trusted keys.
+                let spki = SubjectPublicKeyInfoDer::from_pem_slice(text.as_bytes()).ok();
+                anyhow::ensure!(
+                    spki.is_some_and(|der| device_verifier::TrustedKey::from_spki(der.as_ref()).is_some()),
+                    "{} is not an Ed25519 or P-256 public key in PEM (-----BEGIN PUBLIC KEY-----)",
+                    k.display()
+                );
+                Ok((PathBuf::from(format!("keys/{prefix}-{i}.pub.pem")), text))
             })
             .collect()
     };
+    let image_keys = read_keys(&opts.image_keys, "image")?;
+    let manifest_keys = read_keys(&opts.manifest_keys, "manifest")?;
+    let ca_pem = PathBuf::from("tls/fleet-ca.pem");
+    let outputs: Vec<PathBuf> = [
+        ca_pem.clone(),
+        "tls/fleet-ca.key".into(),
+        "tls/server.pem".into(),
+        "tls/server.key".into(),
+        "data/ota.db".into(),
+    ]
+    .into_iter()
+    .chain(image_keys.iter().chain(&manifest_keys).map(|(rel, _)| rel.clone()))
+    .collect();
+    if let Some(existing) = outputs.iter().map(|rel| dir.join(rel)).find(|p| p.exists()) {
+        anyhow::bail!(
+            "{} exists (left by an earlier init?); refusing to overwrite",
+            existing.display()
+        );
+    }
+
+    let mut written = Vec::new();
+    let mut write = |rel: &Path, contents: &str, secret: bool, what: &str| -> Result<()> {
+        let path = dir.join(rel);
+        write_new(&path, contents, secret)?;
+        written.push(Written {
+            path,
+            what: what.to_owned(),
+            secret,
+        });
+        Ok(())
+    };
+    std::fs::create_dir_all(dir.join("tls")).with_context(|| format!("creating {}", dir.join("tls").display()))?;
+    std::fs::create_dir_all(dir.join("keys")).with_context(|| format!("creating {}", dir.join("keys").display()))?;
+    let ca = DevCa::generate()?;
+    write(
+        ca_pem.as_path(),
+        &ca.cert_pem(),
+        false,
+        "development fleet CA certificate",
+    )?;
+    write(
+        Path::new("tls/fleet-ca.key"),
+        &ca.key_pem(),
+        true,
+        "development fleet CA private key, signs device certificates",
+    )?;
+    let server = ca.issue_server(&["localhost", "127.0.0.1"])?;
+    write(
+        Path::new("tls/server.pem"),
+        &server.cert_pem,
+        false,
+        "server certificate (localhost, 127.0.0.1)",
+    )?;
+    write(Path::new("tls/server.key"), &server.key_pem, true, "server private key")?;
+    for (rel, text) in &image_keys {
+        write(rel.as_path(), text.as_str(), false, "trusted MCUboot image public key")?;
+    }
+    for (rel, text) in &manifest_keys {
+        write(rel.as_path(), text.as_str(), false, "trusted SUIT manifest public key")?;
+    }
+
     let config = Config {
         listen: opts.listen,
         database_url: "sqlite://data/ota.db".into(),
@@ -164,11 +279,11 @@ pub async fn init(opts: &InitOptions) -> Result<String> {
         tls: Some(TlsConfig {
             cert: "tls/server.pem".into(),
             key: "tls/server.key".into(),
-            device_ca: vec!["tls/fleet-ca.pem".into()],
+            device_ca: vec![ca_pem.clone()],
         }),
         trust: TrustConfig {
-            image_keys: copy_keys(&opts.image_keys, "image")?,
-            manifest_keys: copy_keys(&opts.manifest_keys, "manifest")?,
+            image_keys: image_keys.into_iter().map(|(rel, _)| rel).collect(),
+            manifest_keys: manifest_keys.into_iter().map(|(rel, _)| rel).collect(),
             manifest_threshold: 1,
         },
         classes: opts.classes.clone(),
@@ -182,13 +297,43 @@ pub async fn init(opts: &InitOptions) -> Result<String> {
          # database_url: sqlite://file (default) or postgres://user@host/db[?schema=name].\n{}",
         toml::to_string_pretty(&config)?
     );
-    write_new(&config_path, &text, false)?;
+    write(Path::new("ota-server.toml"), &text, false, "configuration")?;
 
-    let url = format!("sqlite://{}", dir.join("data/ota.db").display());
+    let db = dir.join("data/ota.db");
+    let url = format!("sqlite://{}", db.display());
     let store = crate::store::open(&url).await?;
     let token = create_token(store.as_ref(), "initial-admin", Role::Admin).await?;
     store.close().await;
-    Ok(token)
+    written.push(Written {
+        path: db,
+        what: "SQLite database (token hashes, devices, releases)".into(),
+        secret: false,
+    });
+    Ok(InitReport {
+        token,
+        config: config_path,
+        fleet_ca: dir.join(ca_pem),
+        written,
+    })
+}
+
+/// The dashboard's address for a server listening on `listen` (the certificate `init` writes
+/// names `localhost`).
+pub fn dashboard_url(listen: std::net::SocketAddr) -> String {
+    format!("https://localhost:{}/dashboard", listen.port())
+}
+
+/// What to do after `init`: start the server, make a viewer token, open the dashboard with it
+/// (the token travels in the URL fragment, which never reaches the server; ota-server/README.md).
+pub fn next_steps(config: &Path, listen: std::net::SocketAddr) -> String {
+    let config = config.display();
+    let url = dashboard_url(listen);
+    format!(
+        "Next:\n\
+         \x20 start the server:     ota-server serve --config {config}\n\
+         \x20 a dashboard token:    ota-server token --config {config} --name dashboard --role viewer\n\
+         \x20 open the dashboard:   {url}#token=<viewer token>\n"
+    )
 }
 
 /// How to make a browser trust the development fleet CA at `ca_pem`, so that the dashboard at
@@ -197,12 +342,14 @@ pub async fn init(opts: &InitOptions) -> Result<String> {
 pub fn browser_trust_hint(ca_pem: &Path, url: &str) -> String {
     let ca = ca_pem.display();
     format!(
-        "The server's certificate is issued by the development fleet CA {ca}; a browser trusts it once you import that CA:\n\
+        "To open {url} without a certificate warning, import the development fleet CA\n\
+         {ca} (it issued the server's certificate) into the browser's trusted authorities:\n\
          \x20 Chrome/Chromium on Linux: certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n fwsign-dev-fleet-ca -i {ca}   (Debian: libnss3-tools)\n\
          \x20 Firefox: Settings > Privacy & Security > Certificates > View Certificates > Authorities > Import {ca}\n\
          \x20 macOS: security add-trusted-cert -r trustRoot -k ~/Library/Keychains/login.keychain-db {ca}\n\
+         \x20 Windows (Chrome, Edge): certutil -user -addstore Root {ca}\n\
          \x20 curl: curl --cacert {ca} {url}\n\
-         Remove it again when you are done (it is a development CA; its key is on this disk).\n"
+         Remove it again when you are done: it is a development CA and its private key is on this disk.\n"
     )
 }
 
