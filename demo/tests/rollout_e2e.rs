@@ -205,11 +205,11 @@ async fn staged_rollouts_end_to_end() {
     // The revoked device was refused and still runs v1.
     let r = by_id(revoked);
     assert_eq!(r.digest, digest(&v1));
-    assert_eq!(r.offers, 0);
+    assert_eq!(r.attempts, 0);
     // The other class never saw either release.
     for i in 0..3 {
         let r = by_id(&format!("gw-{i:05}"));
-        assert_eq!((r.offers, r.digest.as_str()), (0, digest(&v1).as_str()), "{r:?}");
+        assert_eq!((r.attempts, r.digest.as_str()), (0, digest(&v1).as_str()), "{r:?}");
     }
     // Deltas were used: every update of the class came as a patch from the running image.
     let class_reports: Vec<_> = summary.reports.iter().filter(|r| r.class == CLASS).collect();

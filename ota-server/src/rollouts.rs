@@ -25,7 +25,7 @@ use std::sync::Arc;
 use rand_core::{OsRng, RngCore as _};
 use tokio::sync::RwLock;
 
-use crate::domain::offer::{Offer, Running};
+use crate::domain::offer::{NoUpdateReason, Offer, Running};
 use crate::domain::rollout::{
     cohort_point, DeviceRecord, DeviceReport, DeviceStage, EngineError, OfferDecision, Rollout, RolloutAction,
     RolloutPlan, RolloutState,
@@ -105,7 +105,7 @@ struct CohortQuery {
 /// What a check-in decides, before anything is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Choice {
-    Nothing,
+    Nothing(NoUpdateReason),
     /// Offer this rollout's release again (an update under way).
     Continue(i64),
     /// A new offer: the device's record must be stored first.
@@ -174,7 +174,40 @@ fn choose(live: &BTreeMap<i64, Live>, device: &Device, class: &str, running: &Ru
             _ => continue,
         }
     }
-    Choice::Nothing
+    Choice::Nothing(why_nothing(live, device, class, running))
+}
+
+/// Why no rollout offers the device anything: the decision of the newest rollout of a newer
+/// release that targets the device (the one [`choose`] would have followed), else whether
+/// rollouts exist that target other devices. [`NoUpdateReason::NoRollout`] means no rollout
+/// of a newer release exists: the caller tells `up_to_date` / `no_release` from it with the
+/// newest release of the class.
+fn why_nothing(live: &BTreeMap<i64, Live>, device: &Device, class: &str, running: &Running) -> NoUpdateReason {
+    let mut other_targets = false;
+    // Drafts included: a draft of a newer release is "not started", not "no rollout".
+    let newer = live.values().rev().filter(|l| {
+        l.release.class_name == class
+            && l.release.sequence > running.sequence
+            && l.release.image_digest != running.digest
+    });
+    for l in newer {
+        if !l.row.rollout.targets(&device.tags) {
+            other_targets = true;
+            continue;
+        }
+        let decision = l
+            .row
+            .rollout
+            .decide_offer(&device.id, l.records.get(&device.id), l.in_flight());
+        if let Some(reason) = decision.no_update_reason() {
+            return reason;
+        }
+    }
+    if other_targets {
+        NoUpdateReason::NotTargeted
+    } else {
+        NoUpdateReason::NoRollout
+    }
 }
 
 /// The rollouts of this server, loaded at start and kept in step with the store.
@@ -316,7 +349,10 @@ impl RolloutService {
 
     /// What a device of `class` running `running` is offered. Check-ins that change nothing
     /// (most of them) are answered under the read lock; the write lock is taken only to store
-    /// what the check-in revealed or a new offer.
+    /// what the check-in revealed or a new offer. Nothing offered carries its reason;
+    /// [`NoUpdateReason::NoRollout`] means no rollout of a release newer than `running`
+    /// exists, which the caller tells apart from `up_to_date` / `no_release` with the class's
+    /// newest release ([`NoUpdateReason::when_nothing_newer`]).
     pub async fn offer(
         &self,
         device: &Device,
@@ -325,16 +361,16 @@ impl RolloutService {
         now: Millis,
     ) -> Result<Offer, RolloutError> {
         if device.state != DeviceState::Active {
-            return Ok(Offer::NoUpdate);
+            return Ok(Offer::NoUpdate(NoUpdateReason::DeviceInactive));
         }
+        // `Continue` names a rollout of `live`; the fallback is unreachable.
+        let gone = Offer::NoUpdate(NoUpdateReason::NoRollout);
         {
             let live = self.live.read().await;
             if observations(&live, device, class, running, now).is_empty() {
                 match choose(&live, device, class, running) {
-                    Choice::Nothing => return Ok(Offer::NoUpdate),
-                    Choice::Continue(id) => {
-                        return Ok(live.get(&id).map_or(Offer::NoUpdate, |l| l.update_offer(running)))
-                    }
+                    Choice::Nothing(reason) => return Ok(Offer::NoUpdate(reason)),
+                    Choice::Continue(id) => return Ok(live.get(&id).map_or(gone, |l| l.update_offer(running))),
                     Choice::Start(_) => {}
                 }
             }
@@ -347,8 +383,8 @@ impl RolloutService {
         }
         // Decided again: the state may have moved between the two locks.
         match choose(&live, device, class, running) {
-            Choice::Nothing => Ok(Offer::NoUpdate),
-            Choice::Continue(id) => Ok(live.get(&id).map_or(Offer::NoUpdate, |l| l.update_offer(running))),
+            Choice::Nothing(reason) => Ok(Offer::NoUpdate(reason)),
+            Choice::Continue(id) => Ok(live.get(&id).map_or(gone, |l| l.update_offer(running))),
             Choice::Start(id) => {
                 let l = live.get_mut(&id).ok_or(RolloutError::NotFound)?;
                 let stage = l.row.rollout.stage;

@@ -63,6 +63,10 @@ struct Server {
 
 impl Server {
     async fn start() -> Self {
+        Self::start_with(ota_server::config::OfferMode::Latest).await
+    }
+
+    async fn start_with(offer_mode: ota_server::config::OfferMode) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let p = |n: &str| dir.path().join(n);
         let ca = DevCa::generate().unwrap();
@@ -97,7 +101,7 @@ impl Server {
                 ..Limits::default()
             },
             artifacts_url: None,
-            offer_mode: ota_server::config::OfferMode::Latest,
+            offer_mode,
         };
         let server = ota_server::start(config).await.expect("server starts");
         let token = ota_server::init::create_token(server.store.as_ref(), "test-admin", Role::Admin)
@@ -123,8 +127,25 @@ impl Server {
         format!("https://localhost:{}{path}", self.server.addr.port())
     }
 
-    /// Signs and uploads v2 (sequence 2) with a real delta from v1.
-    async fn upload_v2(&self, v1: &[u8], v2: &[u8]) {
+    async fn admin_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let mut req = self.admin.request(method, self.url(path)).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        assert!(status.is_success(), "{path}: {status} {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Signs and uploads v2 (sequence 2) with a real delta from v1; returns its id.
+    async fn upload_v2(&self, v1: &[u8], v2: &[u8]) -> i64 {
         let key = signer::keys::load_file_key(&repo("fixtures/keys/test-only-ed25519-b.pem")).unwrap();
         let cose = KeyCoseSigner::new(&key).unwrap();
         let patch = signer::delta::create(v1, v2, &|_, _| {}).unwrap();
@@ -171,7 +192,11 @@ impl Server {
             .await
             .unwrap();
         let status = r.status();
-        assert_eq!(status, 201, "{}", r.text().await.unwrap_or_default());
+        let text = r.text().await.unwrap_or_default();
+        assert_eq!(status, 201, "{text}");
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["id"]
+            .as_i64()
+            .unwrap()
     }
 
     async fn device_view(&self, id: &str) -> serde_json::Value {
@@ -205,7 +230,7 @@ async fn fleet_updates_v1_to_v2_with_deltas_and_faults() {
     );
     let factory = factory_image();
     let srv = Server::start().await;
-    srv.upload_v2(&v1, &v2).await;
+    let _ = srv.upload_v2(&v1, &v2).await;
 
     let prov = provisioning(CLASS);
     let none = FaultRates::default();
@@ -246,12 +271,15 @@ async fn fleet_updates_v1_to_v2_with_deltas_and_faults() {
     // Every device of the class runs v2 (by digest), committed at sequence 2, except the one
     // whose new image never boots.
     assert_eq!(summary.count(EndState::Committed), 27, "{}", summary.to_text());
+    assert_eq!(summary.count(EndState::HeldBack), 0, "{}", summary.to_text());
+    assert_eq!(summary.devices_offered, 28, "{}", summary.to_text());
     for r in summary
         .reports
         .iter()
         .filter(|r| r.class == CLASS && r.id != "v1-00002")
     {
         assert_eq!(r.state, EndState::Committed, "{r:?}");
+        assert_eq!(r.no_update_reason.as_deref(), Some("up_to_date"), "{r:?}");
         assert_eq!(r.digest, v2_digest, "{r:?}");
         assert_eq!(r.sequence, 2, "{r:?}");
         assert_eq!(r.statuses.last().map(String::as_str), Some("committed"), "{r:?}");
@@ -304,7 +332,8 @@ async fn fleet_updates_v1_to_v2_with_deltas_and_faults() {
     // Another class never sees the release.
     for id in ["gw-00000", "gw-00001"] {
         let r = by_id(id);
-        assert_eq!((r.state, r.offers), (EndState::UpToDate, 0), "{r:?}");
+        assert_eq!((r.state, r.attempts), (EndState::UpToDate, 0), "{r:?}");
+        assert_eq!(r.no_update_reason.as_deref(), Some("no_release"), "{r:?}");
         assert_eq!(r.digest, v1_digest, "{r:?}");
         assert!(r.statuses.is_empty(), "{r:?}");
     }
@@ -312,7 +341,7 @@ async fn fleet_updates_v1_to_v2_with_deltas_and_faults() {
     let delta_bytes: u64 = summary
         .reports
         .iter()
-        .filter(|r| r.id.starts_with("v1-") && r.resumes == 0 && r.downloads_delta == 1 && r.offers == 1)
+        .filter(|r| r.id.starts_with("v1-") && r.resumes == 0 && r.downloads_delta == 1 && r.attempts == 1)
         .map(|r| r.bytes)
         .max()
         .unwrap();
@@ -322,5 +351,126 @@ async fn fleet_updates_v1_to_v2_with_deltas_and_faults() {
         v2.len()
     );
     assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+    srv.server.shutdown().await;
+}
+
+fn fleet_options(srv: &Server) -> FleetOptions {
+    FleetOptions {
+        server_url: srv.url(""),
+        connect_addr: Some(srv.server.addr),
+        server_ca_pem: srv.ca.cert_pem(),
+        poll_interval: Duration::from_millis(50),
+        jitter: Duration::from_millis(50),
+        slot_size: 0x20000,
+        max_attempts: 3,
+        until_idle: true,
+        deadline: Duration::from_secs(60),
+        ..FleetOptions::default()
+    }
+}
+
+/// Under a staged rollout, fleet-sim tells devices that run the newest release from devices the
+/// server holds back, with the server's reason: outside the 1% canary `not_in_cohort`, while
+/// the rollout is paused `rollout_paused`; the canary's devices update and end `committed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_sim_reports_held_back_devices_with_the_reason() {
+    use ota_server::domain::rollout::cohort_point;
+    let (v1, v2) = (
+        read("fixtures/images/fw-v1.signed.bin"),
+        read("fixtures/images/fw-v2.signed.bin"),
+    );
+    let srv = Server::start_with(ota_server::config::OfferMode::Rollout).await;
+    let release = srv.upload_v2(&v1, &v2).await;
+    let prov = provisioning(CLASS);
+    let none = FaultRates::default();
+    let early = sim::fleet("early-", 30, CLASS, &prov, &v1, "1.0.0", 1, none, 21);
+
+    // A salt that puts exactly one of the first fleet in the 1% canary (fixed: reproducible).
+    let salt = (0u64..)
+        .map(|i| format!("{i:032x}"))
+        .find(|hex| {
+            let mut salt = [0u8; 16];
+            hex::decode_to_slice(hex, &mut salt).unwrap();
+            early.iter().filter(|d| cohort_point(&salt, &d.id) < 100).count() == 1
+        })
+        .unwrap();
+    let mut salt_bytes = [0u8; 16];
+    hex::decode_to_slice(&salt, &mut salt_bytes).unwrap();
+    let canary: Vec<String> = early
+        .iter()
+        .filter(|d| cohort_point(&salt_bytes, &d.id) < 100)
+        .map(|d| d.id.clone())
+        .collect();
+    // The canary's stage waits an hour before promotion: nobody else gets v2 in this test.
+    let stage = |percent: f64| serde_json::json!({"percent": percent, "soak_ms": 3_600_000});
+    let created = srv
+        .admin_json(
+            reqwest::Method::POST,
+            "/api/v1/admin/rollouts",
+            Some(serde_json::json!({
+                "release_id": release,
+                "cohort_salt": salt,
+                "plan": {"stages": [stage(1.0), stage(100.0)]},
+            })),
+        )
+        .await;
+    let rollout = created["id"].as_i64().unwrap();
+    // The admin API's plan has no sentinel: no count given is null.
+    assert!(created["stages"][0]["min_committed"].is_null(), "{created}");
+
+    let summary = sim::run(&srv.ca, &fleet_options(&srv), early).await.unwrap();
+    eprintln!("{}", summary.to_text());
+    let v2_digest = sha(&v2);
+    for r in &summary.reports {
+        if canary.contains(&r.id) {
+            assert_eq!(r.state, EndState::Committed, "{r:?}");
+            assert_eq!(r.digest, v2_digest, "{r:?}");
+        } else {
+            // Still on v1, and not mistaken for up to date.
+            assert_eq!(r.state, EndState::HeldBack, "{r:?}");
+            assert_eq!(r.no_update_reason.as_deref(), Some("not_in_cohort"), "{r:?}");
+            assert_eq!((r.attempts, r.sequence), (0, 1), "{r:?}");
+        }
+    }
+    assert_eq!(summary.count(EndState::UpToDate), 0);
+    assert_eq!(summary.held_back("not_in_cohort"), 29, "{}", summary.to_text());
+    let json = summary.to_json(false);
+    assert_eq!(json["by_state"]["held_back"], 29, "{json}");
+    assert_eq!(json["by_state"]["committed"], 1, "{json}");
+    assert_eq!(json["held_back"]["not_in_cohort"]["devices"], 29, "{json}");
+    assert!(
+        json["held_back"]["not_in_cohort"]["ids"].as_array().unwrap().is_empty(),
+        "29 devices are more than a listing: {json}"
+    );
+    assert!(summary.to_text().contains("not_in_cohort"), "{}", summary.to_text());
+
+    // Paused: every device of a later fleet, in the cohort or not, is held back for the pause.
+    srv.admin_json(
+        reqwest::Method::POST,
+        &format!("/api/v1/admin/rollouts/{rollout}/pause"),
+        None,
+    )
+    .await;
+    let late = sim::fleet("late-", 12, CLASS, &prov, &v1, "1.0.0", 1, none, 22);
+    let summary = sim::run(&srv.ca, &fleet_options(&srv), late).await.unwrap();
+    eprintln!("{}", summary.to_text());
+    assert_eq!(summary.count(EndState::HeldBack), 12, "{}", summary.to_text());
+    assert_eq!(summary.held_back("rollout_paused"), 12);
+    let mut ids = summary.held_back["rollout_paused"].ids.clone();
+    ids.sort();
+    assert_eq!(ids.len(), 12, "a small group lists its devices");
+    assert!(ids.iter().all(|id| id.starts_with("late-")), "{ids:?}");
+    for r in &summary.reports {
+        assert_eq!((r.attempts, r.digest.as_str()), (0, sha(&v1).as_str()), "{r:?}");
+    }
+    // The server's view: one device offered, in the canary stage; the cumulative counts of the
+    // last stage equal the totals.
+    let view = srv
+        .admin_json(reqwest::Method::GET, &format!("/api/v1/admin/rollouts/{rollout}"), None)
+        .await;
+    assert_eq!(view["stages"][0]["counts"]["committed"], 1, "{view}");
+    assert_eq!(view["stages"][1]["counts"]["offered"], 0, "{view}");
+    assert_eq!(view["stages"][1]["cumulative"], view["totals"], "{view}");
+    assert_eq!(view["totals"]["committed"], 1, "{view}");
     srv.server.shutdown().await;
 }

@@ -2,7 +2,7 @@
 //! gates and actions are stored, and a service loaded afresh from the store (a restart) has
 //! exactly the same state, counts and timeline — nothing lost, nothing counted twice.
 
-use ota_server::domain::offer::{Offer, Running};
+use ota_server::domain::offer::{NoUpdateReason, Offer, Running};
 use ota_server::domain::rollout::RolloutPlan;
 use ota_server::domain::status::StatusReport;
 use ota_server::domain::Sha256;
@@ -72,9 +72,11 @@ fn running(digest: u8, sequence: u64) -> Running {
 async fn snapshot(service: &RolloutService) -> serde_json::Value {
     let mut views = serde_json::to_value(service.views().await).unwrap();
     for v in views.as_array_mut().unwrap() {
-        // Cohort sizes are recounted after a restart, not stored.
+        // Cohort sizes (and what promotion needs of them) are recounted after a restart, not
+        // stored.
         for s in v["stages"].as_array_mut().unwrap() {
             s["cohort"] = serde_json::Value::Null;
+            s["committed_needed"] = serde_json::Value::Null;
         }
     }
     views
@@ -88,7 +90,7 @@ async fn exercise(store: SharedStore) {
 
     let service = RolloutService::load(store.clone()).await.unwrap();
     // Canary 5% (min 100% of its cohort), then 100%; pause at the second failure.
-    let mut plan = RolloutPlan::canary([u32::MAX; 4], 0);
+    let mut plan = RolloutPlan::canary_by_share(0);
     plan.stages = vec![plan.stages[0].clone(), plan.stages[3].clone()];
     plan.stages[0].fraction_bp = 500;
     plan.stages[0].max_failures = 2;
@@ -145,10 +147,11 @@ async fn exercise(store: SharedStore) {
         .await
         .unwrap();
     service.tick(t0 + 4).await.unwrap();
-    assert!(matches!(
+    // It rolled back: it waits for an operator's retry-failed.
+    assert_eq!(
         service.offer(&device, CLASS, &running(9, 1), t0 + 5).await.unwrap(),
-        Offer::NoUpdate
-    ));
+        Offer::NoUpdate(NoUpdateReason::AwaitingRetry)
+    );
     let v = service.view(id).await.unwrap();
     assert_eq!(v.state, "paused", "{:?}", v.pause_reason);
     assert_eq!(v.stages[0].counts.rolled_back, 1);
@@ -162,13 +165,13 @@ async fn exercise(store: SharedStore) {
     // Paused: no new device is offered; resume accepts the failures so far.
     let outsider = ids.iter().find(|d| !offered.contains(d)).unwrap();
     let outsider_device = store.device(outsider).await.unwrap().unwrap();
-    assert!(matches!(
+    assert_eq!(
         service
             .offer(&outsider_device, CLASS, &running(9, 1), t0 + 6)
             .await
             .unwrap(),
-        Offer::NoUpdate
-    ));
+        Offer::NoUpdate(NoUpdateReason::RolloutPaused)
+    );
     service.act(id, Action::RetryFailed, t0 + 7).await.unwrap();
     let v = service
         .act(
@@ -232,6 +235,16 @@ async fn exercise(store: SharedStore) {
     let committed: u32 = v.stages.iter().map(|s| s.counts.committed).sum();
     let offered_total: u32 = v.stages.iter().map(|s| s.counts.offered).sum();
     assert_eq!((committed, offered_total), (400, 400));
+    // One meaning per count: `counts` is this stage's devices, `cumulative` this stage and the
+    // earlier ones, `totals` every stage.
+    assert_eq!((v.totals.committed, v.totals.offered), (400, 400));
+    assert_eq!(v.stages[1].cumulative, v.totals);
+    assert_eq!(v.stages[0].cumulative, v.stages[0].counts);
+    assert_eq!(
+        v.stages[1].counts.offered,
+        400 - v.stages[0].counts.offered,
+        "devices of the canary are counted in the canary only"
+    );
     let before = snapshot(&service).await;
     service.flush().await.unwrap();
     drop(service);
@@ -261,7 +274,7 @@ async fn stalled_device_counts_as_failed() {
     store.register_devices(&ids, CLASS, t0).await.unwrap();
     let release = insert_release(&store, t0).await;
     let service = RolloutService::load(store.clone()).await.unwrap();
-    let mut plan = RolloutPlan::canary([u32::MAX; 4], 0);
+    let mut plan = RolloutPlan::canary_by_share(0);
     plan.stages[0].fraction_bp = 10_000 / 5;
     plan.stages[1].fraction_bp = 10_000 / 5;
     plan.stall_after_ms = 60_000;
@@ -310,7 +323,7 @@ async fn tag_targeted_rollout_reaches_only_tagged_devices() {
     }
     let release = insert_release(&store, t0).await;
     let service = RolloutService::load(store.clone()).await.unwrap();
-    let mut plan = RolloutPlan::canary([u32::MAX; 4], 0);
+    let mut plan = RolloutPlan::canary_by_share(0);
     plan.stages = vec![plan.stages[3].clone()];
     let id = service
         .create(&release, spec(plan, vec!["beta".into()]), t0)
@@ -326,6 +339,11 @@ async fn tag_targeted_rollout_reaches_only_tagged_devices() {
         }
     }
     assert_eq!(offered, beta);
+    let untagged = store.device(&ids[2]).await.unwrap().unwrap();
+    assert_eq!(
+        service.offer(&untagged, CLASS, &running(9, 1), t0 + 1).await.unwrap(),
+        Offer::NoUpdate(NoUpdateReason::NotTargeted)
+    );
     let v = service.view(id).await.unwrap();
     assert_eq!(
         (v.stages[0].cohort, v.target_tags.clone()),
@@ -368,14 +386,14 @@ async fn update_under_way_finishes_before_a_newer_rollout() {
         .await
         .unwrap();
     let service = RolloutService::load(store.clone()).await.unwrap();
-    let mut plan = RolloutPlan::canary([u32::MAX; 4], 0);
+    let mut plan = RolloutPlan::canary_by_share(0);
     plan.stages = vec![plan.stages[3].clone()];
     let r2 = service.create(&v2, spec(plan.clone(), vec![]), t0).await.unwrap().id;
     service.tick(t0).await.unwrap();
     let device = store.device(&ids[0]).await.unwrap().unwrap();
     let offered = |o: Offer| match o {
         Offer::Update { release, .. } => Some(release.version),
-        Offer::NoUpdate => None,
+        Offer::NoUpdate(_) => None,
     };
     assert_eq!(
         offered(service.offer(&device, CLASS, &running(9, 1), t0 + 1).await.unwrap()).as_deref(),
@@ -406,5 +424,122 @@ async fn update_under_way_finishes_before_a_newer_rollout() {
     let v = service.view(r2).await.unwrap();
     assert_eq!((v.stages[0].counts.committed, v.in_flight), (1, 0));
     assert_eq!(service.view(r3).await.unwrap().in_flight, 1);
+    store.close().await;
+}
+
+/// A check-in that gets nothing says why, with the reason the offer decision had: no rollout,
+/// a draft, not in the cohort, the in-flight limit, a failure waiting for retry, the penalty
+/// box, a pause, an abort.
+#[tokio::test]
+async fn no_update_reasons_follow_the_offer_decision() {
+    let (_dir, store) = sqlite().await;
+    let t0 = 1_800_000_000_000;
+    let ids: Vec<String> = (0..40).map(|i| format!("dev-{i:04}")).collect();
+    store.register_devices(&ids, CLASS, t0).await.unwrap();
+    let release = insert_release(&store, t0).await;
+    let service = RolloutService::load(store.clone()).await.unwrap();
+    let device = |i: usize| {
+        let store = store.clone();
+        let id = ids[i].clone();
+        async move { store.device(&id).await.unwrap().unwrap() }
+    };
+    let offer = |d: ota_server::domain::Device, at: i64| {
+        let service = &service;
+        async move { service.offer(&d, CLASS, &running(9, 1), at).await.unwrap() }
+    };
+    let nothing = Offer::NoUpdate;
+
+    // No rollout of anything newer (the HTTP layer tells up_to_date / no_release from it).
+    assert_eq!(offer(device(0).await, t0).await, nothing(NoUpdateReason::NoRollout));
+    let current = service
+        .offer(&device(0).await, CLASS, &running(2, 2), t0)
+        .await
+        .unwrap();
+    assert_eq!(current, nothing(NoUpdateReason::NoRollout));
+    assert_eq!(
+        NoUpdateReason::when_nothing_newer(Some(&release), &running(2, 2)),
+        Some(NoUpdateReason::UpToDate)
+    );
+    assert_eq!(
+        NoUpdateReason::when_nothing_newer(None, &running(9, 1)),
+        Some(NoUpdateReason::NoRelease)
+    );
+    assert_eq!(NoUpdateReason::when_nothing_newer(Some(&release), &running(9, 1)), None);
+
+    // A draft: not started.
+    let mut plan = RolloutPlan::canary_by_share(3_600_000);
+    plan.stages = vec![plan.stages[0].clone(), plan.stages[3].clone()];
+    plan.stages[0].fraction_bp = 2_500;
+    plan.stages[0].max_failures = 0;
+    plan.stages[0].max_failure_rate_bp = 10_000;
+    plan.max_in_flight = 1;
+    plan.penalty_after_failures = 2;
+    let mut draft = spec(plan, vec![]);
+    draft.start = false;
+    let id = service.create(&release, draft, t0).await.unwrap().id;
+    assert_eq!(
+        offer(device(0).await, t0).await,
+        nothing(NoUpdateReason::RolloutNotStarted)
+    );
+    let engine = |a| Action::Engine(a);
+    use ota_server::domain::rollout::{cohort_point, RolloutAction};
+    service.act(id, engine(RolloutAction::Start), t0 + 1).await.unwrap();
+    service.tick(t0 + 1).await.unwrap();
+
+    // Outside the 25% cohort: not in cohort. Inside: the first is offered, the next waits for
+    // the in-flight slot.
+    let (inside, outside): (Vec<usize>, Vec<usize>) =
+        (0..ids.len()).partition(|&i| cohort_point(&SALT, &ids[i]) < 2_500);
+    assert!(inside.len() >= 2 && !outside.is_empty(), "{inside:?}");
+    assert_eq!(
+        offer(device(outside[0]).await, t0 + 2).await,
+        nothing(NoUpdateReason::NotInCohort)
+    );
+    assert!(matches!(
+        offer(device(inside[0]).await, t0 + 2).await,
+        Offer::Update { .. }
+    ));
+    assert_eq!(
+        offer(device(inside[1]).await, t0 + 2).await,
+        nothing(NoUpdateReason::InFlightLimit)
+    );
+
+    // It fails: it waits for retry-failed; a second failure puts it in the penalty box.
+    let failed = StatusReport::Failed {
+        release_id: Some(release.id),
+        reason: "flash write".into(),
+    };
+    service.report(&ids[inside[0]], &failed, t0 + 3).await.unwrap();
+    assert_eq!(
+        offer(device(inside[0]).await, t0 + 4).await,
+        nothing(NoUpdateReason::AwaitingRetry)
+    );
+    service.act(id, Action::RetryFailed, t0 + 5).await.unwrap();
+    assert!(matches!(
+        offer(device(inside[0]).await, t0 + 6).await,
+        Offer::Update { .. }
+    ));
+    service.report(&ids[inside[0]], &failed, t0 + 7).await.unwrap();
+    assert_eq!(
+        offer(device(inside[0]).await, t0 + 8).await,
+        nothing(NoUpdateReason::HeldOut)
+    );
+    assert_eq!(service.view(id).await.unwrap().penalty_boxed, 1);
+
+    // Paused: nobody new starts; aborted: nobody new ever does.
+    service.act(id, engine(RolloutAction::Pause), t0 + 9).await.unwrap();
+    assert_eq!(
+        offer(device(inside[1]).await, t0 + 10).await,
+        nothing(NoUpdateReason::RolloutPaused)
+    );
+    assert_eq!(
+        offer(device(outside[0]).await, t0 + 10).await,
+        nothing(NoUpdateReason::RolloutPaused)
+    );
+    service.act(id, engine(RolloutAction::Abort), t0 + 11).await.unwrap();
+    assert_eq!(
+        offer(device(inside[1]).await, t0 + 12).await,
+        nothing(NoUpdateReason::RolloutAborted)
+    );
     store.close().await;
 }

@@ -32,7 +32,13 @@ Examples:
       --class sensor-v2 --vendor-domain example.com --devices 50 --image fw-v1.signed.bin
 
 Devices stop when a check-in offers nothing (or they gave up on a release after --max-attempts
-failed attempts); --keep-polling keeps them polling until --deadline.";
+failed attempts); --keep-polling keeps them polling until --deadline.
+
+End states: committed (updated, now runs the newest release), up_to_date (ran it all along),
+held_back (the server has something newer but offered nothing: the summary gives its reason per
+device group, e.g. rollout_paused, not_in_cohort, held_out), rolled_back, failed, deadline,
+unreachable. The summary goes to stdout (--json: one JSON document, nothing else); progress
+goes to stderr.";
 
 /// Runs virtual devices against an ota-server: mutual TLS with per-device certificates issued
 /// from the development fleet CA, two flash slots each, and device-verifier on every download.
@@ -118,7 +124,7 @@ struct Args {
     /// Seed for faults and jitter.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Print the summary as JSON.
+    /// Print the summary as one JSON document on stdout (progress stays on stderr).
     #[arg(long)]
     json: bool,
     /// With --json: include every device's report.
@@ -236,7 +242,23 @@ async fn main() -> Result<()> {
         rates,
         a.seed,
     );
+    eprintln!(
+        "fleet-sim: {} device(s) of class {class} on {} (sequence {}) against {}; {}",
+        specs.len(),
+        a.image_version,
+        a.sequence,
+        opts.server_url,
+        if opts.until_idle {
+            format!("each stops when offered nothing (at most {} s)", a.deadline)
+        } else {
+            format!("polling until the deadline ({} s)", a.deadline)
+        }
+    );
     let summary = sim::run(&ca, &opts, specs).await?;
+    eprintln!(
+        "fleet-sim: {} device(s) finished in {:.1} s",
+        summary.devices, summary.wall_time_s
+    );
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary.to_json(a.per_device))?);
     } else {
@@ -247,10 +269,31 @@ async fn main() -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory as _;
+    use clap::{CommandFactory as _, Parser as _};
 
     #[test]
     fn cli_is_well_formed() {
         super::Args::command().debug_assert();
+    }
+
+    /// `--version` works, every option says what it does, and `--help` ends with examples.
+    #[test]
+    fn cli_documents_every_option_and_has_examples() {
+        let mut cmd = super::Args::command();
+        for arg in cmd.get_arguments() {
+            assert!(
+                arg.get_help().is_some_and(|h| !h.to_string().trim().is_empty()),
+                "--{} has no help text",
+                arg.get_id()
+            );
+        }
+        assert!(cmd
+            .get_after_help()
+            .is_some_and(|h| h.to_string().contains("Examples:")));
+        let help = cmd.render_long_help().to_string();
+        assert!(help.contains("Examples:"), "{help}");
+        let e = super::Args::try_parse_from(["fleet-sim", "--version"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayVersion);
+        assert!(e.to_string().contains(env!("CARGO_PKG_VERSION")), "{e}");
     }
 }

@@ -14,7 +14,7 @@ use super::auth::DeviceAuth;
 use super::error::{ApiError, ErrorBody, JsonBody};
 use super::AppState;
 use crate::config::OfferMode;
-use crate::domain::offer::{Offer, Running};
+use crate::domain::offer::{NoUpdateReason, Offer, Running};
 use crate::domain::status::StatusReport;
 use crate::domain::{Release, Sha256};
 use crate::store::{CheckinRecord, DeviceEvent};
@@ -67,10 +67,14 @@ pub struct UpdateOffer {
     pub patch: Option<PatchLink>,
 }
 
-/// `{"update": null}` means no update.
+/// An offer (`update`), or `{"update": null, "no_update_reason": "..."}`: nothing now, and why.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CheckinResponse {
     pub update: Option<UpdateOffer>,
+    /// Present exactly when `update` is null: why nothing is offered. Stable names; a device
+    /// must treat one it does not know as "nothing now, check in again later".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_update_reason: Option<NoUpdateReason>,
 }
 
 pub fn artifact_url(d: &Sha256) -> String {
@@ -108,7 +112,7 @@ async fn envelope_bytes(state: &AppState, release: &Release) -> Result<Arc<[u8]>
     Ok(bytes)
 }
 
-/// Check in: report what runs, get "no update" or an offer.
+/// Check in: report what runs, get an offer or "no update" with its reason.
 #[utoipa::path(post, path = "/api/v1/device/checkin", tag = "device", request_body = CheckinRequest,
     responses((status = 200, body = CheckinResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -181,9 +185,24 @@ pub async fn checkin(
             state.offer.decide(&device, &running, latest.as_deref(), now)
         }
     };
+    let offer = match offer {
+        // No rollout of anything newer: tell "runs the newest" from "newer, not rolled out".
+        Offer::NoUpdate(NoUpdateReason::NoRollout) => {
+            let latest = state.latest.get(state.store.as_ref(), &class, now).await?;
+            Offer::NoUpdate(
+                NoUpdateReason::when_nothing_newer(latest.as_deref(), &running).unwrap_or(NoUpdateReason::NoRollout),
+            )
+        }
+        other => other,
+    };
+    let mut no_update_reason = None;
     let update = match offer {
-        Offer::NoUpdate => {
-            state.metrics.inc("ota_checkins_total", &[("result", "no_update")]);
+        Offer::NoUpdate(reason) => {
+            state.metrics.inc(
+                "ota_checkins_total",
+                &[("result", "no_update"), ("reason", reason.as_str())],
+            );
+            no_update_reason = Some(reason);
             None
         }
         Offer::Update { release, patch } => {
@@ -209,7 +228,11 @@ pub async fn checkin(
             })
         }
     };
-    Ok(axum::Json(CheckinResponse { update }).into_response())
+    Ok(axum::Json(CheckinResponse {
+        update,
+        no_update_reason,
+    })
+    .into_response())
 }
 
 /// Report update progress.

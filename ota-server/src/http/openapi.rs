@@ -19,7 +19,7 @@ use crate::domain::status::StatusReport;
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail, device::CheckinRequest, device::RunningImage, device::CheckinResponse,
-        device::UpdateOffer, device::Link, device::PatchLink, StatusReport, admin::ReleaseView, admin::PatchView,
+        crate::domain::offer::NoUpdateReason, device::UpdateOffer, device::Link, device::PatchLink, StatusReport, admin::ReleaseView, admin::PatchView,
         admin::DeviceView, admin::DeviceDetail, admin::EventView, admin::NewToken, admin::CreatedToken,
         admin::AuditView, admin::DeviceTags, rollouts::NewRollout, rollouts::PlanInput, rollouts::StageInput, rollouts::FleetView,
         rollouts::ClassVersions, rollouts::VersionView, crate::rollouts::RolloutView,

@@ -40,10 +40,11 @@ impl From<RolloutError> for ApiError {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StageInput {
-    /// Cumulative share of the class's devices, in percent (0.01 … 100).
+    /// The stage's cohort: a cumulative share of the target devices, in percent (0.01 … 100),
+    /// earlier stages' devices included.
     pub percent: f64,
-    /// Committed devices (over the rollout so far) needed to promote; capped by what the
-    /// stage's cohort can give. Default: no count (the share below decides).
+    /// Committed devices, cumulative (this stage and every earlier one), needed to promote;
+    /// capped by what the stage's cohort can give. Default: no count (the share below decides).
     pub min_committed: Option<u32>,
     /// Share of the stage's cohort (those not failed) that must have committed to promote,
     /// in percent (default 95: devices that are switched off must not stall a rollout).
@@ -103,7 +104,7 @@ fn to_basis_points(percent: f64, what: &str) -> Result<u16, ApiError> {
 
 impl PlanInput {
     fn into_plan(self) -> Result<RolloutPlan, ApiError> {
-        let mut defaults = RolloutPlan::canary([u32::MAX; 4], DEFAULT_SOAK_MS);
+        let mut defaults = RolloutPlan::canary_by_share(DEFAULT_SOAK_MS);
         for s in &mut defaults.stages {
             s.min_committed_bp = (DEFAULT_MIN_COMMITTED_PERCENT * 100.0) as u16;
         }
@@ -116,7 +117,7 @@ impl PlanInput {
                     let fraction_bp = to_basis_points(s.percent, "percent")?;
                     Ok(StagePlan {
                         fraction_bp,
-                        min_committed: s.min_committed.unwrap_or(u32::MAX),
+                        min_committed: s.min_committed,
                         min_committed_bp: to_basis_points(
                             s.min_committed_percent.unwrap_or(DEFAULT_MIN_COMMITTED_PERCENT),
                             "min_committed_percent",
@@ -225,7 +226,8 @@ pub async fn list(State(state): State<AppState>, admin: AdminAuth) -> Result<Jso
     Ok(Json(state.rollouts.views().await))
 }
 
-/// One rollout: state, pause reason, per-stage counts, timeline.
+/// One rollout: state, pause reason, counts per stage (`counts`: this stage; `cumulative`:
+/// so far) and for all stages (`totals`), timeline.
 #[utoipa::path(get, path = "/api/v1/admin/rollouts/{id}", tag = "rollouts", params(("id" = i64, Path)),
     responses((status = 200, body = RolloutView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn get(

@@ -15,15 +15,25 @@ pub struct RolloutReleaseView {
     pub class: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+/// Devices by where they are with the rollout's release. Every count is of devices (never of
+/// offers or attempts: a device offered again after `retry-failed` is still one device, counted
+/// where it is now). Whether the counts cover one stage or several depends on the field holding
+/// them: [`StageView::counts`] (this stage), [`StageView::cumulative`] (so far),
+/// [`RolloutView::totals`] (all stages).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct CountsView {
-    /// Every device offered in this stage (it includes all the others).
+    /// Devices offered the release, whatever happened next: it includes every count below
+    /// (those that have not reported yet are `offered` only).
     pub offered: u32,
+    /// Downloading, downloaded or verified.
     pub downloading: u32,
+    /// Installing, or rebooted into the new image and not yet confirmed.
     pub installed: u32,
     /// Rebooted into the new image and confirmed it: the only success.
     pub committed: u32,
+    /// Reported a failure (or stalled: no report for `stall_after_ms`).
     pub failed: u32,
+    /// Came back on the old image after installing.
     pub rolled_back: u32,
 }
 
@@ -40,21 +50,43 @@ impl From<StageCounts> for CountsView {
     }
 }
 
+/// One stage. Its devices are those first offered the release while it was the current stage
+/// (`counts`, **this stage**); `cumulative` adds every earlier stage (**so far**). Cohorts
+/// are cumulative fractions of the target: the 10% stage's cohort holds the 1% stage's devices.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct StageView {
     pub index: usize,
+    /// The stage's cohort as a share of the target, in basis points (cumulative).
     pub fraction_bp: u16,
+    /// `fraction_bp` in percent.
     pub percent: f64,
-    /// Devices of the fleet in this stage's cohort (cumulative); null until counted.
+    /// Devices of the target in this stage's cohort, **cumulative** (earlier stages' devices
+    /// included; devices already running the release counted once); counted for the current
+    /// stage only, null otherwise or until counted.
     pub cohort: Option<u32>,
     /// `done`, `current` or `pending`.
     pub status: &'static str,
+    /// **This stage**: devices first offered the release while this stage was current. The
+    /// failure gates (`max_failures`, `max_failure_rate_bp`) count these.
     pub counts: CountsView,
-    pub min_committed: u32,
-    /// Share of the cohort that must commit, in percent.
+    /// **So far**: this stage's `counts` plus every earlier stage's. The promotion gate
+    /// compares `cumulative.committed` with `committed_needed`, against the (cumulative)
+    /// `cohort`.
+    pub cumulative: CountsView,
+    /// Committed devices, cumulative (`cumulative.committed`), that promotion needs: the
+    /// smaller of `min_committed_percent` of the cohort's reachable devices (the cohort less
+    /// the devices that failed so far) and `min_committed`. Null unless this is the current
+    /// stage and its cohort is counted.
+    pub committed_needed: Option<u32>,
+    /// The operator's committed-device count for promotion (cumulative); null when none was
+    /// given (then `min_committed_percent` alone decides).
+    pub min_committed: Option<u32>,
+    /// Share of the cohort's reachable devices that must have committed, in percent.
     pub min_committed_percent: f64,
     pub soak_ms: i64,
+    /// Pause at this many failed or rolled-back devices of this stage (0 = no count gate).
     pub max_failures: u32,
+    /// Pause when this stage's failure rate exceeds this, in basis points (10000 = never).
     pub max_failure_rate_bp: u16,
     /// `automatic` or `approval`.
     pub promotion: &'static str,
@@ -84,6 +116,8 @@ pub struct RolloutView {
     pub pause_kind: Option<&'static str>,
     pub current_stage: usize,
     pub stages: Vec<StageView>,
+    /// Every stage together: the last stage's `cumulative`.
+    pub totals: CountsView,
     pub max_in_flight: u32,
     pub in_flight: u32,
     /// Devices held out after failing `penalty_after_failures` times.
@@ -132,18 +166,22 @@ impl RolloutView {
             _ => (None, None),
         };
         let cohort_now = l.cohort_size(r);
-        let stages = r
+        let mut so_far = StageCounts::default();
+        let stages: Vec<StageView> = r
             .plan
             .stages
             .iter()
             .enumerate()
             .map(|(i, s)| {
                 let done = i < r.stage || r.state == RolloutState::Completed;
+                let this_stage = l.counts.get(i).copied().unwrap_or_default();
+                so_far = so_far.plus(&this_stage);
+                let cohort = if i == r.stage { cohort_now } else { None };
                 StageView {
                     index: i,
                     fraction_bp: s.fraction_bp,
                     percent: f64::from(s.fraction_bp) / 100.0,
-                    cohort: if i == r.stage { cohort_now } else { None },
+                    cohort,
                     status: if done {
                         "done"
                     } else if i == r.stage {
@@ -151,7 +189,11 @@ impl RolloutView {
                     } else {
                         "pending"
                     },
-                    counts: l.counts.get(i).copied().unwrap_or_default().into(),
+                    counts: this_stage.into(),
+                    cumulative: so_far.into(),
+                    committed_needed: cohort
+                        .filter(|_| !done)
+                        .map(|size| r.committed_needed(i, &l.counts, size)),
                     min_committed: s.min_committed,
                     min_committed_percent: f64::from(s.min_committed_bp) / 100.0,
                     soak_ms: s.soak_ms,
@@ -184,6 +226,7 @@ impl RolloutView {
             pause_reason,
             pause_kind,
             current_stage: r.stage,
+            totals: so_far.into(),
             stages,
             max_in_flight: r.plan.max_in_flight,
             in_flight: l.in_flight(),

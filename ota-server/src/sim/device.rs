@@ -11,22 +11,55 @@ use super::firmware::{Firmware, Nvm, Payload};
 use super::net::{Checkin, Link, Offer};
 use super::plan::{DeviceSpec, FleetOptions, Rng};
 
-/// Where a device ended.
+/// Where a device ended. Serialized in snake_case (`up_to_date`, `held_back`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub enum EndState {
-    /// Installed at least one update, then the server had nothing newer.
+    /// Installed at least one update and now runs the newest release there is for it (the
+    /// server's last answer: `up_to_date` or `no_release`; or stopped by the driver right after
+    /// committing, before the next check-in).
     Committed,
-    /// Never offered anything (already current, or not targeted).
+    /// Ran the newest release all along: never offered anything, and the server said
+    /// `up_to_date` or `no_release`.
     UpToDate,
+    /// The server has something newer for the device but offered nothing at its last check-in,
+    /// for the reason in [`DeviceReport::no_update_reason`] (a paused rollout, not in the
+    /// current stage's cohort, ...), whether or not the device installed an earlier update.
+    HeldBack,
     /// Gave up on a release after repeated failures (last one a failed boot).
     RolledBack,
     /// Gave up on a release after repeated failures.
     Failed,
-    /// Still busy at the deadline (or polling until it).
+    /// Still busy at the deadline (or polling until it without an answer to go by).
     Deadline,
     /// Could not talk to the server.
     Unreachable,
+}
+
+impl EndState {
+    /// The name in the summary (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Committed => "committed",
+            Self::UpToDate => "up_to_date",
+            Self::HeldBack => "held_back",
+            Self::RolledBack => "rolled_back",
+            Self::Failed => "failed",
+            Self::Deadline => "deadline",
+            Self::Unreachable => "unreachable",
+        }
+    }
+
+    /// Where a device ends whose last check-in offered nothing, for `reason`.
+    fn idle(reason: Option<&str>, updated: bool) -> Self {
+        match reason {
+            Some("up_to_date" | "no_release") if updated => Self::Committed,
+            Some("up_to_date" | "no_release") => Self::UpToDate,
+            // Anything else (or no reason: an older server) means something is withheld or
+            // unknown: never claim the device is current.
+            _ => Self::HeldBack,
+        }
+    }
 }
 
 /// What one device did.
@@ -35,6 +68,9 @@ pub struct DeviceReport {
     pub id: String,
     pub class: String,
     pub state: EndState,
+    /// The server's `no_update_reason` at the device's last check-in, if that check-in offered
+    /// nothing (`held_back` devices always have one, or `unspecified` from an older server).
+    pub no_update_reason: Option<String>,
     pub version: String,
     pub digest: String,
     pub sequence: u64,
@@ -42,7 +78,8 @@ pub struct DeviceReport {
     pub statuses: Vec<String>,
     pub failures: Vec<String>,
     pub checkins: u64,
-    pub offers: u64,
+    /// Update attempts: offers the device acted on (a retried release counts again).
+    pub attempts: u64,
     pub downloads_full: u64,
     pub downloads_delta: u64,
     pub bytes: u64,
@@ -75,13 +112,14 @@ pub async fn run(spec: DeviceSpec, opts: FleetOptions, link: Link) -> DeviceRepo
         id: spec.id.clone(),
         class: spec.class.clone(),
         state: EndState::Deadline,
+        no_update_reason: None,
         version: spec.version.clone(),
         digest: fw.running_digest().hex(),
         sequence: spec.sequence,
         statuses: vec![],
         failures: vec![],
         checkins: 0,
-        offers: 0,
+        attempts: 0,
         downloads_full: 0,
         downloads_delta: 0,
         bytes: 0,
@@ -118,6 +156,8 @@ impl Sim<'_> {
         tokio::time::sleep(first).await;
         let mut attempts: HashMap<i64, u32> = HashMap::new();
         let (mut updated, mut errors, mut gave_up) = (false, 0u32, None);
+        // Set while the last check-in offered nothing: the server's reason.
+        let mut idle: Option<Option<String>> = None;
         while Instant::now() < deadline && !self.stopped() {
             let digest = self.fw.running_digest().hex();
             self.report.checkins += 1;
@@ -135,19 +175,19 @@ impl Sim<'_> {
                     tokio::time::sleep(d).await;
                     continue;
                 }
-                Ok(Checkin::NoUpdate) => {
+                Ok(Checkin::NoUpdate(reason)) => {
                     errors = 0;
+                    self.report.no_update_reason = Some(reason.clone().unwrap_or_else(|| "unspecified".into()));
                     if self.opts.until_idle {
-                        self.report.state = if updated {
-                            EndState::Committed
-                        } else {
-                            EndState::UpToDate
-                        };
+                        self.report.state = EndState::idle(reason.as_deref(), updated);
                         return;
                     }
+                    idle = Some(reason);
                 }
                 Ok(Checkin::Offer(offer)) => {
                     errors = 0;
+                    idle = None;
+                    self.report.no_update_reason = None;
                     let n = attempts.entry(offer.release_id).or_default();
                     if *n >= self.opts.max_attempts {
                         if self.opts.until_idle {
@@ -156,7 +196,7 @@ impl Sim<'_> {
                         }
                     } else {
                         *n += 1;
-                        self.report.offers += 1;
+                        self.report.attempts += 1;
                         match self.update(&offer).await {
                             Ok(()) => {
                                 updated = true;
@@ -185,12 +225,14 @@ impl Sim<'_> {
                 None => tokio::time::sleep(pause).await,
             }
         }
-        // Stopped by the driver: the last outcome stands (a later success clears a failure).
-        self.report.state = match (self.stopped(), gave_up, updated) {
+        // Stopped by the driver: the last outcome stands (a later success clears a failure);
+        // otherwise the last check-in's answer says whether the device is current.
+        self.report.state = match (self.stopped(), gave_up, idle) {
             (false, _, _) => EndState::Deadline,
             (true, Some(failure), _) => failure,
-            (true, None, true) => EndState::Committed,
-            (true, None, false) => EndState::UpToDate,
+            (true, None, Some(reason)) => EndState::idle(reason.as_deref(), updated),
+            (true, None, None) if updated => EndState::Committed,
+            (true, None, None) => EndState::Deadline,
         };
     }
 

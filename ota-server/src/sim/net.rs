@@ -33,16 +33,25 @@ pub struct Offer {
     pub patch: Option<Artifact>,
 }
 
+/// The check-in answer (`crate::http::device::CheckinResponse` on the server side; keep the
+/// two in step). The reason stays a string: a reason this simulator does not know (a newer
+/// server) is still reported as it was given.
 #[derive(Debug, Deserialize)]
 struct CheckinResponse {
     update: Option<Offer>,
+    #[serde(default)]
+    no_update_reason: Option<String>,
 }
+
+/// Longest `no_update_reason` kept (the server's are short snake_case names).
+const MAX_REASON: usize = 64;
 
 /// What a check-in returned.
 #[derive(Debug)]
 pub enum Checkin {
     Offer(Box<Offer>),
-    NoUpdate,
+    /// Nothing offered, with the server's `no_update_reason` (absent from older servers).
+    NoUpdate(Option<String>),
     /// Rate limited: retry after this long.
     RetryAfter(Duration),
 }
@@ -118,7 +127,16 @@ impl Link {
         let resp: CheckinResponse = r.json().await.map_err(|e| format!("checkin: {e}"))?;
         Ok(match resp.update {
             Some(o) => Checkin::Offer(Box::new(o)),
-            None => Checkin::NoUpdate,
+            None => Checkin::NoUpdate(resp.no_update_reason.map(|mut r| {
+                if r.len() > MAX_REASON {
+                    let mut end = MAX_REASON;
+                    while !r.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    r.truncate(end);
+                }
+                r
+            })),
         })
     }
 

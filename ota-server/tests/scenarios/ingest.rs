@@ -28,6 +28,10 @@ pub async fn upload_checkin_download_and_verify_like_a_device(backend: Backend) 
     )
     .await;
     assert_eq!(s, 200, "{v}");
+    assert!(
+        v.get("no_update_reason").is_none(),
+        "an offer has no no-update reason: {v}"
+    );
     let offer = &v["update"];
     assert_eq!(offer["sequence"], 1);
     assert!(offer["patch"].is_null());
@@ -48,6 +52,7 @@ pub async fn upload_checkin_download_and_verify_like_a_device(backend: Backend) 
     .await;
     assert_eq!(s, 200);
     assert!(v["update"].is_null(), "{v}");
+    assert_eq!(v["no_update_reason"], "up_to_date", "{v}");
 
     // The check-in is the truth about what the device runs.
     let (s, v) = env.admin(Method::GET, "/api/v1/admin/devices/dev-0001", None).await;

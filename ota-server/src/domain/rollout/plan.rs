@@ -1,6 +1,6 @@
 //! What an operator asks for: ordered stages with their gates.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::Timestamp;
 
@@ -21,8 +21,16 @@ pub enum Promotion {
 pub struct StagePlan {
     /// Cumulative share of the target population, in basis points (100 = 1%).
     pub fraction_bp: u16,
-    /// Committed devices (cumulative over the rollout) needed before promotion.
-    pub min_committed: u32,
+    /// Committed devices (cumulative over the rollout) needed before promotion, if the operator
+    /// gave a count; `None`: the share below alone decides. Stored plans written before this was
+    /// optional hold `u32::MAX` for "no count" and load as `None` (same gate: the smaller of
+    /// the two always was the share).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "count_or_legacy_none"
+    )]
+    pub min_committed: Option<u32>,
     /// Share of the stage's reachable cohort that must have committed, in basis points: a
     /// fleet always has devices that are off, and waiting for all of them would stall the
     /// rollout. Promotion needs the smaller of this and `min_committed`.
@@ -66,6 +74,12 @@ fn default_stall_ms() -> Timestamp {
 
 fn all_bp() -> u16 {
     BASIS_POINTS
+}
+
+/// `min_committed` as stored: a count, absent, or the `u32::MAX` that meant "no count" before
+/// the field was optional (old rows must still load, with the same gate).
+fn count_or_legacy_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    Ok(Option::<u32>::deserialize(d)?.filter(|&n| n != u32::MAX))
 }
 
 /// Why a plan was refused.
@@ -128,9 +142,20 @@ impl RolloutPlan {
         Ok(())
     }
 
-    /// The usual canary plan: 1% → 10% → 50% → 100%, automatic promotion. The canary pauses on
-    /// its first failure; later stages at 5 failures or a failure rate above 5%.
+    /// The usual canary plan: 1% → 10% → 50% → 100%, automatic promotion once `min_committed`
+    /// devices per stage (or the whole cohort, if fewer) committed. The canary pauses on its
+    /// first failure; later stages at 5 failures or a failure rate above 5%.
     pub fn canary(min_committed: [u32; 4], soak_ms: Timestamp) -> Self {
+        Self::canary_with(min_committed.map(Some), soak_ms)
+    }
+
+    /// [`RolloutPlan::canary`] without committed counts: every stage promotes once its whole
+    /// cohort committed (`min_committed_bp` decides alone).
+    pub fn canary_by_share(soak_ms: Timestamp) -> Self {
+        Self::canary_with([None; 4], soak_ms)
+    }
+
+    fn canary_with(min_committed: [Option<u32>; 4], soak_ms: Timestamp) -> Self {
         let stage = |fraction_bp, min_committed, max_failures| StagePlan {
             fraction_bp,
             min_committed,

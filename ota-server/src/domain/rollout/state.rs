@@ -6,6 +6,7 @@ use super::cohort::in_cohort;
 use super::device::{DeviceRecord, DeviceStage};
 use super::plan::{PlanError, Promotion, RolloutPlan};
 use super::Timestamp;
+use crate::domain::offer::NoUpdateReason;
 
 /// Where the rollout is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +128,18 @@ impl StageCounts {
             .saturating_sub(self.committed)
             .saturating_sub(self.failures())
     }
+
+    /// Field by field sum: cumulative counts are the sums of the per-stage ones.
+    pub fn plus(&self, other: &Self) -> Self {
+        Self {
+            offered: self.offered.saturating_add(other.offered),
+            downloading: self.downloading.saturating_add(other.downloading),
+            installed: self.installed.saturating_add(other.installed),
+            committed: self.committed.saturating_add(other.committed),
+            failed: self.failed.saturating_add(other.failed),
+            rolled_back: self.rolled_back.saturating_add(other.rolled_back),
+        }
+    }
 }
 
 /// Adds (`add`) or removes one device record's contribution to per-stage counts. Callers that
@@ -177,6 +190,23 @@ pub enum OfferDecision {
     Failed,
     /// Failed too often: held out of this rollout.
     PenaltyBox,
+}
+
+impl OfferDecision {
+    /// What the device API tells a device this decision offers nothing to; `None` for an offer.
+    pub fn no_update_reason(self) -> Option<NoUpdateReason> {
+        Some(match self {
+            Self::Offer { .. } => return None,
+            Self::NotStarted => NoUpdateReason::RolloutNotStarted,
+            Self::NotInCohort => NoUpdateReason::NotInCohort,
+            Self::Paused => NoUpdateReason::RolloutPaused,
+            Self::Aborted => NoUpdateReason::RolloutAborted,
+            Self::InFlightCap => NoUpdateReason::InFlightLimit,
+            Self::AlreadyUpdated => NoUpdateReason::AlreadyUpdated,
+            Self::Failed => NoUpdateReason::AwaitingRetry,
+            Self::PenaltyBox => NoUpdateReason::HeldOut,
+        })
+    }
 }
 
 /// A rollout's persistent state (device records are stored beside it).
@@ -339,11 +369,7 @@ impl Rollout {
         }
         // Success gates: enough devices committed (capped by what the cohort can give), and soaked.
         let committed: u32 = counts.iter().take(stage + 1).map(|c| c.committed).sum();
-        let failed_total: u32 = counts.iter().take(stage + 1).map(StageCounts::failures).sum();
-        let reachable = cohort_size.saturating_sub(failed_total);
-        let share = u64::from(reachable) * u64::from(plan.min_committed_bp);
-        let by_share = u32::try_from(share.div_ceil(u64::from(super::cohort::BASIS_POINTS))).unwrap_or(u32::MAX);
-        let required = plan.min_committed.min(by_share);
+        let required = self.committed_needed(stage, counts, cohort_size);
         let soaked = now.saturating_sub(self.stage_started_at) >= plan.soak_ms;
         if committed < required || !soaked {
             return None;
@@ -366,6 +392,21 @@ impl Rollout {
                 ))
             }
         }
+    }
+
+    /// Committed devices — cumulative, this stage and every earlier one — that `stage` needs
+    /// before it may be promoted: `min_committed_bp` of its cohort (`cohort_size`, itself
+    /// cumulative) less the devices that failed so far, or the plan's `min_committed` count if
+    /// that is fewer. `counts` are per stage (the stage in force when each device was offered).
+    pub fn committed_needed(&self, stage: usize, counts: &[StageCounts], cohort_size: u32) -> u32 {
+        let Some(plan) = self.plan.stages.get(stage) else {
+            return 0;
+        };
+        let failed_total: u32 = counts.iter().take(stage + 1).map(StageCounts::failures).sum();
+        let reachable = cohort_size.saturating_sub(failed_total);
+        let share = u64::from(reachable) * u64::from(plan.min_committed_bp);
+        let by_share = u32::try_from(share.div_ceil(u64::from(super::cohort::BASIS_POINTS))).unwrap_or(u32::MAX);
+        plan.min_committed.map_or(by_share, |n| n.min(by_share))
     }
 
     /// Whether a device of the rollout's class with these tags is in its target.

@@ -258,7 +258,7 @@ fn abort_stops_devices_that_have_not_started() {
 fn small_cohort_cannot_stall_the_gate() {
     // 1% of 200 devices is ~2: min_committed 5 is capped by what the cohort can give.
     let mut p = plan();
-    p.stages[0].min_committed = 5;
+    p.stages[0].min_committed = Some(5);
     let mut r = Rollout::new(p, SALT).unwrap();
     r.act(RolloutAction::Start, 0).unwrap();
     let records = vec![
@@ -442,7 +442,7 @@ fn stalled_device_fails_and_frees_its_slot() {
 
 #[test]
 fn committed_share_lets_a_stage_promote_without_switched_off_devices() {
-    let mut p = RolloutPlan::canary([u32::MAX; 4], 0);
+    let mut p = RolloutPlan::canary_by_share(0);
     p.stages[0].min_committed_bp = 9_000; // 90% of the cohort
     let mut r = Rollout::new(p, SALT).unwrap();
     r.act(RolloutAction::Start, 0).unwrap();
@@ -458,9 +458,39 @@ fn committed_share_lets_a_stage_promote_without_switched_off_devices() {
         Some(Transition::Promoted { from: 0, to: 1 })
     ));
     // The default (100%) waits for the whole cohort.
-    let mut r = Rollout::new(RolloutPlan::canary([u32::MAX; 4], 0), SALT).unwrap();
+    let mut r = Rollout::new(RolloutPlan::canary_by_share(0), SALT).unwrap();
     r.act(RolloutAction::Start, 0).unwrap();
     let mut counts = vec![StageCounts::default(); 4];
     counts[0].committed = 19;
     assert_eq!(r.evaluate(&counts, 20, 1_000), None);
+}
+
+#[test]
+fn stored_plans_without_a_count_load_from_old_and_new_rows() {
+    // New rows omit `min_committed` when the operator gave none; rows written before it was
+    // optional hold u32::MAX. Both load as "no count", and the gate is the same.
+    let plan = RolloutPlan::canary_by_share(0);
+    let doc = serde_json::to_value(&plan).unwrap();
+    assert!(doc["stages"][0].get("min_committed").is_none(), "{doc}");
+    let mut legacy = doc.clone();
+    for s in legacy["stages"].as_array_mut().unwrap() {
+        s["min_committed"] = serde_json::json!(u32::MAX);
+    }
+    let old: RolloutPlan = serde_json::from_value(legacy).unwrap();
+    assert_eq!(old, plan);
+    let mut with_count = doc;
+    with_count["stages"][1]["min_committed"] = serde_json::json!(7);
+    let counted: RolloutPlan = serde_json::from_value(with_count).unwrap();
+    assert_eq!(counted.stages[1].min_committed, Some(7));
+    assert_eq!(serde_json::to_value(&counted).unwrap()["stages"][1]["min_committed"], 7);
+
+    // committed_needed: the share of the cohort (cumulative) less failures so far, capped by
+    // the count when one is given.
+    let mut r = Rollout::new(counted, SALT).unwrap();
+    r.act(RolloutAction::Start, 0).unwrap();
+    let mut counts = vec![StageCounts::default(); 4];
+    counts[0].failed = 2;
+    assert_eq!(r.committed_needed(0, &counts, 10), 8);
+    assert_eq!(r.committed_needed(1, &counts, 100), 7, "capped by min_committed");
+    assert_eq!(r.committed_needed(9, &counts, 100), 0, "no such stage");
 }
