@@ -1,6 +1,6 @@
 //! `signer delta create|apply`: patches between signed images (see docs/FORMATS.md).
 //! Each prints one line saying what it wrote on stderr; with `--json`, stdout is one JSON
-//! document (DESIGN.md, house style: `--json` for machines).
+//! document (README.md, "Signing firmware").
 
 use std::path::PathBuf;
 
