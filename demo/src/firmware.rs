@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use manifest::image::encode::ImageOptions;
 use manifest::image::{ImageVersion, ImageView, TrailerLayout};
 use signer::image::{sign_image, PublicKeyFormat, ShaChoice, SignSettings};
-use signer::keys::{generate_file_key, FileKey, KeyAlgorithm, SigningKey as _};
+use signer::keys::{generate_file_key, load_file_key, FileKey, KeyAlgorithm, SigningKey as _};
 use signer::output::Overwrite;
 use signer::release::sign::KeyCoseSigner;
 use signer::release::{build_release, CoseSigner, DeltaRef, ReleaseBundle, ReleaseInput};
@@ -24,31 +24,57 @@ pub struct DevKeys {
     pub manifest_pub: PathBuf,
 }
 
+/// The development key `<name>.pem` in `dir`, loaded if present, else generated (mode 0600);
+/// its public PEM beside it. Returns whether the private key was kept.
+fn load_or_generate_key(dir: &Path, name: &str) -> Result<(FileKey, PathBuf, bool)> {
+    let path = dir.join(format!("{name}.pem"));
+    let (key, reused) = if path.exists() {
+        keep_private(&path)?;
+        let key = load_file_key(&path).map_err(|f| anyhow::anyhow!("{f}"))?;
+        (key, true)
+    } else {
+        let key =
+            generate_file_key(KeyAlgorithm::Ed25519, &path, Overwrite::Refuse).map_err(|f| anyhow::anyhow!("{f}"))?;
+        (key, false)
+    };
+    let spki = key.public_spki().map_err(|f| anyhow::anyhow!("{f}"))?;
+    let pem = spki::der::pem::encode_string("PUBLIC KEY", spki::der::pem::LineEnding::LF, &spki)
+        .map_err(|e| anyhow::anyhow!("encoding a public key: {e}"))?;
+    let public = dir.join(format!("{name}.pub.pem"));
+    // The public half is derived: written when missing or not the key's (never a secret).
+    if std::fs::read_to_string(&public).ok().as_deref() != Some(pem.as_str()) {
+        std::fs::write(&public, pem).with_context(|| format!("writing {}", public.display()))?;
+    }
+    Ok((key, public, reused))
+}
+
+/// A private key file kept from an earlier run must be readable by its owner only (0600): a
+/// broader mode (copied around, restored from a backup) is narrowed, never widened.
+pub fn keep_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
+    anyhow::ensure!(meta.is_file(), "{} is not a file", path.display());
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("restricting {} to mode 0600", path.display()))?;
+    }
+    Ok(())
+}
+
 impl DevKeys {
-    /// Generates both keys in `dir` (Ed25519, PKCS#8 files, mode 0600) and their public PEMs.
-    pub fn generate(dir: &Path) -> Result<Self> {
-        let make = |name: &str| -> Result<(FileKey, PathBuf)> {
-            let key = generate_file_key(
-                KeyAlgorithm::Ed25519,
-                &dir.join(format!("{name}.pem")),
-                Overwrite::Refuse,
-            )
-            .map_err(|f| anyhow::anyhow!("{f}"))?;
-            let spki = key.public_spki().map_err(|f| anyhow::anyhow!("{f}"))?;
-            let pem = spki::der::pem::encode_string("PUBLIC KEY", spki::der::pem::LineEnding::LF, &spki)
-                .map_err(|e| anyhow::anyhow!("encoding a public key: {e}"))?;
-            let public = dir.join(format!("{name}.pub.pem"));
-            std::fs::write(&public, pem).with_context(|| format!("writing {}", public.display()))?;
-            Ok((key, public))
-        };
-        let (image, image_pub) = make("image-key")?;
-        let (manifest, manifest_pub) = make("manifest-key")?;
-        Ok(Self {
+    /// The image and manifest keys in `dir` (Ed25519, PKCS#8 files, mode 0600) and their public
+    /// PEMs: kept from an earlier run when present (never replaced), generated otherwise.
+    /// Returns whether both were kept.
+    pub fn load_or_generate(dir: &Path) -> Result<(Self, bool)> {
+        let (image, image_pub, kept_image) = load_or_generate_key(dir, "image-key")?;
+        let (manifest, manifest_pub, kept_manifest) = load_or_generate_key(dir, "manifest-key")?;
+        let keys = Self {
             image,
             manifest,
             image_pub,
             manifest_pub,
-        })
+        };
+        Ok((keys, kept_image && kept_manifest))
     }
 
     pub fn image_spki(&self) -> Result<Vec<u8>> {

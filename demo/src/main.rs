@@ -1,5 +1,6 @@
 //! `ota-demo` (see `--help`).
 
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,20 +14,28 @@ const EXAMPLES: &str = "\
 Examples:
   # the demo (README's first command runs this): 1,000 devices, then serve the dashboard
   ota-demo
-  # smaller and faster, exit when done, summary as JSON
-  ota-demo --devices 200 --exit --json
+  # smaller and faster, exit when done, summary as JSON (stdout holds only the JSON document)
+  ota-demo --devices 200 --exit --json > demo.json
+  # start over with new development keys and a new fleet CA
+  ota-demo --force
 
-Everything is written under --dir (replaced on the next run): development keys, the fleet CA,
-ota-server.toml, the SQLite database and artifacts. Keys made here are for development only.";
+Everything is written under --dir: development keys, the fleet CA, ota-server.toml, the SQLite
+database and artifacts. The next run replaces all of it except the keys and the fleet CA (mode
+0600), which it reuses (so a browser told to trust the CA keeps trusting it); --force makes new
+ones. Keys made here are for development only. Progress goes to stderr; the summary (or, with
+--json, one JSON document) to stdout.";
 
 /// Runs the whole pipeline on one machine: signs releases, serves them from a real ota-server
 /// (SQLite, mutual TLS), and rolls them out in stages to a simulated fleet.
 #[derive(Debug, Parser)]
 #[command(name = "ota-demo", version, after_help = EXAMPLES)]
 struct Args {
-    /// Scratch directory (a previous run's is replaced; anything else is refused).
+    /// Scratch directory (a previous run's is emptied except for its keys; anything else is refused).
     #[arg(long, default_value = "demo-out/rollout")]
     dir: PathBuf,
+    /// Replace the development keys and fleet CA kept in --dir by a previous run.
+    #[arg(long)]
+    force: bool,
     /// Simulated devices.
     #[arg(long, default_value_t = 1000)]
     devices: usize,
@@ -48,7 +57,7 @@ struct Args {
     /// Exit after the summary instead of serving the dashboard until Ctrl-C.
     #[arg(long)]
     exit: bool,
-    /// Print the summary as JSON.
+    /// Print the summary as one JSON document on stdout (progress stays on stderr).
     #[arg(long)]
     json: bool,
 }
@@ -60,9 +69,12 @@ fn repo_root() -> PathBuf {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    // Logs go to stderr, plain (no colour codes) unless stderr is a terminal.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
     if let Err(e) = run(args).await {
         eprintln!("error: {e:#}");
@@ -72,14 +84,22 @@ async fn main() {
 }
 
 async fn run(a: Args) -> Result<()> {
-    prepare_dir(&a.dir)?;
+    prepare_dir(&a.dir, a.force)?;
     // Absolute paths in the written ota-server.toml, so `ota-server serve --config` works from anywhere.
     let dir = std::fs::canonicalize(&a.dir).with_context(|| format!("{}", a.dir.display()))?;
     let world = World::create(&dir, a.listen, &[CLASS]).await?;
-    println!(
+    eprintln!(
         "== ota-server on https://localhost:{} (SQLite, mutual TLS); files in {}",
         world.addr.port(),
         a.dir.display()
+    );
+    eprintln!(
+        "   development keys and fleet CA: {} (private keys mode 0600)",
+        if world.keys_kept {
+            "kept from the previous run in this directory (--force makes new ones)"
+        } else {
+            "generated"
+        }
     );
     let opts = DemoOptions {
         devices: a.devices,
@@ -89,10 +109,11 @@ async fn run(a: Args) -> Result<()> {
         max_in_flight: a.max_in_flight,
         ..DemoOptions::default()
     };
-    let outcome = scenario::run(&world, &repo_root(), &opts, !a.json)
+    let outcome = scenario::run(&world, &repo_root(), &opts, true)
         .await
         .context("demo run")?;
     let dashboard = world.dashboard_url();
+    let trust = ota_server::init::browser_trust_hint(&world.ca_pem, &world.url("/dashboard"));
     if a.json {
         let v = serde_json::json!({
             "good_rollout": outcome.good,
@@ -101,11 +122,16 @@ async fn run(a: Args) -> Result<()> {
             "devices": outcome.devices.to_json(false),
             "elapsed_s": outcome.elapsed.as_secs_f64(),
             "dashboard": dashboard,
+            "fleet_ca": world.ca_pem,
+            "dir": dir,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
+        eprintln!("dashboard: {dashboard}");
+        eprint!("{trust}");
     } else {
         println!("== summary");
         print!("{}", scenario::summary_text(&outcome, &dashboard));
+        print!("{trust}");
     }
     if !a.exit {
         eprintln!("serving the dashboard; Ctrl-C to stop (or run with --exit)");
@@ -123,10 +149,28 @@ async fn run(a: Args) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory as _;
+    use clap::{CommandFactory as _, Parser as _};
 
     #[test]
     fn cli_is_well_formed() {
         super::Args::command().debug_assert();
+    }
+
+    /// `--version` works, every option says what it does, and `--help` ends with examples.
+    #[test]
+    fn cli_documents_every_option_and_has_examples() {
+        let mut cmd = super::Args::command();
+        for arg in cmd.get_arguments() {
+            assert!(
+                arg.get_help().is_some_and(|h| !h.to_string().trim().is_empty()),
+                "--{} has no help text",
+                arg.get_id()
+            );
+        }
+        let help = cmd.render_long_help().to_string();
+        assert!(help.contains("Examples:"), "{help}");
+        let e = super::Args::try_parse_from(["ota-demo", "--version"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayVersion);
+        assert!(e.to_string().contains(env!("CARGO_PKG_VERSION")), "{e}");
     }
 }

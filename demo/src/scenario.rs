@@ -71,7 +71,7 @@ pub fn plan(opts: &DemoOptions) -> Value {
 /// (and the end-to-end test) is reproducible with the simulator's fixed fault seed.
 pub const COHORT_SALT: &str = "0d3e0c0a11ab1e5a17ca11ed00c0ffee";
 
-/// Polls a rollout until `done` holds (printing each change when `verbose`).
+/// Polls a rollout until `done` holds (printing each change to stderr when `verbose`).
 pub async fn wait_for(
     world: &World,
     id: i64,
@@ -85,7 +85,7 @@ pub async fn wait_for(
         let view = world.rollout(id).await?;
         let line = progress_line(&view);
         if verbose && line != last {
-            println!("  {line}");
+            eprintln!("  {line}");
             last = line;
         }
         if done(&view) {
@@ -98,30 +98,40 @@ pub async fn wait_for(
     }
 }
 
-/// `stage 2/4 (10%) running: 97/100 committed, 3 in flight, 0 failed`.
+fn count(v: &Value, field: &str) -> u64 {
+    v[field].as_u64().unwrap_or(0)
+}
+
+/// Failed or rolled back.
+fn failures(c: &Value) -> u64 {
+    count(c, "failed") + count(c, "rolled_back")
+}
+
+/// One line per change of a rollout, with both meanings of its counts named (see the admin
+/// API's `StageView`): `so far` is the current stage and every earlier one (what promotion
+/// compares with the stage's cumulative cohort), `this stage` the devices first offered while
+/// it was current (what its failure gates count), e.g.
+/// `stage 2/4 (10%) running | so far: 97/100 committed (needs 95), 0 failed | this stage: 90 offered, 87 committed, 0 failed | 3 in flight`.
 pub fn progress_line(view: &Value) -> String {
     let stage = view["current_stage"].as_u64().unwrap_or(0) as usize;
     let stages = view["stages"].as_array().map(Vec::len).unwrap_or(0);
     let s = &view["stages"][stage];
-    let committed: u64 = view["stages"]
-        .as_array()
-        .map(|a| a.iter().map(|s| s["counts"]["committed"].as_u64().unwrap_or(0)).sum())
-        .unwrap_or(0);
-    let failed: u64 = view["stages"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|s| s["counts"]["failed"].as_u64().unwrap_or(0) + s["counts"]["rolled_back"].as_u64().unwrap_or(0))
-                .sum()
-        })
-        .unwrap_or(0);
+    let (so_far, this) = (&s["cumulative"], &s["counts"]);
     let cohort = s["cohort"].as_u64().map_or("?".to_owned(), |c| c.to_string());
+    let needs = s["committed_needed"]
+        .as_u64()
+        .map_or(String::new(), |n| format!(" (needs {n})"));
     let mut line = format!(
-        "stage {}/{} ({}%) {}: {committed}/{cohort} committed, {} in flight, {failed} failed or rolled back",
+        "stage {}/{} ({}%) {} | so far: {}/{cohort} committed{needs}, {} failed | this stage: {} offered, {} committed, {} failed | {} in flight",
         stage + 1,
         stages,
         s["percent"],
         view["state"].as_str().unwrap_or("?"),
+        count(so_far, "committed"),
+        failures(so_far),
+        count(this, "offered"),
+        count(this, "committed"),
+        failures(this),
         view["in_flight"],
     );
     if let Some(reason) = view["pause_reason"].as_str() {
@@ -134,9 +144,10 @@ pub fn progress_line(view: &Value) -> String {
 /// (firmware payloads come from its fixtures).
 pub async fn run(world: &World, repo: &Path, opts: &DemoOptions, verbose: bool) -> Result<DemoOutcome> {
     let started = Instant::now();
+    // Progress goes to stderr: stdout is for the summary (or the one JSON document).
     let say = |s: &str| {
         if verbose {
-            println!("{s}");
+            eprintln!("{s}");
         }
     };
     say("== signing v1 (factory image), v2 and v3 with the development image key");
@@ -222,6 +233,8 @@ pub async fn run(world: &World, repo: &Path, opts: &DemoOptions, verbose: bool) 
     }
     // Devices already installing finish (a rollback is the bootloader's job); then it settles.
     let bad_view = wait_for(world, bad_rollout, opts.timeout, false, |v| v["in_flight"] == 0).await?;
+    // Every device checks in once more, so its last answer is about the paused rollout.
+    tokio::time::sleep(opts.poll * 2).await;
 
     let _ = stop.send(true);
     let devices = fleet.await.context("fleet task")??;
@@ -251,40 +264,67 @@ async fn wait_for_checkins(world: &World, n: usize, timeout: Duration) -> Result
     }
 }
 
+/// What the counts in [`summary_text`] mean.
+pub const COUNTS_LEGEND: &str = "counts are devices. \"this stage\": first offered the release while that \
+stage was current; \"so far\": that stage and every earlier one. A stage's cohort is a cumulative \
+share of the fleet (the 10% includes the 1%).";
+
+/// A rollout's stages as a table with both meanings of its counts side by side.
+pub fn rollout_table(v: &Value) -> String {
+    let mut s = format!(
+        "rollout {} \"{}\": {}",
+        v["id"],
+        v["name"].as_str().unwrap_or(""),
+        v["state"].as_str().unwrap_or("")
+    );
+    if let Some(r) = v["pause_reason"].as_str() {
+        s.push_str(&format!(" ({r})"));
+    }
+    s.push('\n');
+    let group = |a: &str, b: &str, c: &str, d: &str| format!("{a:>8} {b:>9} {c:>6} {d:>11}");
+    s.push_str(&format!(
+        "  {:<5} {:>6}  {:<8} | {:^37} | {:^37}\n",
+        "", "", "", "this stage", "so far"
+    ));
+    s.push_str(&format!(
+        "  {:<5} {:>6}  {:<8} | {} | {}\n",
+        "stage",
+        "share",
+        "status",
+        group("offered", "committed", "failed", "rolled back"),
+        group("offered", "committed", "failed", "rolled back"),
+    ));
+    for st in v["stages"].as_array().into_iter().flatten() {
+        let numbers = |c: &Value| {
+            group(
+                &count(c, "offered").to_string(),
+                &count(c, "committed").to_string(),
+                &count(c, "failed").to_string(),
+                &count(c, "rolled_back").to_string(),
+            )
+        };
+        s.push_str(&format!(
+            "  {:<5} {:>6}  {:<8} | {} | {}\n",
+            st["index"].as_u64().unwrap_or(0) + 1,
+            format!("{}%", st["percent"]),
+            st["status"].as_str().unwrap_or(""),
+            numbers(&st["counts"]),
+            numbers(&st["cumulative"]),
+        ));
+    }
+    for t in v["timeline"].as_array().into_iter().flatten() {
+        s.push_str(&format!("  · {}\n", t["message"].as_str().unwrap_or("")));
+    }
+    s
+}
+
 /// The closing summary.
 pub fn summary_text(outcome: &DemoOutcome, dashboard: &str) -> String {
     let mut out = String::new();
-    let rollout = |v: &Value| {
-        let mut s = format!(
-            "rollout {} \"{}\": {}",
-            v["id"],
-            v["name"].as_str().unwrap_or(""),
-            v["state"].as_str().unwrap_or("")
-        );
-        if let Some(r) = v["pause_reason"].as_str() {
-            s.push_str(&format!(" ({r})"));
-        }
-        s.push('\n');
-        for st in v["stages"].as_array().into_iter().flatten() {
-            let c = &st["counts"];
-            s.push_str(&format!(
-                "  stage {} {:>5}%  {:<8} offered {:>4}  committed {:>4}  failed {:>3}  rolled back {:>3}\n",
-                st["index"].as_u64().unwrap_or(0) + 1,
-                st["percent"],
-                st["status"].as_str().unwrap_or(""),
-                c["offered"],
-                c["committed"],
-                c["failed"],
-                c["rolled_back"],
-            ));
-        }
-        for t in v["timeline"].as_array().into_iter().flatten() {
-            s.push_str(&format!("  · {}\n", t["message"].as_str().unwrap_or("")));
-        }
-        s
-    };
-    out.push_str(&rollout(&outcome.good));
-    out.push_str(&rollout(&outcome.bad));
+    out.push_str(COUNTS_LEGEND);
+    out.push('\n');
+    out.push_str(&rollout_table(&outcome.good));
+    out.push_str(&rollout_table(&outcome.bad));
     out.push_str("fleet now runs:\n");
     for class in outcome.fleet["classes"].as_array().into_iter().flatten() {
         for v in class["versions"].as_array().into_iter().flatten() {
@@ -296,12 +336,23 @@ pub fn summary_text(outcome: &DemoOutcome, dashboard: &str) -> String {
             ));
         }
     }
-    let reports = &outcome.devices.reports;
-    let delta: u64 = reports.iter().map(|r| r.downloads_delta).sum();
-    let full: u64 = reports.iter().map(|r| r.downloads_full).sum();
-    let bytes: u64 = reports.iter().map(|r| r.bytes).sum();
+    let d = &outcome.devices;
+    let states: Vec<String> = d
+        .by_state
+        .iter()
+        .map(|(state, n)| format!("{n} {}", state.as_str()))
+        .collect();
+    out.push_str(&format!("simulated devices at the end: {}\n", states.join(", ")));
+    for (reason, h) in &d.held_back {
+        out.push_str(&format!("  held back, {reason}: {} devices", h.devices));
+        if !h.ids.is_empty() {
+            out.push_str(&format!(" ({})", h.ids.join(" ")));
+        }
+        out.push('\n');
+    }
     out.push_str(&format!(
-        "downloads: {delta} delta, {full} full, {bytes} bytes in all; every one verified on the device\n"
+        "downloads: {} delta, {} full, {} bytes in all; every one verified on the device\n",
+        d.downloads_delta, d.downloads_full, d.bytes
     ));
     out.push_str(&format!("finished in {:.1} s\n", outcome.elapsed.as_secs_f64()));
     out.push_str(&format!("dashboard: {dashboard}\n"));

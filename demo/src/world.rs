@@ -24,6 +24,10 @@ const MARKER: &str = ".ota-demo";
 pub struct World {
     pub dir: PathBuf,
     pub keys: DevKeys,
+    /// The signing keys and the fleet CA were kept from an earlier run (not generated now).
+    pub keys_kept: bool,
+    /// The fleet CA's certificate file (what a browser imports to trust the dashboard).
+    pub ca_pem: PathBuf,
     pub ca: DevCa,
     pub config: Config,
     pub server: Option<ota_server::RunningServer>,
@@ -43,9 +47,35 @@ impl std::fmt::Debug for World {
     }
 }
 
-/// Empties `dir` if it is a previous demo run's (it holds the marker); refuses any other
-/// non-empty directory.
-pub fn prepare_dir(dir: &Path) -> Result<()> {
+/// What a new run keeps of an earlier one in the same directory (unless `--force`): the
+/// development signing keys, the fleet CA (a browser told to trust it keeps trusting it) and the
+/// server's key, each with its public half or certificate. Private keys are mode 0600.
+pub const KEPT: [&str; 8] = [
+    "image-key.pem",
+    "image-key.pub.pem",
+    "manifest-key.pem",
+    "manifest-key.pub.pem",
+    "tls/fleet-ca.key",
+    "tls/fleet-ca.pem",
+    "tls/server.key",
+    "tls/server.pem",
+];
+
+/// Removes a file, symlink or directory tree.
+fn remove(path: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(path).with_context(|| format!("{}", path.display()))?;
+    if meta.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    }
+    .with_context(|| format!("removing {}", path.display()))
+}
+
+/// Readies `dir` for a run. A previous demo run's directory (it holds the marker) is emptied
+/// except for its keys ([`KEPT`]), which the new run reuses — or entirely with `force`, so that
+/// new keys and a new fleet CA are made; any other non-empty directory is refused.
+pub fn prepare_dir(dir: &Path, force: bool) -> Result<()> {
     if dir.exists() {
         let empty = std::fs::read_dir(dir)?.next().is_none();
         if !empty {
@@ -55,30 +85,96 @@ pub fn prepare_dir(dir: &Path) -> Result<()> {
                     dir.display()
                 );
             }
-            std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
+            if force {
+                std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
+            } else {
+                clear_except_keys(dir)?;
+            }
         }
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(
         dir.join(MARKER),
-        "scratch directory of ota-demo; deleted on its next run\n",
+        "scratch directory of ota-demo: emptied on its next run except for the development keys \
+         and the fleet CA (ota-demo --force replaces those too)\n",
     )?;
     Ok(())
 }
 
+fn clear_except_keys(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == MARKER || KEPT.contains(&name.as_str()) {
+            continue;
+        }
+        if name == "tls" && entry.file_type()?.is_dir() {
+            for inner in std::fs::read_dir(entry.path())? {
+                let inner = inner?;
+                let rel = format!("tls/{}", inner.file_name().to_string_lossy());
+                if !KEPT.contains(&rel.as_str()) {
+                    remove(&inner.path())?;
+                }
+            }
+            continue;
+        }
+        remove(&entry.path())?;
+    }
+    Ok(())
+}
+
+/// The fleet CA in `tls`: kept from an earlier run (its key, and its certificate file as it
+/// was, so a browser that trusts it keeps trusting it) or generated. Returns whether it was kept.
+fn load_or_generate_ca(tls: &Path) -> Result<(DevCa, bool)> {
+    let (key, cert) = (tls.join("fleet-ca.key"), tls.join("fleet-ca.pem"));
+    if key.exists() {
+        firmware::keep_private(&key)?;
+        let ca = DevCa::load(&std::fs::read_to_string(&key).with_context(|| format!("{}", key.display()))?)?;
+        if !cert.exists() {
+            write_new(&cert, &ca.cert_pem(), false)?;
+        }
+        return Ok((ca, true));
+    }
+    let ca = DevCa::generate()?;
+    if cert.exists() {
+        // A certificate without its key is of no use: replaced (it is public).
+        std::fs::remove_file(&cert).with_context(|| format!("removing {}", cert.display()))?;
+    }
+    write_new(&cert, &ca.cert_pem(), false)?;
+    write_new(&key, &ca.key_pem(), true)?;
+    Ok((ca, false))
+}
+
+/// The server's key and certificate in `tls`: kept if the fleet CA was (it issued them), else
+/// issued now. A server key left from another CA is refused rather than replaced.
+fn load_or_issue_server(tls: &Path, ca: &DevCa, ca_kept: bool) -> Result<()> {
+    let (key, cert) = (tls.join("server.key"), tls.join("server.pem"));
+    if ca_kept && key.exists() && cert.exists() {
+        return firmware::keep_private(&key);
+    }
+    if key.exists() {
+        bail!(
+            "{} exists but its certificate or its fleet CA is gone; rerun with --force to make new keys",
+            key.display()
+        );
+    }
+    let issued = ca.issue_server(&["localhost"])?;
+    if cert.exists() {
+        std::fs::remove_file(&cert).with_context(|| format!("removing {}", cert.display()))?;
+    }
+    write_new(&cert, &issued.cert_pem, false)?;
+    write_new(&key, &issued.key_pem, true)
+}
+
 impl World {
-    /// Generates keys and a CA in `dir` (see [`prepare_dir`]) and starts the server on `listen`
-    /// (port 0 = any free port) for `classes`.
+    /// Uses the keys and CA in `dir` (kept by [`prepare_dir`] from an earlier run) or
+    /// generates them, and starts the server on `listen` (port 0 = any free port) for `classes`.
     pub async fn create(dir: &Path, listen: SocketAddr, classes: &[&str]) -> Result<Self> {
-        let keys = DevKeys::generate(dir)?;
-        let ca = DevCa::generate()?;
-        let cert = ca.issue_server(&["localhost"])?;
+        let (keys, keys_kept) = DevKeys::load_or_generate(dir)?;
         let tls = dir.join("tls");
         std::fs::create_dir_all(&tls)?;
-        std::fs::write(tls.join("fleet-ca.pem"), ca.cert_pem())?;
-        std::fs::write(tls.join("server.pem"), &cert.cert_pem)?;
-        write_new(&tls.join("server.key"), &cert.key_pem, true)?;
-        write_new(&tls.join("fleet-ca.key"), &ca.key_pem(), true)?;
+        let (ca, ca_kept) = load_or_generate_ca(&tls)?;
+        load_or_issue_server(&tls, &ca, ca_kept)?;
         let config = Config {
             listen,
             database_url: format!("sqlite://{}", dir.join("data/ota.db").display()),
@@ -138,6 +234,8 @@ impl World {
         Ok(Self {
             dir: dir.to_path_buf(),
             keys,
+            keys_kept: keys_kept && ca_kept,
+            ca_pem: tls.join("fleet-ca.pem"),
             ca,
             config,
             server: Some(server),
@@ -308,4 +406,42 @@ fn toml_of(config: &Config) -> Result<String> {
         "# Written by ota-demo: the configuration its server runs with (`fleet-sim --config` reads it).\n{}",
         toml::to_string_pretty(config)?
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A rerun empties the demo's directory except for its keys; `force` empties it entirely;
+    /// a directory that is not the demo's is never touched.
+    #[test]
+    fn reruns_keep_the_keys_unless_forced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("d");
+        prepare_dir(&dir, false).unwrap();
+        std::fs::create_dir_all(dir.join("tls")).unwrap();
+        std::fs::create_dir_all(dir.join("data/artifacts")).unwrap();
+        for f in KEPT.iter().chain(&["ota-server.toml", "data/ota.db", "tls/stale.pem"]) {
+            std::fs::write(dir.join(f), f).unwrap();
+        }
+        prepare_dir(&dir, false).unwrap();
+        for f in KEPT {
+            assert_eq!(std::fs::read_to_string(dir.join(f)).unwrap(), f, "{f} was not kept");
+        }
+        for gone in ["ota-server.toml", "data", "tls/stale.pem"] {
+            assert!(!dir.join(gone).exists(), "{gone} survived");
+        }
+        prepare_dir(&dir, true).unwrap();
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [MARKER], "--force leaves only the marker");
+
+        let other = tmp.path().join("mine");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(other.join("notes.txt"), "keep").unwrap();
+        assert!(prepare_dir(&other, true).is_err());
+        assert!(other.join("notes.txt").exists());
+    }
 }

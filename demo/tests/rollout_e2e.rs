@@ -137,6 +137,22 @@ async fn staged_rollouts_end_to_end() {
     assert_eq!(before["timeline"], after["timeline"]);
     assert!(total(&after, "committed") > 0);
 
+    // The counts' two meanings: the last stage's cumulative counts are the rollout's totals,
+    // and each stage's cumulative counts add its own to the earlier stage's.
+    for view in [&before, &after] {
+        let stages = view["stages"].as_array().unwrap();
+        assert_eq!(stages.last().unwrap()["cumulative"], view["totals"], "{view}");
+        for i in 1..stages.len() {
+            for f in ["offered", "committed", "failed", "rolled_back"] {
+                assert_eq!(
+                    stages[i]["cumulative"][f].as_u64().unwrap(),
+                    stages[i - 1]["cumulative"][f].as_u64().unwrap() + stages[i]["counts"][f].as_u64().unwrap(),
+                    "{view}"
+                );
+            }
+        }
+    }
+
     // Resume; the rollout completes with every reachable device committed exactly once.
     world.act(good, "resume").await.unwrap();
     let done = wait_for(&world, good, opts.timeout, false, |v| {
@@ -147,6 +163,7 @@ async fn staged_rollouts_end_to_end() {
     assert_eq!(done["state"], "completed", "{done}");
     assert_eq!(total(&done, "committed"), (DEVICES - 1) as u64, "{done}");
     assert_eq!(total(&done, "offered"), (DEVICES - 1) as u64, "no device offered twice");
+    assert_eq!(done["totals"]["committed"], (DEVICES - 1) as u64, "{done}");
     assert_eq!(total(&done, "failed") + total(&done, "rolled_back"), 0);
 
     // Bad rollout: pauses in the canary stage.
@@ -206,11 +223,36 @@ async fn staged_rollouts_end_to_end() {
     let r = by_id(revoked);
     assert_eq!(r.digest, digest(&v1));
     assert_eq!(r.attempts, 0);
-    // The other class never saw either release.
+    // The other class never saw either release: it runs the newest there is for it.
     for i in 0..3 {
         let r = by_id(&format!("gw-{i:05}"));
         assert_eq!((r.attempts, r.digest.as_str()), (0, digest(&v1).as_str()), "{r:?}");
+        assert_eq!(r.state, EndState::UpToDate, "{r:?}");
+        assert_eq!(r.no_update_reason.as_deref(), Some("no_release"), "{r:?}");
     }
+    // The paused 3.0.0 rollout holds back every device of the class it did not reach, and the
+    // simulator says so (they run 2.0.0, not the newest release: never "up to date").
+    let held = summary.count(EndState::HeldBack);
+    assert!(held > 0, "{}", summary.to_text());
+    assert_eq!(summary.held_back("rollout_paused"), held, "{}", summary.to_text());
+    assert_eq!(
+        summary.count(EndState::UpToDate),
+        3,
+        "only the other class: {}",
+        summary.to_text()
+    );
+    for r in summary.reports.iter().filter(|r| r.state == EndState::HeldBack) {
+        assert_eq!(
+            (r.class.as_str(), r.digest.as_str()),
+            (CLASS, digest(&v2).as_str()),
+            "{r:?}"
+        );
+        assert_eq!(r.no_update_reason.as_deref(), Some("rollout_paused"), "{r:?}");
+    }
+    for r in summary.reports.iter().filter(|r| r.state == EndState::Committed) {
+        assert_eq!(r.digest, digest(&v3), "committed = runs the newest release: {r:?}");
+    }
+    eprintln!("{}", summary.to_text());
     // Deltas were used: every update of the class came as a patch from the running image.
     let class_reports: Vec<_> = summary.reports.iter().filter(|r| r.class == CLASS).collect();
     let delta: u64 = class_reports.iter().map(|r| r.downloads_delta).sum();

@@ -474,3 +474,60 @@ async fn fleet_sim_reports_held_back_devices_with_the_reason() {
     assert_eq!(view["totals"]["committed"], 1, "{view}");
     srv.server.shutdown().await;
 }
+
+/// The `fleet-sim` binary: with `--json`, stdout is exactly one JSON document (the summary);
+/// what it is doing goes to stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_sim_binary_json_is_one_document_on_stdout() {
+    let (v1, v2) = (
+        read("fixtures/images/fw-v1.signed.bin"),
+        read("fixtures/images/fw-v2.signed.bin"),
+    );
+    let srv = Server::start().await;
+    let _ = srv.upload_v2(&v1, &v2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_pem, ca_key) = (dir.path().join("ca.pem"), dir.path().join("ca.key"));
+    std::fs::write(&ca_pem, srv.ca.cert_pem()).unwrap();
+    std::fs::write(&ca_key, srv.ca.key_pem()).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_fleet-sim"));
+    cmd.arg("--server")
+        .arg(format!("https://localhost:{}", srv.server.addr.port()))
+        .arg("--server-ca")
+        .arg(&ca_pem)
+        .arg("--ca-key")
+        .arg(&ca_key)
+        .arg("--manifest-key")
+        .arg(repo("fixtures/keys/test-only-ed25519-b.pub.pem"))
+        .arg("--image-key")
+        .arg(repo("fixtures/keys/test-only-ed25519-a.pub.pem"))
+        .args(["--class", CLASS, "--vendor-domain", VENDOR, "--devices", "3"])
+        .arg("--image")
+        .arg(repo("fixtures/images/fw-v1.signed.bin"))
+        .args([
+            "--sequence",
+            "1",
+            "--poll-ms",
+            "50",
+            "--jitter-ms",
+            "20",
+            "--deadline",
+            "60",
+            "--json",
+        ]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    );
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{stdout}"));
+    assert_eq!(v["devices"], 3, "{v}");
+    assert_eq!(v["by_state"]["committed"], 3, "{v}");
+    assert_eq!(v["devices_offered"], 3, "{v}");
+    assert!(stderr.contains("fleet-sim: 3 device(s)"), "{stderr}");
+    assert!(stderr.contains("finished in"), "{stderr}");
+    srv.server.shutdown().await;
+}

@@ -1,0 +1,164 @@
+//! The `ota-demo` binary as a user runs it (small and fast: 60 devices, 100 ms polls):
+//! * with `--json`, stdout is exactly one JSON document (progress and hints go to stderr);
+//! * counts carry both meanings, named (`counts` = this stage, `cumulative` = so far), and no
+//!   sentinel leaks into the plan (`min_committed` is null when none was given);
+//! * the browser trust hint is printed next to the dashboard URL;
+//! * private keys are mode 0600 and a second run keeps them; only `--force` replaces them.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const PRIVATE_KEYS: [&str; 4] = [
+    "image-key.pem",
+    "manifest-key.pem",
+    "tls/fleet-ca.key",
+    "tls/server.key",
+];
+
+fn demo(dir: &Path, extra: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_ota-demo"))
+        .arg("--dir")
+        .arg(dir)
+        .args([
+            "--devices",
+            "60",
+            "--listen",
+            "127.0.0.1:0",
+            "--poll-ms",
+            "100",
+            "--soak-ms",
+            "100",
+            "--exit",
+        ])
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("ota-demo runs");
+    assert!(
+        out.status.success(),
+        "ota-demo {extra:?} failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn keys(dir: &Path) -> Vec<Vec<u8>> {
+    PRIVATE_KEYS
+        .iter()
+        .map(|k| {
+            let path = dir.join(k);
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{k} has mode {mode:o}");
+            std::fs::read(&path).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn json_stdout_is_one_document_and_keys_survive_reruns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+
+    // --json: stdout parses as one JSON document, nothing before or after it.
+    let out = demo(&dir, &["--json"]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let v: Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{stdout}"));
+    assert!(v.is_object(), "{v}");
+    assert_eq!(v["good_rollout"]["state"], "completed", "{v}");
+    assert_eq!(v["bad_rollout"]["state"], "paused", "{v}");
+    for rollout in [&v["good_rollout"], &v["bad_rollout"]] {
+        let stages = rollout["stages"].as_array().unwrap();
+        for s in stages {
+            assert!(
+                s["counts"]["offered"].is_u64() && s["cumulative"]["offered"].is_u64(),
+                "{s}"
+            );
+            assert!(s["min_committed"].is_null(), "no sentinel for 'no count': {s}");
+        }
+        assert_eq!(stages.last().unwrap()["cumulative"], rollout["totals"], "{rollout}");
+    }
+    let good_totals = &v["good_rollout"]["totals"];
+    assert_eq!(good_totals["committed"], 60, "{good_totals}");
+    // The simulated fleet says who was held back by the paused rollout, and why.
+    let devices = &v["devices"];
+    assert!(devices["by_state"]["held_back"].as_u64().unwrap() > 0, "{devices}");
+    assert_eq!(
+        devices["held_back"]["rollout_paused"]["devices"], devices["by_state"]["held_back"],
+        "{devices}"
+    );
+    let dashboard = v["dashboard"].as_str().unwrap();
+    assert!(dashboard.starts_with("https://localhost:"), "{dashboard}");
+    let ca = v["fleet_ca"].as_str().unwrap();
+    assert!(Path::new(ca).is_file(), "{ca}");
+    // Human output went to stderr: progress, both count meanings, the URL and the trust hint.
+    assert!(stderr.contains("== rollout of 2.0.0"), "{stderr}");
+    assert!(stderr.contains("so far:") && stderr.contains("this stage:"), "{stderr}");
+    assert!(stderr.contains(&format!("dashboard: {dashboard}")), "{stderr}");
+    assert!(stderr.contains(ca), "the trust hint names the CA file: {stderr}");
+    assert!(stderr.contains("generated"), "{stderr}");
+    assert!(
+        !stderr.contains("\u{1b}["),
+        "no colour codes when stderr is not a terminal"
+    );
+    let first = keys(&dir);
+
+    // A second run (text summary) reuses the keys and the fleet CA, untouched.
+    let out = demo(&dir, &[]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("kept from the previous run"), "{stderr}");
+    assert_eq!(keys(&dir), first, "a rerun without --force replaced a key");
+    assert!(stdout.starts_with("== summary"), "{stdout}");
+    for needed in [
+        "this stage",
+        "so far",
+        "held back, rollout_paused",
+        "dashboard: https://localhost:",
+    ] {
+        assert!(
+            stdout.contains(needed),
+            "{needed:?} missing from the summary:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("fleet-ca.pem"),
+        "the trust hint follows the URL:\n{stdout}"
+    );
+    assert!(
+        !stdout.contains("== rollout of"),
+        "progress belongs on stderr:\n{stdout}"
+    );
+
+    // --force: new keys (still 0600).
+    demo(&dir, &["--force", "--json"]);
+    let third = keys(&dir);
+    for (a, b) in first.iter().zip(&third) {
+        assert_ne!(a, b, "--force kept a key");
+    }
+}
+
+#[test]
+fn demo_help_and_version() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ota-demo"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(help.contains("Examples:") && help.contains("--force"), "{help}");
+    let out = Command::new(env!("CARGO_BIN_EXE_ota-demo"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        format!("ota-demo {}", env!("CARGO_PKG_VERSION"))
+    );
+}
