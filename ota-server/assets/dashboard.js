@@ -188,6 +188,7 @@
   ];
 
   function totalFailures(r) {
+    if (r.totals) return num(r.totals.failed) + num(r.totals.rolled_back);
     return (r.stages || []).reduce((n, s) => n + num(s.counts && s.counts.failed) + num(s.counts && s.counts.rolled_back), 0);
   }
 
@@ -263,6 +264,17 @@
       el("span", {}, "release ", el("b", { text: release.version || "?" }), " (seq " + (release.sequence ?? "?") + ")"),
       el("span", {}, "class ", el("b", { text: release.class || "?" })),
       el("span", { "data-testid": "in-flight" }, "in flight ", el("b", { text: num(r.in_flight) + " / " + num(r.max_in_flight) })),
+      r.totals
+        ? el(
+            "span",
+            { "data-testid": "totals", title: "devices, all stages together" },
+            "all stages ",
+            el("b", { text: num(r.totals.committed) + " / " + num(r.totals.offered) }),
+            " committed / offered",
+            totalFailures(r) > 0 ? " · " : null,
+            totalFailures(r) > 0 ? el("span", { class: "bad", text: totalFailures(r) + " failed or rolled back" }) : null,
+          )
+        : null,
       num(r.penalty_boxed) > 0 ? el("span", {}, "penalty box ", el("b", { text: num(r.penalty_boxed) })) : null,
       el("span", {}, "updated ", el("b", { text: fmtTime(r.updated_ms) })),
     );
@@ -329,38 +341,57 @@
     return card;
   }
 
-  const U32_MAX = 4294967295;
-
-  function stageRow(r, s) {
-    const c = s.counts || {};
+  // Counts (see the admin API's StageView): `counts` are the devices first offered the release
+  // while that stage was current ("this stage"); `cumulative` adds every earlier stage ("so
+  // far"); a stage's `cohort` is cumulative too (the 10% stage's cohort holds the 1% stage's
+  // devices), so progress toward promotion is `cumulative.committed` of `cohort`.
+  function counts(c) {
+    c = c || {};
+    const offered = num(c.offered);
     const committed = num(c.committed);
     const failed = num(c.failed);
     const rolledBack = num(c.rolled_back);
-    const offered = num(c.offered);
-    // `offered` counts every device ever offered in the stage, whatever happened next.
-    const inProgress = Math.max(0, offered - committed - failed - rolledBack);
+    // `offered` counts every device offered, whatever happened next.
+    return { offered, committed, failed, rolledBack, inProgress: Math.max(0, offered - committed - failed - rolledBack) };
+  }
+
+  function plural(n, one) {
+    return n + " " + (n === 1 ? one : one + "s");
+  }
+
+  function promotionRule(s, cohort) {
+    const pct = fmtPercent(num(s.min_committed_percent));
+    const count = typeof s.min_committed === "number" ? s.min_committed : null; // null: no count given
+    const orCount = count !== null ? ", or " + count + " if fewer" : "";
+    if (typeof s.committed_needed === "number") {
+      return "promotes at " + s.committed_needed + " committed so far (" + pct + " of its cohort's devices that have not failed" + orCount + ")";
+    }
+    return "promotes at " + pct + " of its cohort committed so far" + orCount;
+  }
+
+  function stageRow(r, s) {
+    const here = counts(s.counts);
+    const soFar = counts(s.cumulative || s.counts);
     const index = num(s.index);
     const isCurrent = index === r.current_stage && !["completed", "aborted"].includes(r.state);
-    // The cohort (when the server has counted it: the current stage) is cumulative: the stage's
-    // share of the fleet, devices that committed in earlier stages included.
     const cohort = typeof s.cohort === "number" ? s.cohort : null;
-    const earlier =
-      cohort === null
-        ? 0
-        : (r.stages || []).filter((o) => num(o.index) < index).reduce((n, o) => n + num(o.counts && o.counts.committed), 0);
-    const scale = Math.max(cohort === null ? offered : cohort, earlier + offered, 1);
+    // Committed in earlier stages: the part of "so far" that is not this stage's.
+    const earlier = Math.max(0, soFar.committed - here.committed);
+    const scale = Math.max(cohort === null ? 0 : cohort, earlier + here.offered, 1);
 
     const bar = el("div", {
       class: "bar",
       role: "img",
-      "aria-label": committed + " committed, " + inProgress + " in progress, " + failed + " failed, " + rolledBack + " rolled back",
+      "aria-label":
+        "so far " + soFar.committed + " committed" + (cohort !== null ? " of a cohort of " + cohort : "") +
+        "; this stage " + here.committed + " committed, " + here.inProgress + " in progress, " + here.failed + " failed, " + here.rolledBack + " rolled back",
     });
     for (const [cls, n, what] of [
       ["seg-earlier", earlier, "committed in earlier stages"],
-      ["seg-committed", committed, "committed"],
-      ["seg-progress", inProgress, "in progress"],
-      ["seg-failed", failed, "failed"],
-      ["seg-rolled-back", rolledBack, "rolled back"],
+      ["seg-committed", here.committed, "committed in this stage"],
+      ["seg-progress", here.inProgress, "in progress in this stage"],
+      ["seg-failed", here.failed, "failed in this stage"],
+      ["seg-rolled-back", here.rolledBack, "rolled back in this stage"],
     ]) {
       if (n <= 0) continue;
       const seg = el("span", { class: cls, title: n + " " + what });
@@ -368,24 +399,39 @@
       bar.append(seg);
     }
 
-    let head;
-    if (cohort !== null) head = el("span", {}, el("b", { text: earlier + committed + " / " + cohort }), " committed");
-    else if (offered > 0) head = el("span", {}, el("b", { text: committed }), " committed of " + offered + " offered");
-    else head = el("span", { class: "muted", text: s.status === "pending" ? "not started" : "nothing offered" });
-    const nums = el("div", { class: "stage-nums" }, head);
-    if (inProgress > 0) nums.append(" · ", el("span", { text: inProgress + " in progress" }));
-    if (failed > 0) nums.append(" · ", el("span", { class: "bad", text: failed + " failed" }));
-    if (rolledBack > 0) nums.append(" · ", el("span", { class: "bad", text: rolledBack + " rolled back" }));
+    const nums = el("div", { class: "stage-nums" });
+    if (s.status === "pending" && here.offered === 0) {
+      nums.append(el("span", { class: "muted", text: "not started" }));
+    } else {
+      const thisLine = el("div", { class: "nums-line", "data-testid": "this-stage" }, el("span", { class: "nums-label", text: "this stage" }));
+      if (here.offered === 0) thisLine.append(el("span", { class: "muted", text: "nothing offered" }));
+      else {
+        thisLine.append(
+          el("span", {}, el("b", { text: here.offered }), " offered"),
+          " · ",
+          el("span", {}, el("b", { text: here.committed }), " committed"),
+        );
+        if (here.inProgress > 0) thisLine.append(" · ", el("span", { text: here.inProgress + " in progress" }));
+        if (here.failed > 0) thisLine.append(" · ", el("span", { class: "bad", text: here.failed + " failed" }));
+        if (here.rolledBack > 0) thisLine.append(" · ", el("span", { class: "bad", text: here.rolledBack + " rolled back" }));
+      }
+      const soFarLine = el(
+        "div",
+        { class: "nums-line", "data-testid": "so-far" },
+        el("span", { class: "nums-label", text: "so far" }),
+        el("span", {}, el("b", { text: cohort !== null ? soFar.committed + " / " + cohort : soFar.committed }), " committed"),
+      );
+      const soFarFailures = soFar.failed + soFar.rolledBack;
+      if (soFarFailures > 0) soFarLine.append(" · ", el("span", { class: "bad", text: soFarFailures + " failed or rolled back" }));
+      nums.append(thisLine, soFarLine);
+    }
 
-    const minCommitted = num(s.min_committed);
     const gates = [];
-    if (num(s.max_failures) > 0) gates.push(num(s.max_failures) + " failure" + (num(s.max_failures) === 1 ? "" : "s"));
+    if (num(s.max_failures) > 0) gates.push(plural(num(s.max_failures), "failure") + " in this stage");
     const rateBp = num(s.max_failure_rate_bp);
     if (rateBp > 0 && rateBp < 10000) gates.push("a failure rate above " + fmtPercent(rateBp / 100));
     const rules = [
-      minCommitted >= U32_MAX
-        ? "needs the whole cohort committed"
-        : "needs " + (cohort !== null ? Math.min(minCommitted, cohort) : minCommitted) + " committed",
+      promotionRule(s, cohort),
       "soak " + fmtDuration(s.soak_ms),
       gates.length > 0 ? "pauses at " + gates.join(" or ") : "no failure gate",
       s.promotion === "approval" ? "next stage needs approval" : "promotes automatically",
@@ -398,12 +444,19 @@
         "data-testid": "stage-" + index,
         "data-status": s.status,
         "data-current": isCurrent ? "true" : "false",
-        "data-committed": committed,
+        // this stage
+        "data-offered": here.offered,
+        "data-committed": here.committed,
+        "data-in-progress": here.inProgress,
+        "data-failed": here.failed,
+        "data-rolled-back": here.rolledBack,
+        // so far (this stage and every earlier one)
+        "data-offered-so-far": soFar.offered,
+        "data-committed-so-far": soFar.committed,
+        "data-failed-so-far": soFar.failed,
+        "data-rolled-back-so-far": soFar.rolledBack,
         "data-cohort": cohort === null ? "" : cohort,
-        "data-offered": offered,
-        "data-in-progress": inProgress,
-        "data-failed": failed,
-        "data-rolled-back": rolledBack,
+        "data-committed-needed": typeof s.committed_needed === "number" ? s.committed_needed : "",
       },
       el(
         "div",

@@ -6,7 +6,9 @@
 // Loads the page in the system Chromium (/usr/bin/chromium, Debian's `chromium`; override with
 // CHROMIUM=/path) and polls the DOM until
 //   (a) some rollout stage shows progress: a [data-testid^="stage-"] element with data-committed > 0,
-//   (b) a rollout shows state `paused` with a non-empty [data-testid="pause-reason"].
+//   (b) a rollout shows state `paused` with a non-empty [data-testid="pause-reason"];
+// every stage must label its counts both ways ("this stage" and "so far", the latter never below
+// the former).
 // Then prints one JSON line with what it saw and exits 0. Exits 1 on timeout (printing the text
 // of the rollouts section), on any uncaught page error or console error, or if the token stays
 // in the address bar. Setup: `npm ci --prefix ota-server/tests/dashboard`
@@ -72,14 +74,21 @@ function observe() {
     id: r.dataset.rolloutId,
     state: r.querySelector('[data-testid="rollout-state"]')?.dataset.state ?? null,
     pause_reason: r.querySelector('[data-testid="pause-reason"]')?.textContent.trim() ?? null,
+    // Per stage, both meanings of the counts: this stage's devices and so far (this stage and
+    // every earlier one; the cohort is cumulative too).
     stages: [...r.querySelectorAll('[data-testid^="stage-"][data-committed]')].map((s) => ({
       stage: s.dataset.testid,
+      offered: Number(s.dataset.offered),
       committed: Number(s.dataset.committed),
-      cohort: s.dataset.cohort === "" ? null : Number(s.dataset.cohort),
       failed: Number(s.dataset.failed),
       rolled_back: Number(s.dataset.rolledBack ?? 0),
+      offered_so_far: Number(s.dataset.offeredSoFar),
+      committed_so_far: Number(s.dataset.committedSoFar),
+      cohort: s.dataset.cohort === "" ? null : Number(s.dataset.cohort),
+      labelled: !!s.querySelector('[data-testid="this-stage"]') === !!s.querySelector('[data-testid="so-far"]'),
       current: s.dataset.current === "true",
     })),
+    totals: r.querySelector('[data-testid="totals"]')?.textContent.trim() ?? null,
     timeline_events: r.querySelectorAll('[data-testid="timeline"] [data-kind]').length,
   }));
   const fleet = document.querySelector('[data-testid="fleet"]');
@@ -131,6 +140,15 @@ async function main() {
     seen = await page.evaluate(observe);
     if (/token=/.test(seen.address)) problems.push("the token is still in the address bar");
     if (seen.no_token_shown) problems.push("the page asks for a token: " + (seen.banner || "no token"));
+    for (const r of seen.rollouts) {
+      for (const s of r.stages) {
+        // "So far" includes this stage: it can never be smaller.
+        if (!(s.committed_so_far >= s.committed && s.offered_so_far >= s.offered)) {
+          problems.push("rollout " + r.id + " " + s.stage + ": so-far counts below this stage's: " + JSON.stringify(s));
+        }
+        if (!s.labelled) problems.push("rollout " + r.id + " " + s.stage + ": shows one meaning of its counts without the other");
+      }
+    }
     const ok = satisfied(seen);
     if (ok.progress && !progressSeen) progressSeen = seen;
     if ((ok.progress || progressSeen) && ok.paused) {
