@@ -71,6 +71,23 @@ pub async fn upload_checkin_download_and_verify_like_a_device(backend: Backend) 
         .await
         .unwrap();
     assert!(doc["paths"]["/api/v1/device/checkin"].is_object());
+    // The no-update reasons and both meanings of rollout counts are in the schema, documented.
+    let schemas = &doc["components"]["schemas"];
+    let reasons = schemas["NoUpdateReason"].to_string();
+    for r in ["up_to_date", "rollout_paused", "not_in_cohort", "held_out"] {
+        assert!(reasons.contains(r), "{r} missing: {reasons}");
+    }
+    assert!(schemas["CheckinResponse"]["properties"]["no_update_reason"].is_object());
+    let stage = &schemas["StageView"]["properties"];
+    for (field, words) in [
+        ("counts", "This stage"),
+        ("cumulative", "So far"),
+        ("cohort", "cumulative"),
+    ] {
+        let d = stage[field]["description"].as_str().unwrap_or("");
+        assert!(d.contains(words), "{field}: {d:?}");
+    }
+    assert!(schemas["RolloutView"]["properties"]["totals"].is_object());
     let metrics = env
         .anon()
         .get(env.url("/metrics"))
