@@ -17,9 +17,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use manifest::image::encode::ImageOptions;
-use manifest::image::{ImageVersion, TrailerLayout};
-use signer::image::{sign_image, PublicKeyFormat, ShaChoice, SignSettings};
+use manifest::image::ImageVersion;
+use signer::image::{sign_image, SignSettings};
 use signer::keys::{generate_file_key, open_signing_key, KeyAlgorithm};
 use signer::output::Overwrite;
 
@@ -28,22 +27,13 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 fn settings(image_len: usize) -> SignSettings {
-    SignSettings {
-        image: ImageOptions {
-            header_size: 0x200,
-            pad_header: true,
-            version: "1.2.3+4".parse::<ImageVersion>().expect("version"),
-            security_counter: Some(0x0102_0003),
-            ..ImageOptions::default()
-        },
-        slot_size: u32::try_from(image_len * 2 + 0x10000).expect("slot size"),
-        trailer: TrailerLayout::for_align(1, None),
-        pad: false,
-        confirm: false,
-        public_key_format: PublicKeyFormat::Hash,
-        sha: ShaChoice::Auto,
-        pure: false,
-    }
+    let version: ImageVersion = "1.2.3+4".parse().expect("version");
+    let slot_size = u32::try_from(image_len * 2 + 0x10000).expect("slot size");
+    // As `cli_sign` below: -H 0x200 --pad-header -s auto (0x01020003 for 1.2.3), the rest default.
+    SignSettings::new(version, slot_size)
+        .header_size(0x200)
+        .pad_header(true)
+        .security_counter(Some(version.auto_security_counter()))
 }
 
 struct Stats {

@@ -1,10 +1,12 @@
 //! The signing audit log: one JSON line per signature the signer makes, appended to a file
 //! that is only ever opened with `O_APPEND` and fsynced before the signed output is written.
 //!
-//! Order in `sign`: build and sign in memory → append the audit line (fsync) → atomically write
-//! the output. If the log cannot be written, nothing is output and the command fails (exit 2),
-//! so no signed artifact exists that the log does not know about. (A crash between the log and
-//! the output leaves a logged signature with no file: the safe side.)
+//! Every signature the commands make goes through [`AuditedKey`], which appends the line before
+//! it hands the signature (or the output built from it) out. Order in `sign`: build and sign in
+//! memory → append the audit line (fsync) → atomically write the output. If the log cannot be
+//! written, nothing is output and the command fails (exit 2), so no signed artifact exists that
+//! the log does not know about. (A crash between the log and the output leaves a logged
+//! signature with no file: the safe side.)
 //!
 //! Path: `--audit-log PATH`, else `$SIGNER_AUDIT_LOG`, else `$XDG_STATE_HOME/signer/audit.jsonl`,
 //! else `~/.local/state/signer/audit.jsonl`.
@@ -18,7 +20,7 @@ pub use audited_key::AuditedKey;
 
 use sha2::{Digest, Sha256};
 
-use crate::failure::Failure;
+use crate::error::{Error, ErrorKind};
 
 /// One audit record. Never holds secret material (no PINs, no key bytes).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -91,7 +93,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Where the log lives: `explicit` (`--audit-log`), `SIGNER_AUDIT_LOG`, XDG state dir, home.
-pub fn log_path(explicit: Option<&Path>) -> Result<PathBuf, Failure> {
+pub fn log_path(explicit: Option<&Path>) -> Result<PathBuf, Error> {
     if let Some(path) = explicit {
         return Ok(path.to_path_buf());
     }
@@ -106,20 +108,19 @@ pub fn log_path(explicit: Option<&Path>) -> Result<PathBuf, Failure> {
         return Ok(home.join(".local/state/signer/audit.jsonl"));
     }
     Err(
-        Failure::operational("no place for the signing audit log (HOME is not set)")
-            .hint("pass --audit-log PATH or set SIGNER_AUDIT_LOG"),
+        Error::new(ErrorKind::Audit, "no place for the signing audit log (HOME is not set)")
+            .with_hint("pass --audit-log PATH or set SIGNER_AUDIT_LOG"),
     )
 }
 
 /// Appends `entry` as one line and fsyncs. The file is created 0600; it is never truncated.
-pub fn append(path: &Path, entry: &AuditEntry) -> Result<(), Failure> {
+pub fn append(path: &Path, entry: &AuditEntry) -> Result<(), Error> {
     let fail = |action: &str, e: &std::io::Error| {
-        Failure::operational(format!("cannot {action} the audit log {}: {e}", path.display())).hint(
+        Error::new(ErrorKind::Audit, format!("cannot {action} the audit log {}: {e}", path.display())).with_hint(
             "signing stops when the audit log cannot be written; fix the path or its permissions, or pass --audit-log PATH / set SIGNER_AUDIT_LOG",
         )
     };
-    let mut line =
-        serde_json::to_vec(entry).map_err(|e| Failure::operational(format!("cannot encode audit entry: {e}")))?;
+    let mut line = serde_json::to_vec(entry).map_err(|e| Error::internal(format!("cannot encode audit entry: {e}")))?;
     line.push(b'\n');
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.exists() {
@@ -142,15 +143,14 @@ pub fn append(path: &Path, entry: &AuditEntry) -> Result<(), Failure> {
 }
 
 /// Reads all entries of a log (for tests and audits).
-pub fn read_log(path: &Path) -> Result<Vec<AuditEntry>, Failure> {
+pub fn read_log(path: &Path) -> Result<Vec<AuditEntry>, Error> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::operational(format!("cannot read the audit log {}: {e}", path.display())))?;
+        .map_err(|e| Error::io(format_args!("cannot read the audit log {}", path.display()), &e))?;
     text.lines()
         .enumerate()
         .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|e| {
-                Failure::operational(format!("{} line {}: not an audit entry: {e}", path.display(), i + 1))
-            })
+            serde_json::from_str(line)
+                .map_err(|e| Error::input(format!("{} line {}: not an audit entry: {e}", path.display(), i + 1)))
         })
         .collect()
 }
@@ -258,6 +258,7 @@ mod tests {
         let entry = AuditEntry::new("sign", "file:k.pem", &[1; 32], "ed25519");
         // A directory cannot be opened for appending.
         let err = append(dir.path(), &entry).unwrap_err();
-        assert!(err.message.contains("audit log"), "{}", err.message);
+        assert!(err.message().contains("audit log"), "{err}");
+        assert_eq!(err.kind(), ErrorKind::Audit);
     }
 }

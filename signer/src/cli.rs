@@ -14,7 +14,7 @@ pub use sign::settings as sign_settings;
 
 use clap::{Parser, Subcommand};
 
-use crate::failure::Failure;
+use crate::error::{Error, ErrorKind};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -66,7 +66,7 @@ pub enum Command {
 }
 
 /// Runs one parsed command line.
-pub fn run(cli: Cli) -> Result<(), Failure> {
+pub fn run(cli: Cli) -> Result<(), Error> {
     if let Some(module) = cli.pkcs11_module {
         crate::keys::pkcs11::set_module_override(module);
     }
@@ -80,6 +80,24 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Delta(args) => delta::run(&args),
         Command::Release(args) => release::run(&args),
         Command::Hsm(args) => hsm::run(&args),
+    }
+}
+
+/// The exit status for an error (README, "Exit codes"): 1 when an image, patch or release was
+/// checked and is not valid, 2 for usage and operational errors. Success is 0.
+pub fn exit_code(error: &Error) -> i32 {
+    match error.kind() {
+        ErrorKind::Invalid => 1,
+        _ => 2,
+    }
+}
+
+/// What the binary prints on stderr for an error: `error: <message>`, then `hint: <hint>` when
+/// the error has one.
+pub fn render_error(error: &Error) -> String {
+    match error.hint() {
+        Some(hint) => format!("error: {}\nhint: {hint}", error.message()),
+        None => format!("error: {}", error.message()),
     }
 }
 

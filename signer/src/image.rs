@@ -1,10 +1,10 @@
 //! Signing MCUboot images exactly as imgtool 2.5.0 `sign` does (see docs/FORMATS.md).
 
 use manifest::image::encode::{check_fits_slot, pad_to_slot, EncodeError, ImageOptions, UnsignedImage};
-use manifest::image::{TlvKind, TrailerLayout};
+use manifest::image::{ImageVersion, TlvKind, TrailerLayout};
 use sha2::{Digest, Sha256, Sha512};
 
-use crate::failure::Failure;
+use crate::error::Error;
 use crate::keys::{KeyAlgorithm, SigningKey};
 
 /// `--public-key-format`.
@@ -30,6 +30,21 @@ pub enum ShaChoice {
 }
 
 /// Everything `sign` needs besides the input bytes and the key.
+///
+/// Build it with [`SignSettings::new`] (imgtool's defaults for every optional flag) and the
+/// setters; the fields stay public for code that fills them directly.
+///
+/// ```
+/// use manifest::image::{ImageVersion, TrailerLayout};
+/// use signer::image::SignSettings;
+///
+/// let version: ImageVersion = "1.2.3+4".parse().unwrap();
+/// let settings = SignSettings::new(version, 0x20000)
+///     .pad_header(true)
+///     .security_counter(Some(version.auto_security_counter()))
+///     .trailer(TrailerLayout::for_align(8, None));
+/// assert_eq!(settings.image.header_size, 0x200);
+/// ```
 #[derive(Debug, Clone)]
 pub struct SignSettings {
     pub image: ImageOptions,
@@ -45,6 +60,118 @@ pub struct SignSettings {
     pub pure: bool,
 }
 
+impl SignSettings {
+    /// Image `version` for a slot of `slot_size` bytes, otherwise imgtool 2.5.0's defaults:
+    /// a 0x200-byte header overwriting the input's zeros (no `--pad-header`), no security
+    /// counter, `--align 1`, no padding, KEYHASH, SHA-256, not pure, erased value 0xff.
+    pub fn new(version: ImageVersion, slot_size: u32) -> Self {
+        Self {
+            image: ImageOptions {
+                version,
+                ..ImageOptions::default()
+            },
+            slot_size,
+            trailer: TrailerLayout::for_align(1, None),
+            pad: false,
+            confirm: false,
+            public_key_format: PublicKeyFormat::default(),
+            sha: ShaChoice::default(),
+            pure: false,
+        }
+    }
+
+    /// `-H/--header-size`.
+    #[must_use]
+    pub fn header_size(mut self, bytes: u16) -> Self {
+        self.image.header_size = bytes;
+        self
+    }
+
+    /// `--pad-header`: prepend the header instead of overwriting the input's first bytes.
+    #[must_use]
+    pub fn pad_header(mut self, yes: bool) -> Self {
+        self.image.pad_header = yes;
+        self
+    }
+
+    /// `-s/--security-counter`; `None` writes no SEC_CNT TLV.
+    #[must_use]
+    pub fn security_counter(mut self, counter: Option<u32>) -> Self {
+        self.image.security_counter = counter;
+        self
+    }
+
+    /// `-L/--load-addr` (RAM-load images; 0 is none).
+    #[must_use]
+    pub fn load_addr(mut self, addr: u32) -> Self {
+        self.image.load_addr = addr;
+        self
+    }
+
+    /// `-F/--rom-fixed`.
+    #[must_use]
+    pub fn rom_fixed(mut self, addr: Option<u32>) -> Self {
+        self.image.rom_fixed = addr;
+        self
+    }
+
+    /// `--non-bootable`.
+    #[must_use]
+    pub fn non_bootable(mut self, yes: bool) -> Self {
+        self.image.non_bootable = yes;
+        self
+    }
+
+    /// `-R/--erased-val` (0xff or 0).
+    #[must_use]
+    pub fn erased_val(mut self, value: u8) -> Self {
+        self.image.erased_val = value;
+        self
+    }
+
+    /// The trailer layout (`--align`, `--max-align`, `-M/--max-sectors`, `--overwrite-only`).
+    #[must_use]
+    pub fn trailer(mut self, trailer: TrailerLayout) -> Self {
+        self.trailer = trailer;
+        self
+    }
+
+    /// `--pad`: fill the image to the slot and write the trailer magic.
+    #[must_use]
+    pub fn pad(mut self, yes: bool) -> Self {
+        self.pad = yes;
+        self
+    }
+
+    /// `--confirm`: mark the image confirmed (implies `--pad`).
+    #[must_use]
+    pub fn confirm(mut self, yes: bool) -> Self {
+        self.confirm = yes;
+        self
+    }
+
+    /// `--public-key-format`.
+    #[must_use]
+    pub fn public_key_format(mut self, format: PublicKeyFormat) -> Self {
+        self.public_key_format = format;
+        self
+    }
+
+    /// `--sha`.
+    #[must_use]
+    pub fn sha(mut self, sha: ShaChoice) -> Self {
+        self.sha = sha;
+        self
+    }
+
+    /// `--pure`.
+    #[must_use]
+    pub fn pure(mut self, yes: bool) -> Self {
+        self.pure = yes;
+        self
+    }
+}
+
 /// A signed image and facts about it for reports and the audit log.
 #[derive(Debug, Clone)]
 pub struct SignedImage {
@@ -56,7 +183,7 @@ pub struct SignedImage {
     pub algorithm: KeyAlgorithm,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 enum HashAlg {
     Sha256,
     Sha512,
@@ -79,86 +206,139 @@ impl HashAlg {
 }
 
 /// imgtool `key_and_user_sha_to_alg_and_tlv`: which hash a key and `--sha`/`--pure` select.
-fn hash_for(algorithm: KeyAlgorithm, sha: ShaChoice, pure: bool) -> Result<HashAlg, Failure> {
+fn hash_for(algorithm: KeyAlgorithm, sha: ShaChoice, pure: bool) -> Result<HashAlg, Error> {
     match (algorithm, pure, sha) {
         (KeyAlgorithm::Ed25519, true, _) => Ok(HashAlg::Sha512),
-        (_, true, _) => Err(Failure::operational("--pure is only defined for ed25519 keys")
-            .hint("drop --pure, or sign with an ed25519 key")),
+        (_, true, _) => Err(Error::usage("--pure is only defined for ed25519 keys")
+            .with_hint("drop --pure, or sign with an ed25519 key")),
         (KeyAlgorithm::Ed25519, false, ShaChoice::Sha512) => Ok(HashAlg::Sha512),
         (_, false, ShaChoice::Auto | ShaChoice::Sha256) => Ok(HashAlg::Sha256),
         (KeyAlgorithm::EcdsaP256, false, ShaChoice::Sha512) => {
-            Err(Failure::operational("key ecdsa-p256 can not be used with --sha 512")
-                .hint("use --sha 256 (or omit --sha)"))
+            Err(Error::usage("key ecdsa-p256 can not be used with --sha 512")
+                .with_hint("use --sha 256 (or omit --sha)"))
         }
     }
 }
 
-pub(crate) fn encode_failure(error: EncodeError) -> Failure {
-    let failure = Failure::operational(error.to_string());
-    match error {
-        EncodeError::HeaderNotZero | EncodeError::InputShorterThanHeader => failure
-            .hint("pass --pad-header to prepend the header, or link the firmware with -H bytes of zeros in front"),
+pub(crate) fn encode_error(cause: EncodeError) -> Error {
+    let error = Error::usage(cause.to_string());
+    match cause {
+        EncodeError::HeaderNotZero | EncodeError::InputShorterThanHeader => error
+            .with_hint("pass --pad-header to prepend the header, or link the firmware with -H bytes of zeros in front"),
         EncodeError::DoesNotFitSlot { .. } => {
-            failure.hint("use a larger -S/--slot-size, a smaller image, or a smaller --align/--max-sectors trailer")
+            error.with_hint("use a larger -S/--slot-size, a smaller image, or a smaller --align/--max-sectors trailer")
         }
-        EncodeError::HeaderSizeTooSmall => failure.hint("use -H 32 or more (0x200 is common)"),
-        EncodeError::LoadAndRomFixed => failure.hint("pass only one of -L/--load-addr and -F/--rom-fixed"),
-        EncodeError::InvalidAlign => failure.hint("--align must be 1, 2, 4, 8, 16 or 32"),
-        _ => failure,
+        EncodeError::HeaderSizeTooSmall => error.with_hint("use -H 32 or more (0x200 is common)"),
+        EncodeError::LoadAndRomFixed => error.with_hint("pass only one of -L/--load-addr and -F/--rom-fixed"),
+        EncodeError::InvalidAlign => error.with_hint("--align must be 1, 2, 4, 8, 16 or 32"),
+        _ => error,
+    }
+}
+
+/// An image built and hashed, waiting for its signature. [`sign_image`] signs it with any key;
+/// `signer sign` signs it through the audit log ([`crate::audit::AuditedKey::sign_output`]).
+#[derive(Debug)]
+pub struct PreparedImage<'s> {
+    unsigned: UnsignedImage,
+    settings: &'s SignSettings,
+    hash: HashAlg,
+    digest: Vec<u8>,
+    algorithm: KeyAlgorithm,
+    spki: Vec<u8>,
+}
+
+impl<'s> PreparedImage<'s> {
+    /// Lays out `input` as an image for a key of `algorithm` whose DER SPKI is `spki`.
+    pub fn new(
+        input: &[u8],
+        settings: &'s SignSettings,
+        algorithm: KeyAlgorithm,
+        spki: Vec<u8>,
+    ) -> Result<Self, Error> {
+        let hash = hash_for(algorithm, settings.sha, settings.pure)?;
+        let unsigned = UnsignedImage::new(input, &settings.image).map_err(encode_error)?;
+        let digest = hash.digest(unsigned.covered());
+        Ok(Self {
+            unsigned,
+            settings,
+            hash,
+            digest,
+            algorithm,
+            spki,
+        })
+    }
+
+    /// The image hash (the hash TLV's value).
+    pub fn digest(&self) -> &[u8] {
+        &self.digest
+    }
+
+    /// What the key signs: the image hash, or with `--pure` the covered bytes themselves.
+    pub fn message(&self) -> &[u8] {
+        if self.settings.pure {
+            self.unsigned.covered()
+        } else {
+            &self.digest
+        }
+    }
+
+    /// Adds the TLVs with `signature`, pads as asked, and checks the result with the device's
+    /// own verifier.
+    pub fn finish(self, signature: &[u8]) -> Result<SignedImage, Error> {
+        let settings = self.settings;
+        let key_ref = match settings.public_key_format {
+            // imgtool: KEYHASH uses the image hash algorithm (SHA-512 under --pure / --sha 512).
+            PublicKeyFormat::Hash => (TlvKind::KEYHASH, self.hash.digest(&self.spki)),
+            PublicKeyFormat::Full => (TlvKind::PUBKEY, self.spki.clone()),
+        };
+        let sig_tlv = match self.algorithm {
+            KeyAlgorithm::Ed25519 => TlvKind::ED25519,
+            KeyAlgorithm::EcdsaP256 => TlvKind::ECDSA_SIG,
+        };
+        // imgtool order: hash, [SIG_PURE], KEYHASH|PUBKEY, signature.
+        let mut unprotected: Vec<(TlvKind, &[u8])> = vec![(self.hash.tlv(), &self.digest)];
+        if settings.pure {
+            unprotected.push((TlvKind::SIG_PURE, &[1]));
+        }
+        unprotected.push((key_ref.0, &key_ref.1));
+        unprotected.push((sig_tlv, signature));
+        let mut bytes = self.unsigned.finish(&unprotected).map_err(encode_error)?;
+        check_fits_slot(bytes.len(), settings.slot_size, &settings.trailer).map_err(encode_error)?;
+        if settings.pad || settings.confirm {
+            pad_to_slot(
+                &mut bytes,
+                settings.slot_size,
+                &settings.trailer,
+                settings.image.erased_val,
+                settings.confirm,
+            )
+            .map_err(encode_error)?;
+        }
+        self_check(&bytes, &self.spki)?;
+        Ok(SignedImage {
+            bytes,
+            digest: self.digest,
+            key_hash: crate::keys::key_hash(&self.spki),
+            algorithm: self.algorithm,
+        })
     }
 }
 
 /// Builds, hashes and signs an image; the result is checked by `device-verifier` before return.
-pub fn sign_image(input: &[u8], settings: &SignSettings, key: &dyn SigningKey) -> Result<SignedImage, Failure> {
-    let algorithm = key.algorithm();
-    let hash = hash_for(algorithm, settings.sha, settings.pure)?;
-    let unsigned = UnsignedImage::new(input, &settings.image).map_err(encode_failure)?;
-    let digest = hash.digest(unsigned.covered());
-    let spki = key.public_spki()?;
-    let key_ref = match settings.public_key_format {
-        // imgtool: KEYHASH uses the image hash algorithm (SHA-512 under --pure / --sha 512).
-        PublicKeyFormat::Hash => (TlvKind::KEYHASH, hash.digest(&spki)),
-        PublicKeyFormat::Full => (TlvKind::PUBKEY, spki.clone()),
-    };
-    let message: &[u8] = if settings.pure { unsigned.covered() } else { &digest };
-    let signature = key.sign(message)?;
-    let sig_tlv = match algorithm {
-        KeyAlgorithm::Ed25519 => TlvKind::ED25519,
-        KeyAlgorithm::EcdsaP256 => TlvKind::ECDSA_SIG,
-    };
-    // imgtool order: hash, [SIG_PURE], KEYHASH|PUBKEY, signature.
-    let mut unprotected: Vec<(TlvKind, &[u8])> = vec![(hash.tlv(), &digest)];
-    if settings.pure {
-        unprotected.push((TlvKind::SIG_PURE, &[1]));
-    }
-    unprotected.push((key_ref.0, &key_ref.1));
-    unprotected.push((sig_tlv, &signature));
-    let mut bytes = unsigned.finish(&unprotected).map_err(encode_failure)?;
-    check_fits_slot(bytes.len(), settings.slot_size, &settings.trailer).map_err(encode_failure)?;
-    if settings.pad || settings.confirm {
-        pad_to_slot(
-            &mut bytes,
-            settings.slot_size,
-            &settings.trailer,
-            settings.image.erased_val,
-            settings.confirm,
-        )
-        .map_err(encode_failure)?;
-    }
-    self_check(&bytes, &spki)?;
-    Ok(SignedImage {
-        bytes,
-        digest,
-        key_hash: crate::keys::key_hash(&spki),
-        algorithm,
-    })
+///
+/// This signs with `key` as it is: the `signer` commands pass an
+/// [`AuditedKey`](crate::audit::AuditedKey), so that every signature they make is in the audit log.
+pub fn sign_image(input: &[u8], settings: &SignSettings, key: &dyn SigningKey) -> Result<SignedImage, Error> {
+    let prepared = PreparedImage::new(input, settings, key.algorithm(), key.public_spki()?)?;
+    let signature = key.sign(prepared.message())?;
+    prepared.finish(&signature)
 }
 
 /// Verifies what we just produced with the device's own code; a signer that emits an image the
 /// device would refuse (e.g. a faulty HSM signature) stops here instead.
-fn self_check(image: &[u8], spki: &[u8]) -> Result<(), Failure> {
+fn self_check(image: &[u8], spki: &[u8]) -> Result<(), Error> {
     let key = device_verifier::TrustedKey::from_spki(spki)
-        .ok_or_else(|| Failure::operational("the signing key's public key is not Ed25519 or P-256"))?;
+        .ok_or_else(|| Error::key("the signing key's public key is not Ed25519 or P-256"))?;
     let policy = device_verifier::ImagePolicy {
         trusted_keys: &[key],
         security_counter_floor: None,
@@ -167,7 +347,7 @@ fn self_check(image: &[u8], spki: &[u8]) -> Result<(), Failure> {
     device_verifier::verify_image(&mut device_verifier::SliceFlash::new(image), &policy, &mut buf)
         .map(|_| ())
         .map_err(|e| {
-            Failure::operational(format!("the freshly signed image does not verify ({e})"))
-                .hint("the key or token produced a bad signature; nothing was written")
+            Error::internal(format!("the freshly signed image does not verify ({e})"))
+                .with_hint("the key or token produced a bad signature; nothing was written")
         })
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use object::read::elf::{FileHeader, ProgramHeader};
 use object::Endianness;
 
-use crate::failure::{io_failure, Failure};
+use crate::error::Error;
 
 /// Largest flattened image accepted (gap-filled span), to bound memory on hostile input.
 pub const MAX_FLAT_IMAGE: u64 = 256 * 1024 * 1024;
@@ -32,8 +32,8 @@ pub struct Firmware {
 }
 
 /// Reads and flattens `path`.
-pub fn load(path: &Path) -> Result<Firmware, Failure> {
-    let data = std::fs::read(path).map_err(|e| io_failure("read input", path, &e))?;
+pub fn load(path: &Path) -> Result<Firmware, Error> {
+    let data = std::fs::read(path).map_err(|e| Error::io(format_args!("cannot read input {}", path.display()), &e))?;
     let is_hex = path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("hex"));
     if data.starts_with(b"\x7fELF") {
         flatten_elf(&data).map_err(|m| bad_input(path, "ELF", &m))
@@ -48,9 +48,9 @@ pub fn load(path: &Path) -> Result<Firmware, Failure> {
     }
 }
 
-fn bad_input(path: &Path, kind: &str, message: &str) -> Failure {
-    Failure::operational(format!("cannot read {} as {kind}: {message}", path.display()))
-        .hint("inputs may be raw binaries, Intel HEX files ending in .hex, or ELF executables")
+fn bad_input(path: &Path, kind: &str, message: &str) -> Error {
+    Error::input(format!("cannot read {} as {kind}: {message}", path.display()))
+        .with_hint("inputs may be raw binaries, Intel HEX files ending in .hex, or ELF executables")
 }
 
 /// Lays out `(address, bytes)` chunks into one buffer filled with 0xFF.
@@ -137,15 +137,13 @@ fn flatten_hex(data: &[u8]) -> Result<Firmware, String> {
 }
 
 /// Writes `bytes` as Intel HEX starting at `base` (for `.hex` outputs).
-pub fn to_hex(bytes: &[u8], base: u32) -> Result<String, Failure> {
+pub fn to_hex(bytes: &[u8], base: u32) -> Result<String, Error> {
     let mut records = Vec::new();
     let mut upper: Option<u16> = None;
     let mut addr = u64::from(base);
     for chunk in bytes.chunks(16) {
         if addr + chunk.len() as u64 > 1 << 32 {
-            return Err(Failure::operational(
-                "image does not fit the 32-bit Intel HEX address space",
-            ));
+            return Err(Error::usage("image does not fit the 32-bit Intel HEX address space"));
         }
         // A record must not cross a 64 KiB boundary: split the chunk there.
         let mut rest = chunk;
@@ -168,5 +166,5 @@ pub fn to_hex(bytes: &[u8], base: u32) -> Result<String, Failure> {
     records.push(ihex::Record::EndOfFile);
     ihex::create_object_file_representation(&records)
         .map(|s| s + "\n")
-        .map_err(|e| Failure::operational(format!("cannot encode Intel HEX: {e}")))
+        .map_err(|e| Error::internal(format!("cannot encode Intel HEX: {e}")))
 }

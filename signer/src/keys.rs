@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 pub use file::{generate_file_key, load_file_key, load_public_spki, FileKey};
 
-use crate::failure::Failure;
+use crate::error::Error;
 
 /// Algorithms the signer can sign images with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -37,15 +37,15 @@ impl KeyAlgorithm {
 }
 
 impl std::str::FromStr for KeyAlgorithm {
-    type Err = Failure;
+    type Err = Error;
 
-    fn from_str(s: &str) -> Result<Self, Failure> {
+    fn from_str(s: &str) -> Result<Self, Error> {
         match s {
             "ed25519" => Ok(Self::Ed25519),
             "ecdsa-p256" => Ok(Self::EcdsaP256),
             other => {
-                Err(Failure::operational(format!("unsupported key type {other:?}"))
-                    .hint("use -t ed25519 or -t ecdsa-p256"))
+                Err(Error::usage(format!("unsupported key type {other:?}"))
+                    .with_hint("use -t ed25519 or -t ecdsa-p256"))
             }
         }
     }
@@ -56,11 +56,11 @@ pub trait SigningKey {
     fn algorithm(&self) -> KeyAlgorithm;
 
     /// DER SubjectPublicKeyInfo of the public half (what `getpub` prints and KEYHASH hashes).
-    fn public_spki(&self) -> Result<Vec<u8>, Failure>;
+    fn public_spki(&self) -> Result<Vec<u8>, Error>;
 
     /// Ed25519: PureEdDSA (RFC 8032) over `message`.
     /// ECDSA P-256: `message` is a SHA-256 digest; returns the DER `SEQUENCE { r, s }`.
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Failure>;
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error>;
 
     /// Where the key lives, for logs and the audit trail (never secret material).
     fn describe(&self) -> String;
@@ -80,7 +80,7 @@ pub fn is_pkcs11(spec: &str) -> bool {
 }
 
 /// Opens the key named by `-k`: a key file, or a `pkcs11:` URI (logs in to the token).
-pub fn open_signing_key(spec: &str) -> Result<Box<dyn SigningKey>, Failure> {
+pub fn open_signing_key(spec: &str) -> Result<Box<dyn SigningKey>, Error> {
     if is_pkcs11(spec) {
         return Ok(Box::new(pkcs11::Pkcs11Key::open(spec)?));
     }
@@ -89,7 +89,7 @@ pub fn open_signing_key(spec: &str) -> Result<Box<dyn SigningKey>, Failure> {
 
 /// The public key (DER SPKI) named by `-k`: a private or public key file, or a `pkcs11:` URI
 /// (read without a PIN where the token allows it).
-pub fn load_public_key(spec: &str) -> Result<Vec<u8>, Failure> {
+pub fn load_public_key(spec: &str) -> Result<Vec<u8>, Error> {
     if is_pkcs11(spec) {
         return pkcs11::public_spki_from_uri(spec).map(|(_, spki)| spki);
     }

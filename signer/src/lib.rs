@@ -9,16 +9,18 @@
 //! * [`delta`] — delta patches between signed images (suffix-array diff, range-coded, applied
 //!   on the device in under 4 KiB);
 //! * [`release`] — signed release bundles: SUIT envelope (COSE_Sign1) + image + patches;
-//! * [`cli`] — one module per subcommand, and [`failure`] — `error:`/`hint:` and exit codes.
+//! * [`cli`] — one module per subcommand, printing `error:`/`hint:` and mapping [`error`] kinds
+//!   to exit codes;
+//! * [`error`] — the one error type: a kind, a message and the hint that goes with it.
 
 pub mod audit;
 pub mod cli;
 pub mod delta;
-pub mod failure;
+pub mod error;
 pub mod image;
 pub mod input;
 pub mod keys;
 pub mod output;
 pub mod release;
 
-pub use failure::Failure;
+pub use error::{Error, ErrorKind, Result};

@@ -1,5 +1,6 @@
-//! `signer`: see `signer --help`. All logic lives in the library; this maps failures to
-//! `error:`/`hint:` on stderr and to exit codes (0 ok, 1 invalid, 2 usage/operational).
+//! `signer`: see `signer --help`. All logic lives in the library; errors are printed as
+//! `error:`/`hint:` on stderr and mapped to exit codes by `signer::cli` (0 ok, 1 invalid,
+//! 2 usage/operational).
 
 use clap::Parser;
 
@@ -13,8 +14,8 @@ fn main() {
             std::process::exit(code);
         }
     };
-    if let Err(failure) = signer::cli::run(cli) {
-        eprintln!("{failure}");
-        std::process::exit(failure.exit_code());
+    if let Err(error) = signer::cli::run(cli) {
+        eprintln!("{}", signer::cli::render_error(&error));
+        std::process::exit(signer::cli::exit_code(&error));
     }
 }

@@ -10,12 +10,13 @@ pub mod report;
 pub mod sign;
 pub mod state;
 
-use anyhow::{bail, ensure, Context, Result};
 use manifest::image::ImageView;
 use manifest::suit::encode::{self, DeltaFields, ManifestFields, TextFields};
 use manifest::suit::{CoseAlg, DeltaFormat};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, ErrorKind};
 
 pub use bundle::ReleaseBundle;
 pub use sign::CoseSigner;
@@ -76,22 +77,35 @@ pub struct SignatureSummary {
 }
 
 /// The signed part of an MCUboot image file: header through the unprotected TLV area.
-pub fn signed_image_part(image: &[u8]) -> Result<&[u8]> {
-    let view = ImageView::parse(image).map_err(|e| anyhow::anyhow!("not an MCUboot image: {e}"))?;
-    image.get(..view.image_len()).context("image shorter than its TLV area")
+pub fn signed_image_part(image: &[u8]) -> Result<&[u8], Error> {
+    let view = ImageView::parse(image).map_err(|e| {
+        Error::input(format!("not an MCUboot image: {e}"))
+            .with_hint("releases are made of signed images (`signer sign` or imgtool output)")
+    })?;
+    image
+        .get(..view.image_len())
+        .ok_or_else(|| Error::input("image shorter than its TLV area"))
 }
 
 /// Builds and signs a release. The bundle is checked by `device_verifier::verify_envelope`
 /// with the signers' own keys before it is returned.
-pub fn build_release(input: ReleaseInput, signers: &[&dyn CoseSigner]) -> Result<ReleaseBundle> {
-    ensure!(!signers.is_empty(), "a release needs at least one manifest signing key");
-    ensure!(
-        signers.len() <= manifest::suit::MAX_SIGNATURES,
-        "at most {} signatures",
-        manifest::suit::MAX_SIGNATURES
-    );
+///
+/// Each signer is asked once; the `signer release` command passes keys wrapped in
+/// [`crate::audit::AuditedKey`], so each manifest signature is in the audit log before it is used.
+pub fn build_release(input: ReleaseInput, signers: &[&dyn CoseSigner]) -> Result<ReleaseBundle, Error> {
+    if signers.is_empty() {
+        return Err(Error::usage("a release needs at least one manifest signing key"));
+    }
+    if signers.len() > manifest::suit::MAX_SIGNATURES {
+        return Err(Error::usage(format!(
+            "at most {} signatures",
+            manifest::suit::MAX_SIGNATURES
+        )));
+    }
     if input.sequence == 0 {
-        bail!("sequence number 0 can never be installed (devices start at 0 and need a higher one)");
+        return Err(Error::usage(
+            "sequence number 0 can never be installed (devices start at 0 and need a higher one)",
+        ));
     }
     let image = signed_image_part(&input.image)?.to_vec();
     let vendor = vendor_uuid(&input.vendor_domain);
@@ -102,7 +116,7 @@ pub fn build_release(input: ReleaseInput, signers: &[&dyn CoseSigner]) -> Result
         .deltas
         .iter()
         .map(|d| signed_image_part(&d.precursor_image).map(<[u8]>::to_vec))
-        .collect::<Result<_>>()?;
+        .collect::<Result<_, _>>()?;
     let delta_fields: Vec<DeltaFields<'_>> = input
         .deltas
         .iter()
@@ -138,18 +152,18 @@ pub fn build_release(input: ReleaseInput, signers: &[&dyn CoseSigner]) -> Result
     let mut signatures = Vec::new();
     for signer in signers {
         let alg = CoseAlg(signer.cose_alg());
-        ensure!(
-            alg.is_supported(),
-            "signing algorithm {} is outside the SUIT profile",
-            alg.0
-        );
+        if !alg.is_supported() {
+            return Err(Error::key(format!(
+                "signing algorithm {} is outside the SUIT profile",
+                alg.0
+            )));
+        }
         let protected = encode::protected_header(alg);
         // RFC 9052 §4.4: sign ["Signature1", protected, h'', SUIT_Digest].
         let signature = signer.sign(&encode::sig_structure(&protected, &digest))?;
-        ensure!(
-            signature.len() == alg.signature_len(),
-            "signer returned a malformed signature"
-        );
+        if signature.len() != alg.signature_len() {
+            return Err(Error::internal("signer returned a malformed signature"));
+        }
         sign1s.push(encode::sign1(&protected, &signature));
         signatures.push(SignatureSummary {
             alg: alg.name().unwrap_or("unknown").to_owned(),
@@ -159,8 +173,10 @@ pub fn build_release(input: ReleaseInput, signers: &[&dyn CoseSigner]) -> Result
     let envelope = encode::envelope(&digest, &sign1s, &manifest_bstr, Some(&text));
 
     let spkis: Vec<Vec<u8>> = signers.iter().map(|s| s.public_spki()).collect();
-    report::verify_envelope_with(&envelope, &spkis, signers.len(), Some((vendor, class)), 0)
-        .context("self-check of the new envelope failed")?;
+    report::verify_envelope_with(&envelope, &spkis, signers.len(), Some((vendor, class)), 0).map_err(|e| {
+        e.context("self-check of the new envelope failed")
+            .with_kind(ErrorKind::Internal)
+    })?;
 
     let patches = input
         .deltas

@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use crate::delta::{cli as lib, DeltaError};
-use crate::failure::Failure;
+use crate::delta::cli as lib;
+use crate::error::Error;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -80,19 +80,6 @@ pub enum Sub {
     },
 }
 
-/// A bad patch or wrong base is "invalid input" (exit 1); I/O and usage problems exit 2.
-fn failure(error: anyhow::Error) -> Failure {
-    let message = format!("{error:#}");
-    if error.chain().any(|e| e.downcast_ref::<DeltaError>().is_some()) {
-        Failure::invalid(message)
-            .hint("is the patch made for this base image? `signer dumpinfo` shows each image's version")
-    } else if message.contains("exists") {
-        Failure::operational(message).hint("choose another output path, or pass --force to replace it")
-    } else {
-        Failure::operational(message)
-    }
-}
-
 /// The human line on stderr; with `--json`, the summary on stdout.
 fn report(human: &str, json: Option<serde_json::Value>) {
     eprintln!("{human}");
@@ -105,7 +92,7 @@ fn to_json(summary: &impl serde::Serialize, json: bool) -> Option<serde_json::Va
     json.then(|| serde_json::to_value(summary).unwrap_or(serde_json::Value::Null))
 }
 
-pub fn run(args: &Args) -> Result<(), Failure> {
+pub fn run(args: &Args) -> Result<(), Error> {
     match &args.command {
         Sub::Create {
             from,
@@ -114,7 +101,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             force,
             json,
         } => {
-            let summary = lib::run_create(from, to, out, *force).map_err(failure)?;
+            let summary = lib::run_create(from, to, out, *force)?;
             let value = to_json(&summary, *json).map(|mut v| {
                 v["percent_of_new"] = serde_json::json!((summary.percent_of_new() * 10.0).round() / 10.0);
                 v
@@ -128,7 +115,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             force,
             json,
         } => {
-            let summary = lib::run_apply(from, patch, out, *force).map_err(failure)?;
+            let summary = lib::run_apply(from, patch, out, *force)?;
             report(&summary.human(), to_json(&summary, *json));
         }
     }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use manifest::image::{ImageView, Tlv, TlvIter, BOOT_MAGIC};
 
-use crate::failure::Failure;
+use crate::error::Error;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Example:\n  signer dumpinfo --json app.signed.bin | jq .header")]
@@ -30,11 +30,11 @@ fn tlvs_json(iter: TlvIter<'_>) -> Vec<serde_json::Value> {
     iter.filter_map(Result::ok).map(|t| tlv_json(&t)).collect()
 }
 
-pub fn run(args: &Args) -> Result<(), Failure> {
+pub fn run(args: &Args) -> Result<(), Error> {
     let bytes = super::verify::read_image(&args.image)?;
     let view = ImageView::parse(&bytes).map_err(|e| {
-        Failure::invalid(format!("{} is not a valid MCUboot image: {e}", args.image.display()))
-            .hint("dumpinfo reads signed images; was the file produced by `signer sign` or imgtool?")
+        Error::invalid(format!("{} is not a valid MCUboot image: {e}", args.image.display()))
+            .with_hint("dumpinfo reads signed images; was the file produced by `signer sign` or imgtool?")
     })?;
     let h = view.header();
     let trailer = view.trailer();

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::failure::{io_failure, Failure};
+use crate::error::Error;
 use crate::keys::{key_hash, load_public_key, KeyAlgorithm};
 use crate::output::{write_atomic, Overwrite};
 
@@ -84,7 +84,7 @@ pub struct HashArgs {
 }
 
 /// The public key and its algorithm from a key file (private or public) or a key reference.
-fn public_key(spec: &str) -> Result<(KeyAlgorithm, Vec<u8>), Failure> {
+fn public_key(spec: &str) -> Result<(KeyAlgorithm, Vec<u8>), Error> {
     let spki = load_public_key(spec)?;
     let algorithm = match device_verifier::TrustedKey::from_spki(&spki).map(|k| k.algorithm()) {
         Some(device_verifier::KeyAlgorithm::EcdsaP256) => KeyAlgorithm::EcdsaP256,
@@ -120,18 +120,17 @@ struct Destination<'a> {
 
 impl<'a> Destination<'a> {
     /// Refuses an existing file before the key is opened (a token key may ask for a PIN).
-    fn new(path: Option<&'a PathBuf>, force: bool) -> Result<Self, Failure> {
+    fn new(path: Option<&'a PathBuf>, force: bool) -> Result<Self, Error> {
         let overwrite = if force { Overwrite::Replace } else { Overwrite::Refuse };
         if let Some(path) = path {
             if overwrite == Overwrite::Refuse && path.exists() {
-                return Err(Failure::operational(format!("{} already exists", path.display()))
-                    .hint("choose another output path, or pass --force to replace it"));
+                return Err(Error::output_exists(path));
             }
         }
         Ok(Self { path, overwrite })
     }
 
-    fn emit(&self, bytes: &[u8], what: &str) -> Result<(), Failure> {
+    fn emit(&self, bytes: &[u8], what: &str) -> Result<(), Error> {
         match self.path {
             Some(path) => {
                 write_atomic(path, bytes, self.overwrite)?;
@@ -140,12 +139,12 @@ impl<'a> Destination<'a> {
             }
             None => std::io::stdout()
                 .write_all(bytes)
-                .map_err(|e| io_failure("write", std::path::Path::new("<stdout>"), &e)),
+                .map_err(|e| Error::io("cannot write <stdout>", &e)),
         }
     }
 }
 
-pub fn run(args: &Args) -> Result<(), Failure> {
+pub fn run(args: &Args) -> Result<(), Error> {
     let out = Destination::new(args.output.as_ref(), args.force)?;
     let (algorithm, spki) = public_key(&args.key)?;
     let name = algorithm.short_name();
@@ -176,13 +175,13 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             None,
         ),
         Encoding::Pem => pkcs8::der::pem::encode_string("PUBLIC KEY", pkcs8::LineEnding::LF, &spki)
-            .map_err(|e| Failure::operational(format!("cannot encode PEM: {e}")))?,
+            .map_err(|e| Error::internal(format!("cannot encode PEM: {e}")))?,
         Encoding::Raw => return out.emit(&spki, "public key, DER"),
     };
     out.emit(text.as_bytes(), "public key")
 }
 
-pub fn run_hash(args: &HashArgs) -> Result<(), Failure> {
+pub fn run_hash(args: &HashArgs) -> Result<(), Error> {
     let out = Destination::new(args.output.as_ref(), args.force)?;
     let (algorithm, spki) = public_key(&args.key)?;
     // imgtool getpubhash always uses SHA-256, whatever the image hash.

@@ -1,6 +1,6 @@
 //! `signer hsm list [--json] [pkcs11:...]`: tokens and the key objects in them.
 
-use crate::failure::Failure;
+use crate::error::Error;
 use crate::keys::pkcs11::{list_tokens, TokenListing};
 
 #[derive(Debug, clap::Args)]
@@ -34,13 +34,13 @@ pub struct ListArgs {
     pub json: bool,
 }
 
-pub fn run(args: &Args) -> Result<(), Failure> {
+pub fn run(args: &Args) -> Result<(), Error> {
     match &args.command {
         HsmCommand::List(list) => run_list(list),
     }
 }
 
-fn run_list(args: &ListArgs) -> Result<(), Failure> {
+fn run_list(args: &ListArgs) -> Result<(), Error> {
     let tokens = list_tokens(&args.uri, args.login)?;
     if args.json {
         super::print_json(&serde_json::json!({ "tokens": tokens }));

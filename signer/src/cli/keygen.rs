@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::failure::Failure;
+use crate::error::Error;
 use crate::keys::pkcs11::generate_token_key;
 use crate::keys::{generate_file_key, is_pkcs11, key_hash, KeyAlgorithm, SigningKey};
 use crate::output::Overwrite;
@@ -27,7 +27,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(args: &Args) -> Result<(), Failure> {
+pub fn run(args: &Args) -> Result<(), Error> {
     let algorithm: KeyAlgorithm = args.key_type.parse()?;
     if is_pkcs11(&args.key) {
         return run_token(args, algorithm);
@@ -53,15 +53,15 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
-fn run_token(args: &Args, algorithm: KeyAlgorithm) -> Result<(), Failure> {
+fn run_token(args: &Args, algorithm: KeyAlgorithm) -> Result<(), Error> {
     if args.force {
-        return Err(Failure::operational("--force does not apply to keys in a token")
-            .hint("the signer never replaces keys in a token; choose a new object= label"));
+        return Err(Error::usage("--force does not apply to keys in a token")
+            .with_hint("the signer never replaces keys in a token; choose a new object= label"));
     }
     let key = generate_token_key(&args.key, algorithm)?;
     let hash = hex::encode(key_hash(&key.spki));
     let pem = pkcs8::der::pem::encode_string("PUBLIC KEY", pkcs8::LineEnding::LF, &key.spki)
-        .map_err(|e| Failure::operational(format!("cannot encode PEM: {e}")))?;
+        .map_err(|e| Error::internal(format!("cannot encode PEM: {e}")))?;
     if args.json {
         super::print_json(&serde_json::json!({
             "key": key.uri, "type": algorithm.imgtool_name(), "key_hash": hash, "public_key_pem": pem,

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use crate::audit::{self, AuditEntry, AuditedKey};
-use crate::failure::Failure;
-use crate::keys::open_signing_key;
+use crate::error::Error;
+use crate::keys::SigningKey as _;
 use crate::release::cli as lib;
 use crate::release::sign::{CoseSigner, KeyCoseSigner};
 
@@ -139,49 +139,16 @@ pub struct InspectArgs {
     pub envelope: PathBuf,
 }
 
-fn operational(error: anyhow::Error) -> Failure {
-    Failure::operational(format!("{error:#}"))
-}
-
-pub fn run(args: &Args) -> Result<(), Failure> {
+pub fn run(args: &Args) -> Result<(), Error> {
     match &args.command {
         Some(Sub::Verify(v)) => verify(v),
-        Some(Sub::Inspect(i)) => lib::release_inspect(&i.envelope, i.json, &mut std::io::stdout())
-            .map_err(|e| operational(e).hint("is this a release.suit written by `signer release`?")),
+        Some(Sub::Inspect(i)) => lib::release_inspect(&i.envelope, i.json, &mut std::io::stdout()),
         None => cut(&args.cut),
     }
 }
 
-fn cut(args: &CutArgs) -> Result<(), Failure> {
-    let missing = |what: &str| Failure::operational(format!("{what} is required")).hint("see `signer release --help`");
-    let keys = args
-        .keys
-        .iter()
-        .map(|k| open_signing_key(k))
-        .collect::<Result<Vec<_>, _>>()?;
-    if keys.iter().any(|k| k.is_file_key()) {
-        eprintln!("warning: signing the manifest with a key file; production keys belong in an HSM (-k pkcs11:...)");
-    }
-    // Every manifest signature is audited before the library gets it (and so before the bundle
-    // is written): a record that cannot be written stops the release.
-    let audit_path = audit::log_path(args.audit_log.as_deref())?;
-    let mut template = AuditEntry::new("release", "", &[], "");
-    if let Some(image) = &args.image {
-        template.input = Some(image.display().to_string());
-        template.input_sha256 = std::fs::read(image).ok().map(|b| audit::sha256_hex(&b));
-    }
-    template.output = args.out.as_ref().map(|o| o.display().to_string());
-    template.version = args.version.clone();
-    template.sequence = args.sequence;
-    let audited = keys
-        .iter()
-        .map(|k| AuditedKey::new(k.as_ref(), audit_path.clone(), template.clone()))
-        .collect::<Result<Vec<_>, _>>()?;
-    let adapters = audited
-        .iter()
-        .map(|k| KeyCoseSigner::new(k).map_err(operational))
-        .collect::<Result<Vec<_>, _>>()?;
-    let signers: Vec<&dyn CoseSigner> = adapters.iter().map(|a| a as &dyn CoseSigner).collect();
+fn cut(args: &CutArgs) -> Result<(), Error> {
+    let missing = |what: &str| Error::usage(format!("{what} is required")).with_hint("see `signer release --help`");
     let lib_args = lib::ReleaseArgs {
         image: args.image.clone().ok_or_else(|| missing("--image"))?,
         out_dir: args.out.clone().ok_or_else(|| missing("--out"))?,
@@ -197,11 +164,32 @@ fn cut(args: &CutArgs) -> Result<(), Failure> {
         force: args.force,
         dry_run: args.dry_run,
     };
-    // The library's messages already carry their own `hint:` lines.
-    lib::release(&lib_args, &signers, &mut std::io::stdout()).map_err(operational)
+    // Every manifest signature goes through the audit log before the library gets it (and so
+    // before the bundle is written): a record that cannot be written stops the release.
+    let audit_path = audit::log_path(args.audit_log.as_deref())?;
+    let mut template = AuditEntry::new("release", "", &[], "");
+    template.input = Some(lib_args.image.display().to_string());
+    template.input_sha256 = std::fs::read(&lib_args.image).ok().map(|b| audit::sha256_hex(&b));
+    template.output = Some(lib_args.out_dir.display().to_string());
+    template.version = Some(lib_args.version.clone());
+    template.sequence = Some(lib_args.sequence);
+    let keys = args
+        .keys
+        .iter()
+        .map(|k| AuditedKey::open(k, audit_path.clone(), template.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    if keys.iter().any(|k| k.is_file_key()) {
+        eprintln!("warning: signing the manifest with a key file; production keys belong in an HSM (-k pkcs11:...)");
+    }
+    let adapters = keys
+        .iter()
+        .map(|k| KeyCoseSigner::new(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    let signers: Vec<&dyn CoseSigner> = adapters.iter().map(|a| a as &dyn CoseSigner).collect();
+    lib::release(&lib_args, &signers, &mut std::io::stdout())
 }
 
-fn verify(args: &VerifyArgs) -> Result<(), Failure> {
+fn verify(args: &VerifyArgs) -> Result<(), Error> {
     let lib_args = lib::VerifyArgs {
         envelope: args.envelope.clone(),
         keys: args.keys.clone(),
@@ -212,9 +200,5 @@ fn verify(args: &VerifyArgs) -> Result<(), Failure> {
         image_keys: args.image_keys.clone(),
         json: args.json,
     };
-    match lib::release_verify(&lib_args, &mut std::io::stdout()).map_err(operational)? {
-        Ok(_) => Ok(()),
-        Err(reason) => Err(Failure::invalid(format!("release is invalid: {reason}"))
-            .hint("check the trusted keys, vendor and class, and that the image is the one this release names")),
-    }
+    lib::release_verify(&lib_args, &mut std::io::stdout())?.map(|_| ())
 }

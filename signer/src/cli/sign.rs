@@ -1,15 +1,16 @@
-//! `signer sign`: imgtool `sign` with the same flags and byte-identical output.
+//! `signer sign`: imgtool `sign` with the same flags and byte-identical output. The key signs
+//! only through [`AuditedKey::sign_output`], so the audit record of the signature is on disk
+//! before the image is written.
 
 use std::path::PathBuf;
 
-use manifest::image::encode::ImageOptions;
 use manifest::image::{ImageVersion, TrailerLayout, DEFAULT_MAX_SECTORS};
 
-use crate::audit::{self, AuditEntry};
-use crate::failure::{io_failure, Failure};
-use crate::image::{sign_image, PublicKeyFormat, ShaChoice, SignSettings};
-use crate::input::{self, InputFormat};
-use crate::keys::{key_hash, open_signing_key};
+use crate::audit::{self, AuditEntry, AuditedKey};
+use crate::error::Error;
+use crate::image::{PreparedImage, PublicKeyFormat, ShaChoice, SignSettings};
+use crate::input::{self, Firmware, InputFormat};
+use crate::keys::{key_hash, SigningKey as _};
 use crate::output::{write_atomic, Overwrite};
 
 use super::{parse_u16, parse_u32};
@@ -102,57 +103,69 @@ pub struct Args {
     pub outfile: PathBuf,
 }
 
-fn parse_version(text: &str) -> Result<ImageVersion, Failure> {
+fn parse_version(text: &str) -> Result<ImageVersion, Error> {
     text.parse().map_err(|e| {
-        Failure::operational(format!("invalid version {text:?}: {e}"))
-            .hint("use maj.min.rev+build, for example -v 1.2.3+4")
+        Error::usage(format!("invalid version {text:?}: {e}"))
+            .with_hint("use maj.min.rev+build, for example -v 1.2.3+4")
     })
 }
 
-fn security_counter(text: Option<&str>, version: &ImageVersion) -> Result<Option<u32>, Failure> {
+fn security_counter(text: Option<&str>, version: &ImageVersion) -> Result<Option<u32>, Error> {
     match text {
         None => Ok(None),
         Some("auto") => Ok(Some(version.auto_security_counter())),
         Some(n) => parse_u32(n).map(Some).map_err(|e| {
-            Failure::operational(format!("invalid security counter: {e}"))
-                .hint("use `auto` or a number from 0 to 4294967295")
+            Error::usage(format!("invalid security counter: {e}"))
+                .with_hint("use `auto` or a number from 0 to 4294967295")
         }),
     }
 }
 
-pub fn settings(args: &Args) -> Result<SignSettings, Failure> {
+pub fn settings(args: &Args) -> Result<SignSettings, Error> {
     let version = parse_version(&args.version)?;
     let align: u32 = args.align.parse().unwrap_or(1);
     let max_align = args.max_align.as_deref().map(|s| s.parse().unwrap_or(8));
     let mut trailer = TrailerLayout::for_align(align, max_align);
     trailer.max_sectors = args.max_sectors.unwrap_or(DEFAULT_MAX_SECTORS);
     trailer.overwrite_only = args.overwrite_only;
-    Ok(SignSettings {
-        image: ImageOptions {
-            header_size: args.header_size,
-            pad_header: args.pad_header,
-            version,
-            security_counter: security_counter(args.security_counter.as_deref(), &version)?,
-            load_addr: args.load_addr.unwrap_or(0),
-            rom_fixed: args.rom_fixed,
-            non_bootable: args.non_bootable,
-            erased_val: if args.erased_val.as_deref() == Some("0") {
-                0
-            } else {
-                0xff
-            },
-        },
-        slot_size: args.slot_size,
-        trailer,
-        pad: args.pad,
-        confirm: args.confirm,
-        public_key_format: args.public_key_format,
-        sha: args.sha,
-        pure: args.pure,
-    })
+    let erased_val = if args.erased_val.as_deref() == Some("0") {
+        0
+    } else {
+        0xff
+    };
+    Ok(SignSettings::new(version, args.slot_size)
+        .header_size(args.header_size)
+        .pad_header(args.pad_header)
+        .security_counter(security_counter(args.security_counter.as_deref(), &version)?)
+        .load_addr(args.load_addr.unwrap_or(0))
+        .rom_fixed(args.rom_fixed)
+        .non_bootable(args.non_bootable)
+        .erased_val(erased_val)
+        .trailer(trailer)
+        .pad(args.pad)
+        .confirm(args.confirm)
+        .public_key_format(args.public_key_format)
+        .sha(args.sha)
+        .pure(args.pure))
 }
 
-pub fn run(args: &Args) -> Result<(), Failure> {
+/// Where a `.hex` output starts, or `None` for a binary output. Decided before the key is opened.
+fn hex_base(args: &Args, firmware: &Firmware) -> Result<Option<u32>, Error> {
+    let hex_out = args.outfile.extension().is_some_and(|e| e.eq_ignore_ascii_case("hex"));
+    if !hex_out {
+        return Ok(None);
+    }
+    // imgtool: with --pad-header the header sits hdr_size bytes before the input's base.
+    match (args.hex_addr, firmware.base_addr) {
+        (Some(addr), _) => Ok(Some(addr)),
+        (None, Some(base)) if args.pad_header => Ok(Some(base.saturating_sub(u32::from(args.header_size)))),
+        (None, Some(base)) => Ok(Some(base)),
+        (None, None) => Err(Error::usage("a .hex output needs a base address")
+            .with_hint("pass -x/--hex-addr, or use a .hex or ELF input")),
+    }
+}
+
+pub fn run(args: &Args) -> Result<(), Error> {
     let settings = settings(args)?;
     let overwrite = if args.force {
         Overwrite::Replace
@@ -161,53 +174,40 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     };
     // Refuse before signing, so no signature (and no audit record) is made for nothing.
     if overwrite == Overwrite::Refuse && args.outfile.exists() {
-        return Err(
-            Failure::operational(format!("{} already exists", args.outfile.display()))
-                .hint("choose another output path, or pass --force to replace it"),
-        );
+        return Err(Error::output_exists(&args.outfile));
     }
     let audit_path = audit::log_path(args.audit_log.as_deref())?;
     let firmware = input::load(&args.infile)?;
-    let input_bytes = std::fs::read(&args.infile).map_err(|e| io_failure("read", &args.infile, &e))?;
-    let key = open_signing_key(&args.key)?;
+    let input_bytes = std::fs::read(&args.infile)
+        .map_err(|e| Error::io(format_args!("cannot read {}", args.infile.display()), &e))?;
+    let hex_base = hex_base(args, &firmware)?;
+    let mut template = AuditEntry::new("sign", "", &[], "");
+    template.input = Some(args.infile.display().to_string());
+    template.input_sha256 = Some(audit::sha256_hex(&input_bytes));
+    template.output = Some(args.outfile.display().to_string());
+    template.version = Some(settings.image.version.to_string());
+    template.security_counter = settings.image.security_counter;
+    let key = AuditedKey::open(&args.key, audit_path, template)?;
     if key.is_file_key() {
         eprintln!(
             "warning: signing with a key file ({}); production keys belong in an HSM (-k pkcs11:...)",
             args.key
         );
     }
-    let signed = sign_image(&firmware.bytes, &settings, key.as_ref())?;
-    let hex_out = args.outfile.extension().is_some_and(|e| e.eq_ignore_ascii_case("hex"));
-    let out_bytes = if hex_out {
-        // imgtool: with --pad-header the header sits hdr_size bytes before the input's base.
-        let base = match (args.hex_addr, firmware.base_addr) {
-            (Some(addr), _) => addr,
-            (None, Some(base)) if args.pad_header => base.saturating_sub(u32::from(args.header_size)),
-            (None, Some(base)) => base,
-            (None, None) => {
-                return Err(Failure::operational("a .hex output needs a base address")
-                    .hint("pass -x/--hex-addr, or use a .hex or ELF input"))
-            }
+    let spki = key.public_spki()?;
+    let prepared = PreparedImage::new(&firmware.bytes, &settings, key.algorithm(), spki.clone())?;
+    let message = prepared.message().to_vec();
+    let digest = prepared.digest().to_vec();
+    // The record (fsynced, naming the output's SHA-256) is on disk before the output exists; if
+    // it cannot be written, nothing is.
+    let (out_bytes, signed) = key.sign_output(&message, Some(&digest), |signature| {
+        let signed = prepared.finish(signature)?;
+        let out_bytes = match hex_base {
+            Some(base) => crate::input::to_hex(&signed.bytes, base)?.into_bytes(),
+            None => signed.bytes.clone(),
         };
-        crate::input::to_hex(&signed.bytes, base)?.into_bytes()
-    } else {
-        signed.bytes.clone()
-    };
-    // The record goes to disk (fsynced) before the output exists; if it cannot, nothing is written.
-    let mut record = AuditEntry::new(
-        "sign",
-        &key.describe(),
-        &signed.key_hash,
-        signed.algorithm.imgtool_name(),
-    );
-    record.input = Some(args.infile.display().to_string());
-    record.input_sha256 = Some(audit::sha256_hex(&input_bytes));
-    record.output = Some(args.outfile.display().to_string());
-    record.output_sha256 = Some(audit::sha256_hex(&out_bytes));
-    record.signed_digest = Some(hex::encode(&signed.digest));
-    record.version = Some(settings.image.version.to_string());
-    record.security_counter = settings.image.security_counter;
-    audit::append(&audit_path, &record)?;
+        Ok((out_bytes, signed))
+    })?;
     write_atomic(&args.outfile, &out_bytes, overwrite)?;
     let summary = serde_json::json!({
         "output": args.outfile,
@@ -219,7 +219,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         "key_hash": hex::encode(signed.key_hash),
         "key": key.describe(),
         "algorithm": signed.algorithm,
-        "audit_log": audit_path,
+        "audit_log": key.log(),
     });
     // The human line goes to stderr; with --json, stdout holds only the JSON document.
     let format = match firmware.format {
@@ -227,7 +227,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         InputFormat::Hex => "hex",
         InputFormat::Elf => "elf",
     };
-    let key_hash_hex = hex::encode(key_hash(&key.public_spki()?));
+    let key_hash_hex = hex::encode(key_hash(&spki));
     eprintln!(
         "signed {} ({format}) -> {} ({} bytes, version {}, key hash {})",
         args.infile.display(),

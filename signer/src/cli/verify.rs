@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use device_verifier::{verify_image, ImagePolicy, SliceFlash, TrustedKey};
 
-use crate::failure::{io_failure, Failure};
+use crate::error::Error;
 use crate::keys::load_public_key;
 
 #[derive(Debug, clap::Args)]
@@ -25,7 +25,7 @@ pub struct Args {
     pub image: PathBuf,
 }
 
-pub fn run(args: &Args) -> Result<(), Failure> {
+pub fn run(args: &Args) -> Result<(), Error> {
     let spkis = args
         .keys
         .iter()
@@ -36,7 +36,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         .zip(&args.keys)
         .map(|(spki, name)| {
             TrustedKey::from_spki(spki)
-                .ok_or_else(|| Failure::operational(format!("{name}: only Ed25519 and P-256 keys can be trusted")))
+                .ok_or_else(|| Error::key(format!("{name}: only Ed25519 and P-256 keys can be trusted")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let image = read_image(&args.image)?;
@@ -74,7 +74,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
                     "valid": false, "reason": error.kind.as_str(), "offset": error.offset,
                 }));
             }
-            Err(Failure::invalid(format!("image is invalid: {error}")).hint(hint_for(error.kind)))
+            Err(Error::invalid(format!("image is invalid: {error}")).with_hint(hint_for(error.kind)))
         }
     }
 }
@@ -91,9 +91,9 @@ fn hint_for(kind: device_verifier::VerifyErrorKind) -> &'static str {
 }
 
 /// Reads a binary image, or flattens a .hex one.
-pub(crate) fn read_image(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
+pub(crate) fn read_image(path: &std::path::Path) -> Result<Vec<u8>, Error> {
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("hex")) {
         return crate::input::load(path).map(|f| f.bytes);
     }
-    std::fs::read(path).map_err(|e| io_failure("read image", path, &e))
+    std::fs::read(path).map_err(|e| Error::io(format_args!("cannot read image {}", path.display()), &e))
 }

@@ -1,14 +1,16 @@
 //! `signer delta create|apply`: file handling around [`super::create`] / [`super::apply`].
 //! Outputs are written atomically (temporary file in the target directory, then rename) and
 //! an existing output is never replaced unless `force` is set. Each run returns a summary of
-//! what it wrote, for the one-line report (or `--json`) the command prints.
+//! what it wrote, for the one-line report (or `--json`) the command prints. A patch that does not
+//! fit its base is [`ErrorKind::Invalid`](crate::ErrorKind::Invalid) (exit 1); the rest exit 2.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+
+use crate::error::Error;
 
 /// What `delta create` wrote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -74,7 +76,7 @@ fn len(bytes: &[u8]) -> u64 {
 }
 
 /// `signer delta create --from OLD --to NEW -o PATCH [--force]`
-pub fn run_create(from: &Path, to: &Path, out: &Path, force: bool) -> anyhow::Result<CreateSummary> {
+pub fn run_create(from: &Path, to: &Path, out: &Path, force: bool) -> Result<CreateSummary, Error> {
     refuse_existing(out, force)?;
     let old = read(from)?;
     let new = read(to)?;
@@ -85,14 +87,19 @@ pub fn run_create(from: &Path, to: &Path, out: &Path, force: bool) -> anyhow::Re
             bar.set_position(done);
         }
     };
-    let patch = super::create(&old, &new, &report).with_context(|| format!("diffing {}", to.display()))?;
+    let patch = super::create(&old, &new, &report)
+        .map_err(|e| Error::from(e).context(format_args!("diffing {}", to.display())))?;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
     // Check the patch with the device decoder before anyone ships it.
-    let check = super::apply(&old, &patch).context("the new patch does not apply (internal error)")?;
+    let check = super::apply(&old, &patch)
+        .map_err(|e| Error::internal(format!("the new patch does not apply (internal error): {e}")))?;
     if check != new {
-        bail!("the new patch does not reproduce {} (internal error)", to.display());
+        return Err(Error::internal(format!(
+            "the new patch does not reproduce {} (internal error)",
+            to.display()
+        )));
     }
     write_atomic(out, &patch, force)?;
     Ok(CreateSummary {
@@ -107,11 +114,12 @@ pub fn run_create(from: &Path, to: &Path, out: &Path, force: bool) -> anyhow::Re
 }
 
 /// `signer delta apply --from OLD PATCH -o NEW [--force]`
-pub fn run_apply(from: &Path, patch: &Path, out: &Path, force: bool) -> anyhow::Result<ApplySummary> {
+pub fn run_apply(from: &Path, patch: &Path, out: &Path, force: bool) -> Result<ApplySummary, Error> {
     refuse_existing(out, force)?;
     let old = read(from)?;
     let patch_bytes = read(patch)?;
-    let new = super::apply(&old, &patch_bytes).with_context(|| format!("applying {}", patch.display()))?;
+    let new = super::apply(&old, &patch_bytes)
+        .map_err(|e| Error::from(e).context(format_args!("applying {}", patch.display())))?;
     write_atomic(out, &new, force)?;
     Ok(ApplySummary {
         output: out.to_path_buf(),
@@ -122,25 +130,25 @@ pub fn run_apply(from: &Path, patch: &Path, out: &Path, force: bool) -> anyhow::
     })
 }
 
-fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+fn read(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| Error::io(format_args!("reading {}", path.display()), &e))
 }
 
-fn refuse_existing(out: &Path, force: bool) -> anyhow::Result<()> {
+fn refuse_existing(out: &Path, force: bool) -> Result<(), Error> {
     if !force && out.exists() {
-        bail!("{} already exists", out.display());
+        return Err(Error::output_exists(out));
     }
     Ok(())
 }
 
 /// The signer's shared atomic writer (temporary file, fsync, rename; no clobber unless forced).
-fn write_atomic(out: &Path, bytes: &[u8], force: bool) -> anyhow::Result<()> {
+fn write_atomic(out: &Path, bytes: &[u8], force: bool) -> Result<(), Error> {
     let overwrite = if force {
         crate::output::Overwrite::Replace
     } else {
         crate::output::Overwrite::Refuse
     };
-    crate::output::write_atomic(out, bytes, overwrite).map_err(|f| anyhow::anyhow!("{}", f.message))
+    crate::output::write_atomic(out, bytes, overwrite)
 }
 
 fn progress_bar() -> Option<indicatif::ProgressBar> {

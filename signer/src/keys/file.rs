@@ -10,7 +10,7 @@ use p256::pkcs8::LineEnding;
 use pkcs8::der::Decode;
 
 use super::{KeyAlgorithm, SigningKey};
-use crate::failure::{io_failure, Failure};
+use crate::error::Error;
 use crate::output::{write_atomic_with_mode, Overwrite};
 
 /// id-Ed25519 (RFC 8410 §3).
@@ -38,17 +38,17 @@ impl std::fmt::Debug for FileKey {
     }
 }
 
-fn read_key_file(path: &Path) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).map_err(|e| io_failure("read key", path, &e))
+fn read_key_file(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| Error::io(format_args!("cannot read key {}", path.display()), &e))
 }
 
-fn not_a_key(path: &Path, what: &str) -> Failure {
-    Failure::operational(format!("{} is not a usable key: {what}", path.display()))
-        .hint("expected a PKCS#8 PEM private key (signer keygen / imgtool keygen) or a PEM public key")
+fn not_a_key(path: &Path, what: &str) -> Error {
+    Error::key(format!("{} is not a usable key: {what}", path.display()))
+        .with_hint("expected a PKCS#8 PEM private key (signer keygen / imgtool keygen) or a PEM public key")
 }
 
 /// Splits PEM into (label, DER); DER input is passed through with an empty label.
-fn pem_or_der(path: &Path, bytes: &[u8]) -> Result<(String, Vec<u8>), Failure> {
+fn pem_or_der(path: &Path, bytes: &[u8]) -> Result<(String, Vec<u8>), Error> {
     if bytes.starts_with(b"-----BEGIN") {
         let text = std::str::from_utf8(bytes).map_err(|_| not_a_key(path, "PEM is not UTF-8"))?;
         let (label, der) =
@@ -60,22 +60,21 @@ fn pem_or_der(path: &Path, bytes: &[u8]) -> Result<(String, Vec<u8>), Failure> {
 }
 
 /// Loads a private key from a PKCS#8 (or SEC1 EC) file.
-pub fn load_file_key(path: &Path) -> Result<FileKey, Failure> {
+pub fn load_file_key(path: &Path) -> Result<FileKey, Error> {
     let bytes = read_key_file(path)?;
     let (label, der) = pem_or_der(path, &bytes)?;
     let secret =
         match label.as_str() {
-            "ENCRYPTED PRIVATE KEY" => return Err(Failure::operational(format!(
-                "{} is passphrase-protected",
-                path.display()
-            ))
-            .hint("passphrase-protected key files are not supported; keep production keys in an HSM (-k pkcs11:...)")),
+            "ENCRYPTED PRIVATE KEY" => return Err(Error::key(format!("{} is passphrase-protected", path.display()))
+                .with_hint(
+                    "passphrase-protected key files are not supported; keep production keys in an HSM (-k pkcs11:...)",
+                )),
             "PUBLIC KEY" => {
-                return Err(Failure::operational(format!(
+                return Err(Error::key(format!(
                     "{} holds only a public key; signing needs the private key",
                     path.display()
                 ))
-                .hint("pass the private key file made by `signer keygen`"))
+                .with_hint("pass the private key file made by `signer keygen`"))
             }
             "EC PRIVATE KEY" => Secret::EcdsaP256(
                 p256::SecretKey::from_sec1_der(&der)
@@ -93,13 +92,13 @@ pub fn load_file_key(path: &Path) -> Result<FileKey, Failure> {
                 } else if info.algorithm.oid == OID_EC_PUBLIC_KEY {
                     let key = p256::SecretKey::from_pkcs8_der(&der).map_err(|_| {
                         not_a_key(path, "an EC key that is not on P-256")
-                            .hint("only ed25519 and ecdsa-p256 keys are supported")
+                            .with_hint("only ed25519 and ecdsa-p256 keys are supported")
                     })?;
                     Secret::EcdsaP256(key.into())
                 } else {
                     return Err(
                         not_a_key(path, &format!("unsupported algorithm {}", info.algorithm.oid))
-                            .hint("only ed25519 and ecdsa-p256 keys are supported (RSA is not)"),
+                            .with_hint("only ed25519 and ecdsa-p256 keys are supported (RSA is not)"),
                     );
                 }
             }
@@ -111,7 +110,7 @@ pub fn load_file_key(path: &Path) -> Result<FileKey, Failure> {
 }
 
 /// DER SPKI from a private key file or a public key file.
-pub fn load_public_spki(path: &Path) -> Result<Vec<u8>, Failure> {
+pub fn load_public_spki(path: &Path) -> Result<Vec<u8>, Error> {
     let bytes = read_key_file(path)?;
     let (label, der) = pem_or_der(path, &bytes)?;
     if label == "PUBLIC KEY" || (label.is_empty() && device_verifier::TrustedKey::from_spki(&der).is_some()) {
@@ -141,22 +140,22 @@ impl SigningKey for FileKey {
         }
     }
 
-    fn public_spki(&self) -> Result<Vec<u8>, Failure> {
+    fn public_spki(&self) -> Result<Vec<u8>, Error> {
         let der = match &self.secret {
             Secret::Ed25519(key) => key.verifying_key().to_public_key_der(),
             Secret::EcdsaP256(key) => p256::PublicKey::from(key.verifying_key()).to_public_key_der(),
         };
         der.map(|d| d.as_bytes().to_vec())
-            .map_err(|e| Failure::operational(format!("cannot encode public key: {e}")))
+            .map_err(|e| Error::internal(format!("cannot encode public key: {e}")))
     }
 
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Failure> {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
         match &self.secret {
             Secret::Ed25519(key) => Ok(key.sign(message).to_bytes().to_vec()),
             Secret::EcdsaP256(key) => {
                 let signature: p256::ecdsa::Signature = key
                     .sign_prehash(message)
-                    .map_err(|e| Failure::operational(format!("ECDSA signing failed: {e}")))?;
+                    .map_err(|e| Error::internal(format!("ECDSA signing failed: {e}")))?;
                 Ok(signature.to_der().as_bytes().to_vec())
             }
         }
@@ -172,7 +171,7 @@ impl SigningKey for FileKey {
 }
 
 /// Generates a key file as imgtool does: unencrypted PKCS#8 PEM (v1 for Ed25519, 48-byte DER).
-pub fn generate_file_key(algorithm: KeyAlgorithm, path: &Path, overwrite: Overwrite) -> Result<FileKey, Failure> {
+pub fn generate_file_key(algorithm: KeyAlgorithm, path: &Path, overwrite: Overwrite) -> Result<FileKey, Error> {
     let mut rng = rand_core::OsRng;
     let (secret, pem) = match algorithm {
         KeyAlgorithm::Ed25519 => {
@@ -183,14 +182,14 @@ pub fn generate_file_key(algorithm: KeyAlgorithm, path: &Path, overwrite: Overwr
                 public_key: None,
             }
             .to_pkcs8_pem(LineEnding::LF)
-            .map_err(|e| Failure::operational(format!("cannot encode key: {e}")))?;
+            .map_err(|e| Error::internal(format!("cannot encode key: {e}")))?;
             (Secret::Ed25519(key), pem)
         }
         KeyAlgorithm::EcdsaP256 => {
             let key = p256::SecretKey::random(&mut rng);
             let pem = key
                 .to_pkcs8_pem(LineEnding::LF)
-                .map_err(|e| Failure::operational(format!("cannot encode key: {e}")))?;
+                .map_err(|e| Error::internal(format!("cannot encode key: {e}")))?;
             (Secret::EcdsaP256(key.into()), pem)
         }
     };

@@ -23,8 +23,8 @@ pub use token::set_module_override;
 pub use uri::Pkcs11Uri;
 
 use super::{KeyAlgorithm, SigningKey};
-use crate::failure::Failure;
-use token::{ck_failure, Module};
+use crate::error::Error;
+use token::{ck_error, Module};
 
 /// A signing key held in a PKCS#11 token.
 pub struct Pkcs11Key {
@@ -54,7 +54,7 @@ pub(crate) struct TokenSession {
 }
 
 impl TokenSession {
-    pub fn open(uri: &Pkcs11Uri, read_write: bool) -> Result<Self, Failure> {
+    pub fn open(uri: &Pkcs11Uri, read_write: bool) -> Result<Self, Error> {
         let module = Module::load(&token::module_path(uri)?)?;
         let (slot, info) = module.select_token(uri)?;
         let session = if read_write {
@@ -62,7 +62,7 @@ impl TokenSession {
         } else {
             module.ctx.open_ro_session(slot)
         }
-        .map_err(|e| ck_failure(&format!("opening a session on token {:?}", info.label().trim_end()), e))?;
+        .map_err(|e| ck_error(&format!("opening a session on token {:?}", info.label().trim_end()), e))?;
         Ok(Self {
             module,
             slot,
@@ -78,7 +78,7 @@ impl TokenSession {
 
     /// Logs in with the PIN from the URI, `PKCS11_PIN` or (if `prompt`) the terminal.
     /// Returns false, without logging in, when no PIN is available and prompting is off.
-    pub fn login(&mut self, uri: &Pkcs11Uri, prompt: bool) -> Result<bool, Failure> {
+    pub fn login(&mut self, uri: &Pkcs11Uri, prompt: bool) -> Result<bool, Error> {
         if self.logged_in {
             return Ok(true);
         }
@@ -96,27 +96,29 @@ impl TokenSession {
     }
 
     /// Fails unless the token offers `mechanism` for `purpose`.
-    pub fn require_mechanism(&self, mechanism: MechanismType, name: &str, purpose: &str) -> Result<(), Failure> {
+    pub fn require_mechanism(&self, mechanism: MechanismType, name: &str, purpose: &str) -> Result<(), Error> {
         let list = self
             .module
             .ctx
             .get_mechanism_list(self.slot)
-            .map_err(|e| ck_failure("listing the token's mechanisms", e))?;
+            .map_err(|e| ck_error("listing the token's mechanisms", e))?;
         if list.contains(&mechanism) {
             return Ok(());
         }
-        Err(Failure::operational(format!(
+        Err(Error::token(format!(
             "token {:?} does not support {name}, needed to {purpose}",
             self.label()
         ))
-        .hint("use a token (or firmware version) that supports it, or the other key type (-t ed25519 / -t ecdsa-p256)"))
+        .with_hint(
+            "use a token (or firmware version) that supports it, or the other key type (-t ed25519 / -t ecdsa-p256)",
+        ))
     }
 }
 
 impl Pkcs11Key {
     /// Opens the private key a URI names, logging in (PIN from the URI's pin-source, PKCS11_PIN,
     /// or a terminal prompt).
-    pub fn open(spec: &str) -> Result<Self, Failure> {
+    pub fn open(spec: &str) -> Result<Self, Error> {
         let uri = Pkcs11Uri::parse(spec)?;
         let mut ts = TokenSession::open(&uri, false)?;
         ts.login(&uri, true)?;
@@ -140,7 +142,7 @@ impl Pkcs11Key {
 
 /// The public key (DER SPKI) a URI names: read without a PIN where the token allows it, with one
 /// (prompting on a terminal) otherwise.
-pub fn public_spki_from_uri(spec: &str) -> Result<(KeyAlgorithm, Vec<u8>), Failure> {
+pub fn public_spki_from_uri(spec: &str) -> Result<(KeyAlgorithm, Vec<u8>), Error> {
     let uri = Pkcs11Uri::parse(spec)?;
     let mut ts = TokenSession::open(&uri, false)?;
     // Public key objects are usually public (CKA_PRIVATE false): try without logging in first.
@@ -164,24 +166,24 @@ impl SigningKey for Pkcs11Key {
         self.algorithm
     }
 
-    fn public_spki(&self) -> Result<Vec<u8>, Failure> {
+    fn public_spki(&self) -> Result<Vec<u8>, Error> {
         Ok(self.spki.clone())
     }
 
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Failure> {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
         match self.algorithm {
             KeyAlgorithm::Ed25519 => {
                 // PureEdDSA (RFC 8032): no CK_EDDSA_PARAMS, so the token signs `message` itself.
                 let mechanism = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
                 self.session
                     .sign(&mechanism, self.handle, message)
-                    .map_err(|e| sign_failure(&self.description, "CKM_EDDSA", e))
+                    .map_err(|e| sign_error(&self.description, "CKM_EDDSA", e))
             }
             KeyAlgorithm::EcdsaP256 => {
                 let raw = self
                     .session
                     .sign(&Mechanism::Ecdsa, self.handle, message)
-                    .map_err(|e| sign_failure(&self.description, "CKM_ECDSA", e))?;
+                    .map_err(|e| sign_error(&self.description, "CKM_ECDSA", e))?;
                 ecdsa_raw_to_der(&raw)
             }
         }
@@ -196,17 +198,17 @@ impl SigningKey for Pkcs11Key {
     }
 }
 
-fn sign_failure(key: &str, mechanism: &str, error: cryptoki::error::Error) -> Failure {
-    use cryptoki::error::{Error, RvError};
+fn sign_error(key: &str, mechanism: &str, error: cryptoki::error::Error) -> Error {
+    use cryptoki::error::{Error as CkError, RvError};
     let hint = match &error {
-        Error::Pkcs11(RvError::MechanismInvalid | RvError::KeyTypeInconsistent, _) => {
+        CkError::Pkcs11(RvError::MechanismInvalid | RvError::KeyTypeInconsistent, _) => {
             "the token does not support this mechanism for this key; use a key type the token supports"
         }
-        Error::Pkcs11(RvError::KeyFunctionNotPermitted, _) => {
+        CkError::Pkcs11(RvError::KeyFunctionNotPermitted, _) => {
             "the key object does not allow signing (CKA_SIGN is false)"
         }
-        Error::Pkcs11(RvError::UserNotLoggedIn, _) => "the session lost its login; run the command again",
+        CkError::Pkcs11(RvError::UserNotLoggedIn, _) => "the session lost its login; run the command again",
         _ => "check the token; nothing was written",
     };
-    ck_failure(&format!("signing with {key} ({mechanism})"), error).hint(hint)
+    ck_error(&format!("signing with {key} ({mechanism})"), error).with_hint(hint)
 }

@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use super::{sha256, ReleaseInput, SignatureSummary};
+use crate::error::{Error, ErrorKind};
 
 /// File name of the signed envelope in a bundle.
 pub const ENVELOPE_FILE: &str = "release.suit";
@@ -114,11 +114,12 @@ impl ReleaseBundle {
     }
 
     /// The files to write, in order (summary last, so its presence means the bundle is complete).
-    fn files(&self) -> Result<Vec<(String, Vec<u8>)>> {
+    fn files(&self) -> Result<Vec<(String, Vec<u8>)>, Error> {
         let mut files = vec![(ENVELOPE_FILE.to_owned(), self.envelope.clone())];
         files.push((self.image_name.clone(), self.image.clone()));
         files.extend(self.patches.iter().cloned());
-        let mut json = serde_json::to_vec_pretty(&self.summary)?;
+        let mut json = serde_json::to_vec_pretty(&self.summary)
+            .map_err(|e| Error::internal(format!("cannot encode {SUMMARY_FILE}: {e}")))?;
         json.push(b'\n');
         files.push((SUMMARY_FILE.to_owned(), json));
         Ok(files)
@@ -127,19 +128,22 @@ impl ReleaseBundle {
     /// Writes the bundle into `dir` (created if missing). Refuses to overwrite any file; each file
     /// is written to a temporary name, synced, then linked into place without clobbering. On a
     /// failure the files already written by this call are removed.
-    pub fn write_bundle(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    pub fn write_bundle(&self, dir: &Path) -> Result<(), Error> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(format_args!("creating {}", dir.display()), &e))?;
         let files = self.files()?;
         for (name, _) in &files {
             if name.contains('/') || name.contains('\\') || name.is_empty() || name == ".." {
-                bail!("bundle file name {name:?} must be a plain file name");
+                return Err(Error::usage(format!(
+                    "bundle file name {name:?} must be a plain file name"
+                )));
             }
             let path = dir.join(name);
             if path.exists() {
-                bail!(
-                    "{} already exists; refusing to overwrite (choose a new output directory)",
-                    path.display()
-                );
+                return Err(Error::new(
+                    ErrorKind::OutputExists,
+                    format!("{} already exists; refusing to overwrite", path.display()),
+                )
+                .with_hint("choose a new output directory (-o)"));
             }
         }
         // All or nothing: if a later file fails (disk full, ...), remove what this call wrote so
@@ -160,16 +164,14 @@ impl ReleaseBundle {
 }
 
 /// Atomic, no-clobber write (the signer's shared [`crate::output::write_atomic`]).
-pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     crate::output::write_atomic(path, bytes, crate::output::Overwrite::Refuse)
-        .map_err(|f| anyhow::anyhow!("{}", f.message))
 }
 
 /// Atomic replace (for state files that are meant to be updated).
-pub fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn replace(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(format_args!("creating {}", dir.display()), &e))?;
     }
     crate::output::write_atomic(path, bytes, crate::output::Overwrite::Replace)
-        .map_err(|f| anyhow::anyhow!("{}", f.message))
 }

@@ -1,16 +1,15 @@
 //! Entry points for the `signer release`, `release verify` and `release inspect` subcommands.
-//! They take plain arguments; the binary parses argv, loads keys (never from argv) and maps
-//! results to exit codes (0 ok, 1 verification failed, 2 usage/operational error).
+//! They take plain arguments; the binary parses argv, loads keys (never from argv) and maps the
+//! [`Error`]s to exit codes (0 ok, 1 verification failed, 2 usage/operational error).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-use anyhow::{Context, Result};
 
 use super::report::{self, VerifyReport};
 use super::sign::{spki_from_public_key, CoseSigner};
 use super::state::SequenceState;
 use super::{build_release, class_uuid, vendor_uuid, DeltaRef, ReleaseInput};
+use crate::error::Error;
 
 /// Arguments of `signer release`.
 #[derive(Debug, Clone)]
@@ -36,50 +35,64 @@ pub struct ReleaseArgs {
     pub dry_run: bool,
 }
 
-fn file_name(path: &Path) -> Result<String> {
-    Ok(path
-        .file_name()
-        .context("path has no file name")?
-        .to_string_lossy()
-        .into_owned())
+fn file_name(path: &Path) -> Result<String, Error> {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .ok_or_else(|| Error::usage(format!("{} has no file name", path.display())))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| Error::io(format_args!("reading {}", path.display()), &e))
+}
+
+/// Writes `lines` to the command's human or JSON output.
+fn emit(out: &mut dyn Write, lines: &[String]) -> Result<(), Error> {
+    lines
+        .iter()
+        .try_for_each(|line| writeln!(out, "{line}"))
+        .map_err(|e| Error::io("cannot write the report", &e))
+}
+
+fn to_json(value: &impl serde::Serialize) -> Result<String, Error> {
+    serde_json::to_string_pretty(value).map_err(|e| Error::internal(format!("cannot encode JSON: {e}")))
 }
 
 /// `signer release`: prints the plan, checks the sequence state, signs, writes the bundle,
 /// records the sequence. Writes human output to `out`.
-pub fn release(args: &ReleaseArgs, signers: &[&dyn CoseSigner], out: &mut dyn Write) -> Result<()> {
-    let image = std::fs::read(&args.image).with_context(|| format!("reading {}", args.image.display()))?;
+pub fn release(args: &ReleaseArgs, signers: &[&dyn CoseSigner], out: &mut dyn Write) -> Result<(), Error> {
+    let image = read(&args.image)?;
     let vendor = vendor_uuid(&args.vendor_domain);
     let class = class_uuid(&vendor, &args.class_name);
     let mut state = SequenceState::load(&args.state_file)?;
 
-    writeln!(out, "plan:")?;
-    writeln!(out, "  image      {} ({} bytes)", args.image.display(), image.len())?;
-    writeln!(out, "  vendor     {} = {vendor}", args.vendor_domain)?;
-    writeln!(out, "  class      {} = {class}", args.class_name)?;
-    writeln!(
-        out,
-        "  sequence   {} (last signed for this class: {})",
-        args.sequence,
-        state.last(&class).map_or("none".to_owned(), |s| s.to_string())
-    )?;
-    writeln!(out, "  version    {}", args.version)?;
-    writeln!(out, "  signatures {}", signers.len())?;
+    let mut plan = vec![
+        "plan:".to_owned(),
+        format!("  image      {} ({} bytes)", args.image.display(), image.len()),
+        format!("  vendor     {} = {vendor}", args.vendor_domain),
+        format!("  class      {} = {class}", args.class_name),
+        format!(
+            "  sequence   {} (last signed for this class: {})",
+            args.sequence,
+            state.last(&class).map_or("none".to_owned(), |s| s.to_string())
+        ),
+        format!("  version    {}", args.version),
+        format!("  signatures {}", signers.len()),
+    ];
     for pre in &args.delta_from {
-        writeln!(out, "  delta      from {} (patch made now)", pre.display())?;
+        plan.push(format!("  delta      from {} (patch made now)", pre.display()));
     }
     for (format, pre, patch) in &args.deltas {
-        writeln!(
-            out,
+        plan.push(format!(
             "  delta      format {format}: {} -> {}",
             pre.display(),
             patch.display()
-        )?;
+        ));
     }
-    writeln!(out, "  output     {}", args.out_dir.display())?;
+    plan.push(format!("  output     {}", args.out_dir.display()));
+    emit(out, &plan)?;
     state.check(&class, args.sequence, args.force)?;
     if args.dry_run {
-        writeln!(out, "dry run: nothing signed")?;
-        return Ok(());
+        return emit(out, &["dry run: nothing signed".to_owned()]);
     }
 
     let mut deltas = args
@@ -88,12 +101,12 @@ pub fn release(args: &ReleaseArgs, signers: &[&dyn CoseSigner], out: &mut dyn Wr
         .map(|(format, pre, patch)| {
             Ok(DeltaRef {
                 format: *format,
-                precursor_image: std::fs::read(pre).with_context(|| format!("reading {}", pre.display()))?,
-                patch: std::fs::read(patch).with_context(|| format!("reading {}", patch.display()))?,
+                precursor_image: read(pre)?,
+                patch: read(patch)?,
                 file_name: file_name(patch)?,
             })
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, Error>>()?;
     for pre in &args.delta_from {
         deltas.push(make_delta(pre, &image)?);
     }
@@ -112,31 +125,34 @@ pub fn release(args: &ReleaseArgs, signers: &[&dyn CoseSigner], out: &mut dyn Wr
     bundle.write_bundle(&args.out_dir)?;
     state.record(&class, args.sequence);
     state.save(&args.state_file)?;
-    writeln!(
+    emit(
         out,
-        "signed release {} (sequence {}): {} ({} bytes)",
-        args.version,
-        args.sequence,
-        args.out_dir.join(super::bundle::ENVELOPE_FILE).display(),
-        bundle.envelope.len()
-    )?;
-    Ok(())
+        &[format!(
+            "signed release {} (sequence {}): {} ({} bytes)",
+            args.version,
+            args.sequence,
+            args.out_dir.join(super::bundle::ENVELOPE_FILE).display(),
+            bundle.envelope.len()
+        )],
+    )
 }
 
 /// Diffs the signed part of `precursor` against the signed part of `image` (the manifest binds
 /// complete signed images), checking the patch with the device decoder before it is used.
-fn make_delta(precursor: &Path, image: &[u8]) -> Result<DeltaRef> {
-    let old_file = std::fs::read(precursor).with_context(|| format!("reading {}", precursor.display()))?;
-    let old =
-        super::signed_image_part(&old_file).with_context(|| format!("{} as a delta base", precursor.display()))?;
+fn make_delta(precursor: &Path, image: &[u8]) -> Result<DeltaRef, Error> {
+    let old_file = read(precursor)?;
+    let old = super::signed_image_part(&old_file)
+        .map_err(|e| e.context(format_args!("{} as a delta base", precursor.display())))?;
     let new = super::signed_image_part(image)?;
-    let patch =
-        crate::delta::create(old, new, &|_, _| {}).with_context(|| format!("diffing from {}", precursor.display()))?;
-    let check = crate::delta::apply(old, &patch).context("the new patch does not apply (internal error)")?;
-    anyhow::ensure!(
-        check == new,
-        "the new patch does not reproduce the image (internal error)"
-    );
+    let patch = crate::delta::create(old, new, &|_, _| {})
+        .map_err(|e| Error::from(e).context(format_args!("diffing from {}", precursor.display())))?;
+    let check = crate::delta::apply(old, &patch)
+        .map_err(|e| Error::internal(format!("the new patch does not apply (internal error): {e}")))?;
+    if check != new {
+        return Err(Error::internal(
+            "the new patch does not reproduce the image (internal error)",
+        ));
+    }
     let digest = <sha2::Sha256 as sha2::Digest>::digest(old);
     Ok(DeltaRef {
         format: manifest::suit::DeltaFormat::FWSIGN_V1.0,
@@ -162,35 +178,29 @@ pub struct VerifyArgs {
     pub json: bool,
 }
 
-fn read_keys(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>> {
+fn read_keys(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>, Error> {
     paths
         .iter()
-        .map(|p| {
-            let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-            spki_from_public_key(&bytes).with_context(|| format!("loading {}", p.display()))
-        })
+        .map(|p| spki_from_public_key(&read(p)?).map_err(|e| e.context(format_args!("loading {}", p.display()))))
         .collect()
 }
 
-/// `signer release verify`: `Ok(Ok(report))` verified; `Ok(Err(reason))` verification failed
-/// (exit 1); `Err` operational error (exit 2).
-pub fn release_verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<std::result::Result<VerifyReport, String>> {
-    let envelope = std::fs::read(&args.envelope).with_context(|| format!("reading {}", args.envelope.display()))?;
+const VERIFY_HINT: &str = "check the trusted keys, vendor and class, and that the image is the one this release names";
+
+/// `signer release verify`: `Ok(Ok(report))` verified; `Ok(Err(error))` verification failed
+/// (an [`ErrorKind::Invalid`](crate::ErrorKind::Invalid) error, exit 1); `Err` the check could not be made (exit 2).
+pub fn release_verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<Result<VerifyReport, Error>, Error> {
+    let envelope = read(&args.envelope)?;
     let keys = read_keys(&args.keys)?;
     let image_keys = read_keys(&args.image_keys)?;
-    let image = args
-        .image
-        .as_ref()
-        .map(std::fs::read)
-        .transpose()
-        .context("reading image")?;
+    let image = args.image.as_deref().map(read).transpose()?;
     let identity = match (&args.vendor_domain, &args.class_name) {
         (Some(v), Some(c)) => {
             let vendor = vendor_uuid(v);
             Some((vendor, class_uuid(&vendor, c)))
         }
         (None, None) => None,
-        _ => anyhow::bail!("give both --vendor and --class, or neither"),
+        _ => return Err(Error::usage("give both --vendor and --class, or neither")),
     };
     let result = report::verify(
         &envelope,
@@ -202,69 +212,73 @@ pub fn release_verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<std::res
     match result {
         Ok(report) => {
             if args.json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+                emit(out, &[to_json(&report)?])?;
             } else {
-                writeln!(out, "OK: release sequence {} verified", report.manifest.sequence)?;
+                let mut lines = vec![format!("OK: release sequence {} verified", report.manifest.sequence)];
                 if !report.identity_checked {
-                    writeln!(out, "note: vendor/class were not checked (pass --vendor and --class)")?;
+                    lines.push("note: vendor/class were not checked (pass --vendor and --class)".to_owned());
                 }
                 if report.image_bound == Some(true) {
-                    writeln!(out, "image matches the manifest and its MCUboot signature verifies")?;
+                    lines.push("image matches the manifest and its MCUboot signature verifies".to_owned());
                 }
+                emit(out, &lines)?;
             }
             Ok(Ok(report))
         }
-        Err(e) => {
-            let reason = format!("{e:#}");
+        // Whatever stops the device's checks (a bad signature, an untrusted key, an envelope that
+        // does not decode) means the release is not valid for these keys and this identity.
+        Err(error) => {
+            let reason = error.message().to_owned();
             if args.json {
-                writeln!(out, "{}", serde_json::json!({ "verified": false, "error": reason }))?;
-            } else {
-                writeln!(out, "error: verification failed: {reason}")?;
+                emit(
+                    out,
+                    &[serde_json::json!({ "verified": false, "error": reason }).to_string()],
+                )?;
             }
-            Ok(Err(reason))
+            Ok(Err(
+                Error::invalid(format!("release is invalid: {reason}")).with_hint(VERIFY_HINT)
+            ))
         }
     }
 }
 
 /// `signer release inspect [--json]`: shows the envelope's contents (unauthenticated).
-pub fn release_inspect(envelope: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
-    let bytes = std::fs::read(envelope).with_context(|| format!("reading {}", envelope.display()))?;
+pub fn release_inspect(envelope: &Path, json: bool, out: &mut dyn Write) -> Result<(), Error> {
+    let bytes = read(envelope)?;
     let report = report::inspect(&bytes)?;
     if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
-        return Ok(());
+        return emit(out, &[to_json(&report)?]);
     }
     let m = &report.manifest;
-    writeln!(
-        out,
-        "SUIT envelope, {} bytes (signatures NOT checked; use `release verify`)",
-        report.envelope_size
-    )?;
-    writeln!(out, "  sequence     {}", m.sequence)?;
-    writeln!(out, "  vendor-id    {}", m.vendor_id)?;
-    writeln!(out, "  class-id     {}", m.class_id)?;
-    writeln!(out, "  image        {} bytes, sha256 {}", m.image_size, m.image_sha256)?;
-    writeln!(out, "  install-uri  {}", m.install_uri.as_deref().unwrap_or("-"))?;
-    writeln!(out, "  version      {}", m.version.as_deref().unwrap_or("-"))?;
-    writeln!(out, "  notes        {}", m.notes.as_deref().unwrap_or("-"))?;
-    writeln!(
-        out,
-        "  digest       {}",
-        if report.manifest_digest_matches {
-            "matches"
-        } else {
-            "MISMATCH"
-        }
-    )?;
+    let mut lines = vec![
+        format!(
+            "SUIT envelope, {} bytes (signatures NOT checked; use `release verify`)",
+            report.envelope_size
+        ),
+        format!("  sequence     {}", m.sequence),
+        format!("  vendor-id    {}", m.vendor_id),
+        format!("  class-id     {}", m.class_id),
+        format!("  image        {} bytes, sha256 {}", m.image_size, m.image_sha256),
+        format!("  install-uri  {}", m.install_uri.as_deref().unwrap_or("-")),
+        format!("  version      {}", m.version.as_deref().unwrap_or("-")),
+        format!("  notes        {}", m.notes.as_deref().unwrap_or("-")),
+        format!(
+            "  digest       {}",
+            if report.manifest_digest_matches {
+                "matches"
+            } else {
+                "MISMATCH"
+            }
+        ),
+    ];
     for s in &report.signatures {
-        writeln!(out, "  signature    {} ({})", s.alg_name.unwrap_or("?"), s.alg)?;
+        lines.push(format!("  signature    {} ({})", s.alg_name.unwrap_or("?"), s.alg));
     }
     for d in &m.deltas {
-        writeln!(
-            out,
+        lines.push(format!(
             "  delta        format {} from {} ({} B): {} ({} B)",
             d.format, d.precursor_sha256, d.precursor_size, d.uri, d.patch_size
-        )?;
+        ));
     }
-    Ok(())
+    emit(out, &lines)
 }

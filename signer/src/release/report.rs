@@ -1,6 +1,5 @@
 //! `release inspect` (structure, no trust) and `release verify` (the device's own checks).
 
-use anyhow::{anyhow, Context, Result};
 use device_verifier::{
     bind_image, verify_envelope, ImagePolicy, ManifestPolicy, RollbackStore, SequenceCommit, SliceFlash, StoreError,
     TrustedKey, VerifiedRelease,
@@ -9,6 +8,7 @@ use manifest::suit::{CoseAlg, Envelope, Manifest};
 use serde::Serialize;
 
 use super::sha256;
+use crate::error::Error;
 
 /// A manifest's contents, for humans and `--json`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -81,20 +81,26 @@ pub struct InspectReport {
 }
 
 /// Decodes an envelope without checking signatures (never use this to decide what to trust).
-pub fn inspect(envelope: &[u8]) -> Result<InspectReport> {
-    let env = Envelope::decode(envelope).map_err(|e| anyhow!("malformed envelope: {e}"))?;
+///
+/// Errors are [`ErrorKind::Input`](crate::ErrorKind::Input): the bytes are not a SUIT envelope
+/// of the signer's profile.
+pub fn inspect(envelope: &[u8]) -> Result<InspectReport, Error> {
+    let malformed = |what: &str, e: &dyn std::fmt::Display| {
+        Error::input(format!("malformed {what}: {e}")).with_hint("is this a release.suit written by `signer release`?")
+    };
+    let env = Envelope::decode(envelope).map_err(|e| malformed("envelope", &e))?;
     let signatures = env
         .signatures()
         .map(|s| {
-            let s = s.map_err(|e| anyhow!("malformed signature block: {e}"))?;
+            let s = s.map_err(|e| malformed("signature block", &e))?;
             Ok(SignatureReport {
                 alg: s.alg.0,
                 alg_name: CoseAlg(s.alg.0).name(),
                 kid: s.kid.map(hex::encode),
             })
         })
-        .collect::<Result<_>>()?;
-    let manifest = env.manifest(&sha256).map_err(|e| anyhow!("malformed manifest: {e}"))?;
+        .collect::<Result<_, Error>>()?;
+    let manifest = env.manifest(&sha256).map_err(|e| malformed("manifest", &e))?;
     Ok(InspectReport {
         authenticated: false,
         envelope_size: envelope.len(),
@@ -129,33 +135,38 @@ impl RollbackStore for Floor {
     }
 }
 
-fn trusted_keys(spkis: &[Vec<u8>]) -> Result<Vec<TrustedKey<'_>>> {
+fn trusted_keys(spkis: &[Vec<u8>]) -> Result<Vec<TrustedKey<'_>>, Error> {
     spkis
         .iter()
-        .map(|s| TrustedKey::from_spki(s).ok_or_else(|| anyhow!("trusted key is not an Ed25519 or P-256 SPKI")))
+        .map(|s| TrustedKey::from_spki(s).ok_or_else(|| Error::key("trusted key is not an Ed25519 or P-256 SPKI")))
         .collect()
 }
 
 /// Runs the device's [`verify_envelope`]. `identity` = (vendor-id, class-id); `None` takes them
-/// from the (unauthenticated) manifest, i.e. checks signatures only.
+/// from the (unauthenticated) manifest, i.e. checks signatures only. An envelope the device would
+/// refuse is [`ErrorKind::Invalid`](crate::ErrorKind::Invalid).
 pub fn verify_envelope_with<'e>(
     envelope: &'e [u8],
     spkis: &[Vec<u8>],
     threshold: usize,
     identity: Option<(uuid::Uuid, uuid::Uuid)>,
     floor: u64,
-) -> Result<(VerifiedRelease<'e>, Vec<String>)> {
+) -> Result<(VerifiedRelease<'e>, Vec<String>), Error> {
     let keys = trusted_keys(spkis)?;
     let (vendor, class) = match identity {
         Some(ids) => ids,
         None => {
             let report = inspect(envelope)?.manifest;
-            (report.vendor_id.parse()?, report.class_id.parse()?)
+            let parse = |id: &str| {
+                id.parse::<uuid::Uuid>()
+                    .map_err(|e| Error::internal(format!("cannot read back identifier {id}: {e}")))
+            };
+            (parse(&report.vendor_id)?, parse(&report.class_id)?)
         }
     };
     let mut policy = ManifestPolicy::new(&keys, *vendor.as_bytes(), *class.as_bytes());
     policy.threshold = threshold;
-    let release = verify_envelope(envelope, &policy, &Floor(floor)).map_err(|e| anyhow!("{e}"))?;
+    let release = verify_envelope(envelope, &policy, &Floor(floor)).map_err(|e| Error::invalid(e.to_string()))?;
     let signers = release
         .signer_key_indices()
         .iter()
@@ -173,7 +184,7 @@ pub fn verify(
     threshold: usize,
     identity: Option<(uuid::Uuid, uuid::Uuid)>,
     image: Option<(&[u8], &[Vec<u8>])>,
-) -> Result<VerifyReport> {
+) -> Result<VerifyReport, Error> {
     let (release, signer_key_sha256) = verify_envelope_with(envelope, spkis, threshold, identity, 0)?;
     let image_bound = match image {
         None => None,
@@ -184,9 +195,9 @@ pub fn verify(
                 security_counter_floor: None,
             };
             let mut buf = vec![0u8; 4096];
-            bind_image(&release, &mut SliceFlash::new(bytes), &policy, &mut buf)
-                .map_err(|e| anyhow!("image does not belong to this release: {e}"))
-                .context("binding the image")?;
+            bind_image(&release, &mut SliceFlash::new(bytes), &policy, &mut buf).map_err(|e| {
+                Error::invalid(format!("binding the image: image does not belong to this release: {e}"))
+            })?;
             Some(true)
         }
     };

@@ -1,10 +1,11 @@
 //! The signing interface release manifests need, with file-key implementations.
 //!
-//! The lead's key abstraction (files, PKCS#11 HSM) adapts to [`CoseSigner`]; nothing here reads
-//! key material from argv or the environment.
+//! The signer's key abstraction (files, PKCS#11 HSM) adapts to [`CoseSigner`] through
+//! [`KeyCoseSigner`]; nothing here reads key material from argv or the environment.
 
-use anyhow::{Context, Result};
 use manifest::suit::CoseAlg;
+
+use crate::error::Error;
 
 /// Something that can produce a COSE signature (RFC 9052 §4.4) over a `Sig_structure`.
 pub trait CoseSigner {
@@ -14,7 +15,7 @@ pub trait CoseSigner {
     fn public_spki(&self) -> Vec<u8>;
     /// Signs `msg` (the full ToBeSigned bytes; the algorithm hashes if it needs to). Returns the
     /// COSE signature encoding: 64 bytes R‖S for Ed25519, r‖s for ECDSA P-256 (RFC 9053 §2.1).
-    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>>;
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, Error>;
 }
 
 impl CoseSigner for ed25519_dalek::SigningKey {
@@ -31,13 +32,12 @@ impl CoseSigner for ed25519_dalek::SigningKey {
             .unwrap_or_default()
     }
 
-    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>> {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, Error> {
         use ed25519_dalek::Signer;
-        Ok(self
+        let signature = self
             .try_sign(msg)
-            .context("Ed25519 signing failed")?
-            .to_bytes()
-            .to_vec())
+            .map_err(|e| Error::internal(format!("Ed25519 signing failed: {e}")))?;
+        Ok(signature.to_bytes().to_vec())
     }
 }
 
@@ -55,16 +55,18 @@ impl CoseSigner for p256::ecdsa::SigningKey {
             .unwrap_or_default()
     }
 
-    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>> {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, Error> {
         use p256::ecdsa::signature::Signer;
         // RFC 6979 deterministic ECDSA over SHA-256(msg); fixed-size r‖s encoding.
-        let sig: p256::ecdsa::Signature = self.try_sign(msg).context("ECDSA P-256 signing failed")?;
+        let sig: p256::ecdsa::Signature = self
+            .try_sign(msg)
+            .map_err(|e| Error::internal(format!("ECDSA P-256 signing failed: {e}")))?;
         Ok(sig.to_bytes().to_vec())
     }
 }
 
 /// Reads a DER SPKI from a PEM ("PUBLIC KEY") or DER public key file's contents.
-pub fn spki_from_public_key(bytes: &[u8]) -> Result<Vec<u8>> {
+pub fn spki_from_public_key(bytes: &[u8]) -> Result<Vec<u8>, Error> {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Ok(bytes.to_vec());
     };
@@ -72,17 +74,21 @@ pub fn spki_from_public_key(bytes: &[u8]) -> Result<Vec<u8>> {
         return Ok(bytes.to_vec());
     }
     use p256::pkcs8::{DecodePublicKey, EncodePublicKey};
-    if let Ok(key) = ed25519_dalek::VerifyingKey::from_public_key_pem(text) {
-        return Ok(key.to_public_key_der()?.as_bytes().to_vec());
-    }
-    if let Ok(key) = p256::ecdsa::VerifyingKey::from_public_key_pem(text) {
-        return Ok(key.to_public_key_der()?.as_bytes().to_vec());
-    }
-    anyhow::bail!("not an Ed25519 or P-256 public key (PEM \"PUBLIC KEY\" expected)")
+    let der = if let Ok(key) = ed25519_dalek::VerifyingKey::from_public_key_pem(text) {
+        key.to_public_key_der()
+    } else if let Ok(key) = p256::ecdsa::VerifyingKey::from_public_key_pem(text) {
+        key.to_public_key_der()
+    } else {
+        return Err(Error::key(
+            "not an Ed25519 or P-256 public key (PEM \"PUBLIC KEY\" expected)",
+        ));
+    };
+    der.map(|d| d.as_bytes().to_vec())
+        .map_err(|e| Error::internal(format!("cannot encode public key: {e}")))
 }
 
 /// Loads a PKCS#8 PEM private key (Ed25519 or P-256) from a file's contents, as a boxed signer.
-pub fn signer_from_pkcs8_pem(text: &str) -> Result<Box<dyn CoseSigner>> {
+pub fn signer_from_pkcs8_pem(text: &str) -> Result<Box<dyn CoseSigner>, Error> {
     use p256::pkcs8::DecodePrivateKey;
     if let Ok(key) = ed25519_dalek::SigningKey::from_pkcs8_pem(text) {
         return Ok(Box::new(key));
@@ -90,7 +96,7 @@ pub fn signer_from_pkcs8_pem(text: &str) -> Result<Box<dyn CoseSigner>> {
     if let Ok(key) = p256::ecdsa::SigningKey::from_pkcs8_pem(text) {
         return Ok(Box::new(key));
     }
-    anyhow::bail!("not an Ed25519 or P-256 PKCS#8 private key")
+    Err(Error::key("not an Ed25519 or P-256 PKCS#8 private key"))
 }
 
 /// Any image-signing key (key file or HSM) as a COSE signer.
@@ -111,8 +117,8 @@ impl std::fmt::Debug for KeyCoseSigner<'_> {
 }
 
 impl<'k> KeyCoseSigner<'k> {
-    pub fn new(key: &'k dyn crate::keys::SigningKey) -> Result<Self> {
-        let spki = key.public_spki().map_err(|f| anyhow::anyhow!("{}", f.message))?;
+    pub fn new(key: &'k dyn crate::keys::SigningKey) -> Result<Self, Error> {
+        let spki = key.public_spki()?;
         Ok(Self { key, spki })
     }
 }
@@ -129,15 +135,14 @@ impl CoseSigner for KeyCoseSigner<'_> {
         self.spki.clone()
     }
 
-    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>> {
-        let sign = |m: &[u8]| self.key.sign(m).map_err(|f| anyhow::anyhow!("{}", f.message));
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, Error> {
         match self.key.algorithm() {
-            crate::keys::KeyAlgorithm::Ed25519 => sign(msg),
+            crate::keys::KeyAlgorithm::Ed25519 => self.key.sign(msg),
             crate::keys::KeyAlgorithm::EcdsaP256 => {
                 use sha2::Digest;
-                let der = sign(&sha2::Sha256::digest(msg))?;
-                let sig =
-                    p256::ecdsa::Signature::from_der(&der).context("the key returned a malformed ECDSA signature")?;
+                let der = self.key.sign(&sha2::Sha256::digest(msg))?;
+                let sig = p256::ecdsa::Signature::from_der(&der)
+                    .map_err(|e| Error::internal(format!("the key returned a malformed ECDSA signature: {e}")))?;
                 Ok(sig.to_bytes().to_vec())
             }
         }

@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind};
 
 /// `{"classes": {"<class-uuid>": last_sequence}}`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -16,11 +17,15 @@ pub struct SequenceState {
 
 impl SequenceState {
     /// Loads the state file; a missing file is an empty state.
-    pub fn load(path: &Path) -> Result<Self> {
+    pub fn load(path: &Path) -> Result<Self, Error> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display())),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::input(format!("parsing {}: {e}", path.display())).with_hint(
+                    "the state file holds the last sequence signed per class ({\"classes\": {...}}); restore it from a backup",
+                )
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+            Err(e) => Err(Error::io(format_args!("reading {}", path.display()), &e)),
         }
     }
 
@@ -29,13 +34,16 @@ impl SequenceState {
     }
 
     /// Refuses a sequence number not above the last one signed for the class, unless `force`.
-    pub fn check(&self, class_id: &uuid::Uuid, sequence: u64, force: bool) -> Result<()> {
+    pub fn check(&self, class_id: &uuid::Uuid, sequence: u64, force: bool) -> Result<(), Error> {
         if let Some(last) = self.last(class_id) {
             if sequence <= last && !force {
-                bail!(
-                    "sequence {sequence} is not above {last}, the last one signed for class {class_id}\n\
-                     hint: devices that installed {last} will refuse it; pass --force only to re-sign deliberately"
-                );
+                return Err(Error::new(
+                    ErrorKind::Rollback,
+                    format!("sequence {sequence} is not above {last}, the last one signed for class {class_id}"),
+                )
+                .with_hint(format!(
+                    "devices that installed {last} will refuse it; pass --force only to re-sign deliberately"
+                )));
             }
         }
         Ok(())
@@ -48,8 +56,9 @@ impl SequenceState {
     }
 
     /// Writes the state atomically.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let mut json = serde_json::to_vec_pretty(self)?;
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
+        let mut json = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::internal(format!("cannot encode the sequence state: {e}")))?;
         json.push(b'\n');
         super::bundle::replace(path, &json)
     }

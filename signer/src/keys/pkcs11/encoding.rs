@@ -10,7 +10,7 @@ use ed25519_dalek::pkcs8::EncodePublicKey;
 use pkcs8::der::asn1::{ObjectIdentifier, OctetStringRef, PrintableStringRef};
 use pkcs8::der::{Decode, Encode};
 
-use crate::failure::Failure;
+use crate::error::Error;
 use crate::keys::KeyAlgorithm;
 
 /// id-Ed25519 (RFC 8410 §3).
@@ -37,15 +37,13 @@ pub fn ed25519_curve_name() -> Vec<u8> {
 }
 
 /// The curve a CKA_EC_PARAMS value names, if it is one the signer supports.
-pub fn curve_from_ec_params(params: &[u8]) -> Result<KeyAlgorithm, Failure> {
+pub fn curve_from_ec_params(params: &[u8]) -> Result<KeyAlgorithm, Error> {
     if let Ok(oid) = ObjectIdentifier::from_der(params) {
         return match oid {
             OID_ED25519 | OID_ED25519_GNU => Ok(KeyAlgorithm::Ed25519),
             OID_P256 => Ok(KeyAlgorithm::EcdsaP256),
-            other => Err(
-                Failure::operational(format!("the token key's curve {other} is not supported"))
-                    .hint("use an ed25519 or ecdsa-p256 key (signer keygen -t ed25519 -k pkcs11:...)"),
-            ),
+            other => Err(Error::token(format!("the token key's curve {other} is not supported"))
+                .with_hint("use an ed25519 or ecdsa-p256 key (signer keygen -t ed25519 -k pkcs11:...)")),
         };
     }
     if let Ok(name) = PrintableStringRef::from_der(params) {
@@ -53,16 +51,16 @@ pub fn curve_from_ec_params(params: &[u8]) -> Result<KeyAlgorithm, Failure> {
             "edwards25519" | "ed25519" => Ok(KeyAlgorithm::Ed25519),
             "prime256v1" | "secp256r1" | "P-256" => Ok(KeyAlgorithm::EcdsaP256),
             other => Err(
-                Failure::operational(format!("the token key's curve {other:?} is not supported"))
-                    .hint("use an ed25519 or ecdsa-p256 key"),
+                Error::token(format!("the token key's curve {other:?} is not supported"))
+                    .with_hint("use an ed25519 or ecdsa-p256 key"),
             ),
         };
     }
-    Err(Failure::operational(format!(
+    Err(Error::token(format!(
         "the token returned CKA_EC_PARAMS the signer cannot read ({})",
         hex::encode(params)
     ))
-    .hint("expected a DER OID (1.3.101.112, 1.2.840.10045.3.1.7) or the PrintableString \"edwards25519\""))
+    .with_hint("expected a DER OID (1.3.101.112, 1.2.840.10045.3.1.7) or the PrintableString \"edwards25519\""))
 }
 
 fn plausible_point(algorithm: KeyAlgorithm, bytes: &[u8]) -> bool {
@@ -76,7 +74,7 @@ fn plausible_point(algorithm: KeyAlgorithm, bytes: &[u8]) -> bool {
 }
 
 /// The bare point from CKA_EC_POINT, whether or not the token wrapped it in an OCTET STRING.
-pub fn unwrap_ec_point(algorithm: KeyAlgorithm, ec_point: &[u8]) -> Result<Vec<u8>, Failure> {
+pub fn unwrap_ec_point(algorithm: KeyAlgorithm, ec_point: &[u8]) -> Result<Vec<u8>, Error> {
     // Try the wrapped form first: a bare P-256 point also starts with 0x04, but a bare point is
     // never a complete OCTET STRING whose content is itself a plausible point.
     if let Ok(inner) = OctetStringRef::from_der(ec_point) {
@@ -87,20 +85,20 @@ pub fn unwrap_ec_point(algorithm: KeyAlgorithm, ec_point: &[u8]) -> Result<Vec<u
     if plausible_point(algorithm, ec_point) {
         return Ok(ec_point.to_vec());
     }
-    Err(Failure::operational(format!(
+    Err(Error::token(format!(
         "the token returned a CKA_EC_POINT of {} bytes that is not a {} public key",
         ec_point.len(),
         algorithm.imgtool_name()
     ))
-    .hint("the key object may be damaged or of another type; check it with `signer hsm list`"))
+    .with_hint("the key object may be damaged or of another type; check it with `signer hsm list`"))
 }
 
 /// DER SubjectPublicKeyInfo (RFC 8410 / RFC 5480) from CKA_EC_PARAMS and CKA_EC_POINT.
-pub fn spki_from_ec(params: &[u8], ec_point: &[u8]) -> Result<(KeyAlgorithm, Vec<u8>), Failure> {
+pub fn spki_from_ec(params: &[u8], ec_point: &[u8]) -> Result<(KeyAlgorithm, Vec<u8>), Error> {
     let algorithm = curve_from_ec_params(params)?;
     let point = unwrap_ec_point(algorithm, ec_point)?;
     let bad = |e: &dyn std::fmt::Display| {
-        Failure::operational(format!(
+        Error::token(format!(
             "the token's public key is not a valid {} point: {e}",
             algorithm.imgtool_name()
         ))
@@ -122,20 +120,18 @@ pub fn spki_from_ec(params: &[u8], ec_point: &[u8]) -> Result<(KeyAlgorithm, Vec
 }
 
 /// The algorithm and bytes of a DER SPKI (e.g. CKA_PUBLIC_KEY_INFO), checked.
-pub fn check_spki(spki: &[u8]) -> Result<KeyAlgorithm, Failure> {
+pub fn check_spki(spki: &[u8]) -> Result<KeyAlgorithm, Error> {
     match device_verifier::TrustedKey::from_spki(spki).map(|k| k.algorithm()) {
         Some(device_verifier::KeyAlgorithm::EcdsaP256) => Ok(KeyAlgorithm::EcdsaP256),
         Some(_) => Ok(KeyAlgorithm::Ed25519),
-        None => Err(Failure::operational(
-            "the token's public key is neither Ed25519 nor P-256",
-        )),
+        None => Err(Error::token("the token's public key is neither Ed25519 nor P-256")),
     }
 }
 
 /// CKM_ECDSA returns `r || s` (PKCS#11 §2.3.1: "the signature octets correspond to the
 /// concatenation of the ECDSA values r and s"); MCUboot's ECDSA_SIG TLV holds the DER
 /// `ECDSA-Sig-Value` (RFC 5480 §2.2.3), as imgtool writes it.
-pub fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>, Failure> {
+pub fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>, Error> {
     let signature = if raw.len() == 64 {
         p256::ecdsa::Signature::from_slice(raw)
     } else {
@@ -143,11 +139,11 @@ pub fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>, Failure> {
         p256::ecdsa::Signature::from_der(raw)
     }
     .map_err(|e| {
-        Failure::operational(format!(
+        Error::token(format!(
             "the token returned a {}-byte ECDSA signature that is not valid: {e}",
             raw.len()
         ))
-        .hint("the token's CKM_ECDSA output is not r||s for P-256; check the key's curve")
+        .with_hint("the token's CKM_ECDSA output is not r||s for P-256; check the key's curve")
     })?;
     Ok(signature.to_der().as_bytes().to_vec())
 }

@@ -7,10 +7,10 @@ use rand_core::RngCore;
 
 use super::encoding::{ec_params_for, ed25519_curve_name};
 use super::objects::{public_key_of, KeyObject};
-use super::token::ck_failure;
+use super::token::ck_error;
 use super::uri::{encode_id, Pkcs11Uri};
 use super::TokenSession;
-use crate::failure::Failure;
+use crate::error::Error;
 use crate::keys::KeyAlgorithm;
 
 /// A key generated in a token.
@@ -25,11 +25,11 @@ pub struct GeneratedTokenKey {
 
 /// Generates `algorithm` in the token `spec` names, labelled with its `object=`.
 /// Refuses a label (or id) that is already in use.
-pub fn generate_token_key(spec: &str, algorithm: KeyAlgorithm) -> Result<GeneratedTokenKey, Failure> {
+pub fn generate_token_key(spec: &str, algorithm: KeyAlgorithm) -> Result<GeneratedTokenKey, Error> {
     let uri = Pkcs11Uri::parse(spec)?;
     let label = uri.object.clone().ok_or_else(|| {
-        Failure::operational(format!("{} has no object= label for the new key", uri.describe()))
-            .hint("add object=NAME to the URI, e.g. 'pkcs11:token=fw-release;object=image-key-2026'")
+        Error::token(format!("{} has no object= label for the new key", uri.describe()))
+            .with_hint("add object=NAME to the URI, e.g. 'pkcs11:token=fw-release;object=image-key-2026'")
     })?;
     let mut ts = TokenSession::open(&uri, true)?;
     ts.login(&uri, true)?;
@@ -99,7 +99,7 @@ pub fn generate_token_key(spec: &str, algorithm: KeyAlgorithm) -> Result<Generat
         result = ts.session.generate_key_pair(&mechanism, &public, &private);
     }
     let (public_handle, _private_handle) = result.map_err(|e| {
-        ck_failure(
+        ck_error(
             &format!(
                 "generating an {} key in token {:?}",
                 algorithm.imgtool_name(),
@@ -107,7 +107,7 @@ pub fn generate_token_key(spec: &str, algorithm: KeyAlgorithm) -> Result<Generat
             ),
             e,
         )
-        .hint("check that the token is writable and has room; the PIN must be the user PIN")
+        .with_hint("check that the token is writable and has room; the PIN must be the user PIN")
     })?;
     let object = KeyObject {
         handle: public_handle,
@@ -135,16 +135,16 @@ fn curve_refused<T>(result: &cryptoki::error::Result<T>) -> bool {
     )
 }
 
-fn refuse_existing(ts: &TokenSession, template: &[Attribute], what: &str) -> Result<(), Failure> {
+fn refuse_existing(ts: &TokenSession, template: &[Attribute], what: &str) -> Result<(), Error> {
     let found = ts
         .session
         .find_objects(template)
-        .map_err(|e| ck_failure("searching the token", e))?;
+        .map_err(|e| ck_error("searching the token", e))?;
     if found.is_empty() {
         return Ok(());
     }
     Err(
-        Failure::operational(format!("token {:?} already has an object with {what}", ts.label()))
-            .hint("choose another object= label (and id=); the signer never replaces or deletes keys in a token"),
+        Error::token(format!("token {:?} already has an object with {what}", ts.label()))
+            .with_hint("choose another object= label (and id=); the signer never replaces or deletes keys in a token"),
     )
 }

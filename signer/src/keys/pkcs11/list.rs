@@ -9,7 +9,7 @@ use super::objects::{all_of_class, class_name, public_key_of};
 use super::token::{module_path, Module};
 use super::uri::Pkcs11Uri;
 use super::TokenSession;
-use crate::failure::Failure;
+use crate::error::Error;
 use crate::keys::{key_hash, KeyAlgorithm};
 
 /// One key object in a token.
@@ -46,7 +46,7 @@ pub struct TokenListing {
 
 /// Lists the tokens of the module `spec` (a `pkcs11:` URI, possibly just `pkcs11:`) names.
 /// `prompt`: ask for a PIN on the terminal if none is configured.
-pub fn list_tokens(spec: &str, prompt: bool) -> Result<Vec<TokenListing>, Failure> {
+pub fn list_tokens(spec: &str, prompt: bool) -> Result<Vec<TokenListing>, Error> {
     let uri = Pkcs11Uri::parse(spec)?;
     let module = Module::load(&module_path(&uri)?)?;
     let mut out = Vec::new();
@@ -60,7 +60,7 @@ pub fn list_tokens(spec: &str, prompt: bool) -> Result<Vec<TokenListing>, Failur
         let session = module
             .ctx
             .open_ro_session(slot)
-            .map_err(|e| super::token::ck_failure("opening a session", e))?;
+            .map_err(|e| super::token::ck_error("opening a session", e))?;
         let mut ts = TokenSession {
             module: module.clone(),
             slot,

@@ -3,10 +3,10 @@
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 
 use super::encoding::{check_spki, spki_from_ec};
-use super::token::ck_failure;
+use super::token::ck_error;
 use super::uri::{encode_id, Pkcs11Uri};
 use super::TokenSession;
-use crate::failure::Failure;
+use crate::error::Error;
 use crate::keys::KeyAlgorithm;
 
 /// A key object's handle and the attributes that name it.
@@ -42,14 +42,14 @@ pub fn class_name(class: ObjectClass) -> &'static str {
 }
 
 /// Reads label, id and key type of an object.
-pub fn describe_object(ts: &TokenSession, handle: ObjectHandle, class: ObjectClass) -> Result<KeyObject, Failure> {
+pub fn describe_object(ts: &TokenSession, handle: ObjectHandle, class: ObjectClass) -> Result<KeyObject, Error> {
     let attrs = ts
         .session
         .get_attributes(
             handle,
             &[AttributeType::Label, AttributeType::Id, AttributeType::KeyType],
         )
-        .map_err(|e| ck_failure("reading a key object's attributes", e))?;
+        .map_err(|e| ck_error("reading a key object's attributes", e))?;
     let mut object = KeyObject {
         handle,
         class,
@@ -69,29 +69,29 @@ pub fn describe_object(ts: &TokenSession, handle: ObjectHandle, class: ObjectCla
 }
 
 /// All objects of `class` visible in this session (public ones, plus private ones after login).
-pub fn all_of_class(ts: &TokenSession, class: ObjectClass) -> Result<Vec<KeyObject>, Failure> {
+pub fn all_of_class(ts: &TokenSession, class: ObjectClass) -> Result<Vec<KeyObject>, Error> {
     let handles = ts
         .session
         .find_objects(&[Attribute::Class(class)])
-        .map_err(|e| ck_failure("searching the token", e))?;
+        .map_err(|e| ck_error("searching the token", e))?;
     handles.into_iter().map(|h| describe_object(ts, h, class)).collect()
 }
 
 /// The one object of `class` the URI's `object=` and `id=` select.
-pub fn find_one(ts: &TokenSession, uri: &Pkcs11Uri, class: ObjectClass) -> Result<KeyObject, Failure> {
+pub fn find_one(ts: &TokenSession, uri: &Pkcs11Uri, class: ObjectClass) -> Result<KeyObject, Error> {
     if let Some(wanted) = uri.object_type.as_deref() {
         if wanted != class_name(class) && !(class == ObjectClass::PUBLIC_KEY && wanted == "private") {
-            return Err(Failure::operational(format!(
+            return Err(Error::token(format!(
                 "{} names a {wanted} object, but this needs a {} key",
                 uri.describe(),
                 class_name(class)
             ))
-            .hint("use type=private (or leave type= out)"));
+            .with_hint("use type=private (or leave type= out)"));
         }
     }
     if uri.object.is_none() && uri.id.is_none() {
-        return Err(Failure::operational(format!("{} does not name a key", uri.describe()))
-            .hint("add object=LABEL (or id=%..) to the URI; `signer hsm list` shows the keys"));
+        return Err(Error::token(format!("{} does not name a key", uri.describe()))
+            .with_hint("add object=LABEL (or id=%..) to the URI; `signer hsm list` shows the keys"));
     }
     let mut template = vec![Attribute::Class(class)];
     if let Some(label) = &uri.object {
@@ -103,22 +103,22 @@ pub fn find_one(ts: &TokenSession, uri: &Pkcs11Uri, class: ObjectClass) -> Resul
     let handles = ts
         .session
         .find_objects(&template)
-        .map_err(|e| ck_failure("searching the token", e))?;
+        .map_err(|e| ck_error("searching the token", e))?;
     match handles.as_slice() {
         [one] => describe_object(ts, *one, class),
         [] => Err(key_not_found(ts, uri, class)),
-        many => Err(Failure::operational(format!(
+        many => Err(Error::token(format!(
             "{} matches {} {} keys in token {:?}",
             uri.describe(),
             many.len(),
             class_name(class),
             ts.label()
         ))
-        .hint("add id= to the URI to pick one; `signer hsm list` shows the ids")),
+        .with_hint("add id= to the URI to pick one; `signer hsm list` shows the ids")),
     }
 }
 
-fn key_not_found(ts: &TokenSession, uri: &Pkcs11Uri, class: ObjectClass) -> Failure {
+fn key_not_found(ts: &TokenSession, uri: &Pkcs11Uri, class: ObjectClass) -> Error {
     let mut labels: Vec<String> = [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY]
         .into_iter()
         .filter_map(|c| all_of_class(ts, c).ok())
@@ -137,17 +137,17 @@ fn key_not_found(ts: &TokenSession, uri: &Pkcs11Uri, class: ObjectClass) -> Fail
     } else {
         " (without login only public objects are visible)"
     };
-    Failure::operational(format!(
+    Error::token(format!(
         "key not found: no {} key matches {} in token {:?}; key labels there{visibility}: {seen}",
         class_name(class),
         uri.describe(),
         ts.label()
     ))
-    .hint("fix object= (labels are case-sensitive) or id= in the URI, or create the key with `signer keygen -t ed25519 -k 'pkcs11:...'`")
+    .with_hint("fix object= (labels are case-sensitive) or id= in the URI, or create the key with `signer keygen -t ed25519 -k 'pkcs11:...'`")
 }
 
 /// Reads CKA_EC_PARAMS and CKA_EC_POINT (or CKA_PUBLIC_KEY_INFO) of one object.
-fn read_public(ts: &TokenSession, handle: ObjectHandle) -> Result<Option<(KeyAlgorithm, Vec<u8>)>, Failure> {
+fn read_public(ts: &TokenSession, handle: ObjectHandle) -> Result<Option<(KeyAlgorithm, Vec<u8>)>, Error> {
     let attrs = ts
         .session
         .get_attributes(
@@ -158,7 +158,7 @@ fn read_public(ts: &TokenSession, handle: ObjectHandle) -> Result<Option<(KeyAlg
                 AttributeType::PublicKeyInfo,
             ],
         )
-        .map_err(|e| ck_failure("reading the public key", e))?;
+        .map_err(|e| ck_error("reading the public key", e))?;
     let (mut params, mut point, mut info) = (None, None, None);
     for attr in attrs {
         match attr {
@@ -179,7 +179,7 @@ fn read_public(ts: &TokenSession, handle: ObjectHandle) -> Result<Option<(KeyAlg
 
 /// The public half of `key`: the key itself if public, else the public key object with the same
 /// id (or label), else the private key's own CKA_EC_POINT / CKA_PUBLIC_KEY_INFO.
-pub fn public_key_of(ts: &TokenSession, key: &KeyObject) -> Result<(KeyAlgorithm, Vec<u8>), Failure> {
+pub fn public_key_of(ts: &TokenSession, key: &KeyObject) -> Result<(KeyAlgorithm, Vec<u8>), Error> {
     check_key_type(key)?;
     if key.class == ObjectClass::PUBLIC_KEY {
         if let Some(found) = read_public(ts, key.handle)? {
@@ -195,7 +195,7 @@ pub fn public_key_of(ts: &TokenSession, key: &KeyObject) -> Result<(KeyAlgorithm
     let handles = ts
         .session
         .find_objects(&template)
-        .map_err(|e| ck_failure("searching the token", e))?;
+        .map_err(|e| ck_error("searching the token", e))?;
     for handle in handles {
         if let Some(found) = read_public(ts, handle)? {
             return Ok(found);
@@ -204,21 +204,21 @@ pub fn public_key_of(ts: &TokenSession, key: &KeyObject) -> Result<(KeyAlgorithm
     if let Some(found) = read_public(ts, key.handle)? {
         return Ok(found);
     }
-    Err(Failure::operational(format!(
+    Err(Error::token(format!(
         "token {:?} has no public key for {}",
         ts.label(),
         key.describe_uri_part()
     ))
-    .hint("store the public key in the token with the same CKA_ID as the private key (signer keygen does this)"))
+    .with_hint("store the public key in the token with the same CKA_ID as the private key (signer keygen does this)"))
 }
 
-fn check_key_type(key: &KeyObject) -> Result<(), Failure> {
+fn check_key_type(key: &KeyObject) -> Result<(), Error> {
     match key.key_type {
         None | Some(KeyType::EC) | Some(KeyType::EC_EDWARDS) => Ok(()),
-        Some(other) => Err(Failure::operational(format!(
+        Some(other) => Err(Error::token(format!(
             "{} is a {other} key; the signer signs images with ed25519 or ecdsa-p256 keys",
             key.describe_uri_part()
         ))
-        .hint("generate a supported key with `signer keygen -t ed25519 -k 'pkcs11:...'`")),
+        .with_hint("generate a supported key with `signer keygen -t ed25519 -k 'pkcs11:...'`")),
     }
 }

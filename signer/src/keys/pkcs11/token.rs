@@ -14,7 +14,7 @@ use cryptoki::slot::{Slot, TokenInfo};
 use cryptoki::types::AuthPin;
 
 use super::uri::Pkcs11Uri;
-use crate::failure::{io_failure, Failure};
+use crate::error::Error;
 
 static MODULE_OVERRIDE: OnceLock<PathBuf> = OnceLock::new();
 
@@ -38,17 +38,17 @@ pub fn ckr_name(rv: &RvError) -> String {
     out
 }
 
-/// A PKCS#11 failure as a `Failure` with the return value's name.
-pub fn ck_failure(action: &str, error: CkError) -> Failure {
+/// A PKCS#11 failure as an [`Error`] with the return value's name.
+pub fn ck_error(action: &str, error: CkError) -> Error {
     match error {
-        CkError::Pkcs11(rv, _) => Failure::operational(format!("{action} failed: {}", ckr_name(&rv))),
-        other => Failure::operational(format!("{action} failed: {other}")),
+        CkError::Pkcs11(rv, _) => Error::token(format!("{action} failed: {}", ckr_name(&rv))),
+        other => Error::token(format!("{action} failed: {other}")),
     }
 }
 
 /// Which module file a URI uses: `module-path`, then `--pkcs11-module`, then `PKCS11_MODULE`, then
 /// `module-name` looked up in the p11-kit module directory.
-pub fn module_path(uri: &Pkcs11Uri) -> Result<PathBuf, Failure> {
+pub fn module_path(uri: &Pkcs11Uri) -> Result<PathBuf, Error> {
     if let Some(path) = &uri.module_path {
         return Ok(path.clone());
     }
@@ -69,9 +69,9 @@ pub fn module_path(uri: &Pkcs11Uri) -> Result<PathBuf, Failure> {
                 return Ok(candidate);
             }
         }
-        return Err(Failure::operational(format!("PKCS#11 module-name {name:?} not found")).hint(MODULE_HINT));
+        return Err(Error::token(format!("PKCS#11 module-name {name:?} not found")).with_hint(MODULE_HINT));
     }
-    Err(Failure::operational("no PKCS#11 module given for the pkcs11: key").hint(MODULE_HINT))
+    Err(Error::token("no PKCS#11 module given for the pkcs11: key").with_hint(MODULE_HINT))
 }
 
 /// A loaded, initialized PKCS#11 module (cheap to clone: the library is shared).
@@ -82,13 +82,13 @@ pub struct Module {
 }
 
 impl Module {
-    pub fn load(path: &Path) -> Result<Self, Failure> {
+    pub fn load(path: &Path) -> Result<Self, Error> {
         let ctx = Pkcs11::new(path).map_err(|e| {
             let why = match &e {
                 CkError::LibraryLoading(inner) => inner.to_string(),
                 other => other.to_string(),
             };
-            Failure::operational(format!("cannot load PKCS#11 module {}: {why}", path.display())).hint(
+            Error::token(format!("cannot load PKCS#11 module {}: {why}", path.display())).with_hint(
                 if path.exists() {
                     "the file exists but is not a loadable PKCS#11 library for this machine (wrong architecture or missing dependencies?)"
                 } else {
@@ -100,7 +100,7 @@ impl Module {
             Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
             Err(e) => {
                 return Err(
-                    ck_failure(&format!("initializing PKCS#11 module {}", path.display()), e).hint(
+                    ck_error(&format!("initializing PKCS#11 module {}", path.display()), e).with_hint(
                         "for SoftHSM2, check that SOFTHSM2_CONF names a readable softhsm2.conf whose tokendir exists",
                     ),
                 )
@@ -113,25 +113,25 @@ impl Module {
     }
 
     /// Slots with a token present, with their token info.
-    pub fn tokens(&self) -> Result<Vec<(Slot, TokenInfo)>, Failure> {
+    pub fn tokens(&self) -> Result<Vec<(Slot, TokenInfo)>, Error> {
         let slots = self
             .ctx
             .get_slots_with_token()
-            .map_err(|e| ck_failure("listing the module's slots", e))?;
+            .map_err(|e| ck_error("listing the module's slots", e))?;
         slots
             .into_iter()
             .map(|slot| {
                 let info = self
                     .ctx
                     .get_token_info(slot)
-                    .map_err(|e| ck_failure("reading token info", e))?;
+                    .map_err(|e| ck_error("reading token info", e))?;
                 Ok((slot, info))
             })
             .collect()
     }
 
     /// The one token the URI selects; otherwise an error listing the tokens there are.
-    pub fn select_token(&self, uri: &Pkcs11Uri) -> Result<(Slot, TokenInfo), Failure> {
+    pub fn select_token(&self, uri: &Pkcs11Uri) -> Result<(Slot, TokenInfo), Error> {
         let tokens = self.tokens()?;
         let matches = |(slot, info): &(Slot, TokenInfo)| {
             uri.token.as_deref().is_none_or(|t| info.label().trim_end() == t)
@@ -150,24 +150,24 @@ impl Module {
         let mut found: Vec<_> = tokens.iter().filter(|t| matches(t)).cloned().collect();
         match found.len() {
             1 => Ok(found.remove(0)),
-            0 => Err(Failure::operational(format!(
+            0 => Err(Error::token(format!(
                 "token not found: {} selects none of the tokens in {} (tokens there: {})",
                 uri.describe(),
                 self.path.display(),
                 list_tokens(&tokens)
             ))
-            .hint(if !tokens.iter().any(|(_, info)| info.token_initialized()) {
+            .with_hint(if !tokens.iter().any(|(_, info)| info.token_initialized()) {
                 "the module has no initialized token; for SoftHSM2 create one with `softhsm2-util --init-token --free --label NAME` and check SOFTHSM2_CONF"
             } else {
                 "fix token= in the URI (labels are case-sensitive), or see `signer hsm list`"
             })),
-            _ => Err(Failure::operational(format!(
+            _ => Err(Error::token(format!(
                 "{} matches {} tokens: {}",
                 uri.describe(),
                 found.len(),
                 list_tokens(&found)
             ))
-            .hint("add token=, serial= or slot-id= to the URI to pick one")),
+            .with_hint("add token=, serial= or slot-id= to the URI to pick one")),
         }
     }
 }
@@ -193,14 +193,15 @@ fn list_tokens(tokens: &[(Slot, TokenInfo)]) -> String {
 
 /// Where the PIN comes from, in order: `pin-source` in the URI, `PKCS11_PIN`, a terminal prompt.
 /// Never from argv. `prompt` = false returns `None` instead of asking.
-pub fn read_pin(uri: &Pkcs11Uri, token: &str, prompt: bool) -> Result<Option<AuthPin>, Failure> {
+pub fn read_pin(uri: &Pkcs11Uri, token: &str, prompt: bool) -> Result<Option<AuthPin>, Error> {
     if let Some(source) = &uri.pin_source {
         let path = source
             .strip_prefix("file://")
             .or_else(|| source.strip_prefix("file:"))
             .unwrap_or(source);
         let text = zeroize::Zeroizing::new(
-            std::fs::read_to_string(path).map_err(|e| io_failure("read the PIN file", Path::new(path), &e))?,
+            std::fs::read_to_string(path)
+                .map_err(|e| Error::io(format_args!("cannot read the PIN file {path}"), &e))?,
         );
         // The first line; the rest of the file (if any) is ignored.
         let pin = text.lines().next().unwrap_or("");
@@ -213,24 +214,24 @@ pub fn read_pin(uri: &Pkcs11Uri, token: &str, prompt: bool) -> Result<Option<Aut
         return Ok(None);
     }
     if !std::io::stdin().is_terminal() {
-        return Err(Failure::operational(format!(
+        return Err(Error::token(format!(
             "token {token:?} needs a PIN and there is no terminal to ask for it"
         ))
-        .hint(
+        .with_hint(
             "set PKCS11_PIN, or add pin-source=file:/path/to/pin-file to the URI (PINs are never taken from arguments)",
         ));
     }
     let pin = rpassword::prompt_password(format!("PIN for token {token:?}: "))
-        .map_err(|e| Failure::operational(format!("cannot read the PIN from the terminal: {e}")))?;
+        .map_err(|e| Error::token(format!("cannot read the PIN from the terminal: {e}")))?;
     Ok(Some(AuthPin::from(pin)))
 }
 
 /// Logs in as the user, once. Wrong PIN, locked PIN and friends become actionable failures.
-pub fn login(session: &Session, token: &TokenInfo, pin: &AuthPin) -> Result<(), Failure> {
+pub fn login(session: &Session, token: &TokenInfo, pin: &AuthPin) -> Result<(), Error> {
     let label = token.label().trim_end();
     if token.user_pin_locked() {
-        return Err(Failure::operational(format!("the user PIN of token {label:?} is locked"))
-            .hint("the token's security officer must unblock or reset the user PIN (for SoftHSM2: re-initialize the token)"));
+        return Err(Error::token(format!("the user PIN of token {label:?} is locked"))
+            .with_hint("the token's security officer must unblock or reset the user PIN (for SoftHSM2: re-initialize the token)"));
     }
     let pin_arg = if token.protected_authentication_path() {
         None
@@ -239,25 +240,25 @@ pub fn login(session: &Session, token: &TokenInfo, pin: &AuthPin) -> Result<(), 
     };
     match session.login(UserType::User, pin_arg) {
         Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
-        Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => Err(Failure::operational(format!(
+        Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => Err(Error::token(format!(
             "wrong PIN for token {label:?} (CKR_PIN_INCORRECT)"
         ))
-        .hint(
+        .with_hint(
             "check PKCS11_PIN or the pin-source file; the signer tried once and will not retry, because each wrong PIN counts towards the token's lockout (after too many the user PIN is blocked)",
         )),
         Err(CkError::Pkcs11(RvError::PinLocked, _)) => {
-            Err(Failure::operational(format!("the user PIN of token {label:?} is locked (CKR_PIN_LOCKED)"))
-                .hint("the token's security officer must unblock or reset the user PIN"))
+            Err(Error::token(format!("the user PIN of token {label:?} is locked (CKR_PIN_LOCKED)"))
+                .with_hint("the token's security officer must unblock or reset the user PIN"))
         }
-        Err(CkError::Pkcs11(RvError::PinLenRange, _)) => Err(Failure::operational(format!(
+        Err(CkError::Pkcs11(RvError::PinLenRange, _)) => Err(Error::token(format!(
             "the PIN for token {label:?} has the wrong length (CKR_PIN_LEN_RANGE)"
         ))
-        .hint("check PKCS11_PIN or the pin-source file (a trailing space?)")),
-        Err(CkError::Pkcs11(RvError::UserPinNotInitialized, _)) => Err(Failure::operational(format!(
+        .with_hint("check PKCS11_PIN or the pin-source file (a trailing space?)")),
+        Err(CkError::Pkcs11(RvError::UserPinNotInitialized, _)) => Err(Error::token(format!(
             "token {label:?} has no user PIN yet (CKR_USER_PIN_NOT_INITIALIZED)"
         ))
-        .hint("initialize the user PIN with the token's tools first")),
-        Err(e) => Err(ck_failure(&format!("login to token {label:?}"), e)),
+        .with_hint("initialize the user PIN with the token's tools first")),
+        Err(e) => Err(ck_error(&format!("login to token {label:?}"), e)),
     }
 }
 

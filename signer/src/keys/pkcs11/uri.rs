@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use crate::failure::Failure;
+use crate::error::Error;
 
 /// The parts of a PKCS#11 URI the signer uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,13 +34,13 @@ pub struct Pkcs11Uri {
     pub pin_source: Option<String>,
 }
 
-fn bad_uri(message: impl Into<String>) -> Failure {
-    Failure::operational(format!("invalid PKCS#11 URI: {}", message.into()))
-        .hint("use RFC 7512 form, e.g. 'pkcs11:token=fw-release;object=image-key-2026' (quote it for the shell)")
+fn bad_uri(message: impl Into<String>) -> Error {
+    Error::usage(format!("invalid PKCS#11 URI: {}", message.into()))
+        .with_hint("use RFC 7512 form, e.g. 'pkcs11:token=fw-release;object=image-key-2026' (quote it for the shell)")
 }
 
 /// RFC 3986 §2.1 percent-decoding to bytes.
-pub fn percent_decode(text: &str) -> Result<Vec<u8>, Failure> {
+pub fn percent_decode(text: &str) -> Result<Vec<u8>, Error> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -61,7 +61,7 @@ pub fn percent_decode(text: &str) -> Result<Vec<u8>, Failure> {
     Ok(out)
 }
 
-fn decode_text(name: &str, value: &str) -> Result<String, Failure> {
+fn decode_text(name: &str, value: &str) -> Result<String, Error> {
     String::from_utf8(percent_decode(value)?)
         .map_err(|_| bad_uri(format!("{name} is not UTF-8 after percent-decoding")))
 }
@@ -72,7 +72,7 @@ impl Pkcs11Uri {
         spec.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("pkcs11:"))
     }
 
-    pub fn parse(spec: &str) -> Result<Self, Failure> {
+    pub fn parse(spec: &str) -> Result<Self, Error> {
         if !Self::is_pkcs11(spec) {
             return Err(bad_uri("it does not start with pkcs11:"));
         }
@@ -97,7 +97,7 @@ impl Pkcs11Uri {
         Ok(uri)
     }
 
-    fn set_path_attr(&mut self, name: &str, value: &str) -> Result<(), Failure> {
+    fn set_path_attr(&mut self, name: &str, value: &str) -> Result<(), Error> {
         let slot = match name {
             "token" => &mut self.token,
             "manufacturer" => &mut self.manufacturer,
@@ -129,16 +129,16 @@ impl Pkcs11Uri {
         set_once(slot, name, decode_text(name, value)?)
     }
 
-    fn set_query_attr(&mut self, name: &str, value: &str) -> Result<(), Failure> {
+    fn set_query_attr(&mut self, name: &str, value: &str) -> Result<(), Error> {
         match name {
             "module-path" => set_once(&mut self.module_path, name, PathBuf::from(decode_text(name, value)?)),
             "module-name" => set_once(&mut self.module_name, name, decode_text(name, value)?),
             "pin-source" => set_once(&mut self.pin_source, name, decode_text(name, value)?),
             // The URI is on the command line, where every user of the machine can read it.
-            "pin-value" => Err(Failure::operational(
+            "pin-value" => Err(Error::usage(
                 "pin-value in a PKCS#11 URI is refused: the PIN would be visible in the process list and shell history",
             )
-            .hint(
+            .with_hint(
                 "use pin-source=file:/path/to/pin-file, the PKCS11_PIN environment variable, or type it at the prompt",
             )),
             other if other.starts_with("x-") => Ok(()),
@@ -168,7 +168,7 @@ impl Pkcs11Uri {
     }
 }
 
-fn set_once<T>(slot: &mut Option<T>, name: &str, value: T) -> Result<(), Failure> {
+fn set_once<T>(slot: &mut Option<T>, name: &str, value: T) -> Result<(), Error> {
     if slot.is_some() {
         return Err(bad_uri(format!("attribute {name} appears twice")));
     }
@@ -212,8 +212,8 @@ mod tests {
     #[test]
     fn pin_value_is_refused() {
         let err = Pkcs11Uri::parse("pkcs11:token=t;object=k?pin-value=1234").unwrap_err();
-        assert!(err.message.contains("pin-value"));
-        assert!(!err.message.contains("1234"));
+        assert!(err.message().contains("pin-value"));
+        assert!(!err.message().contains("1234"));
     }
 
     #[test]
