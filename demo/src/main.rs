@@ -94,9 +94,9 @@ async fn run(a: Args) -> Result<()> {
         a.dir.display()
     );
     eprintln!(
-        "   development keys and fleet CA: {} (private keys mode 0600)",
+        "   development keys and fleet CA (private keys mode 0600): {}",
         if world.keys_kept {
-            "kept from the previous run in this directory (--force makes new ones)"
+            "kept from the previous run in this directory; --force makes new ones"
         } else {
             "generated"
         }
