@@ -934,7 +934,7 @@ async fn run() {
 
     // The engine over N device records: counts (O(N)) and the gates (O(stages)).
     let salt = *b"bench-rollout-01";
-    let mut engine = Rollout::new(RolloutPlan::canary([u32::MAX; 4], 0), salt).unwrap();
+    let mut engine = Rollout::new(RolloutPlan::canary_by_share(0), salt).unwrap();
     engine.act(RolloutAction::Start, 0).unwrap();
     engine.stage = 2;
     let ids: Vec<String> = (0..devices).map(|i| device_id(CLASS, i)).collect();
