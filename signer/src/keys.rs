@@ -80,6 +80,9 @@ pub fn is_pkcs11(spec: &str) -> bool {
 }
 
 /// Opens the key named by `-k`: a key file, or a `pkcs11:` URI (logs in to the token).
+///
+/// Signatures made with the returned key are not audited: the commands open keys with
+/// [`crate::audit::AuditedKey::open`] instead, which records every signature before it is used.
 pub fn open_signing_key(spec: &str) -> Result<Box<dyn SigningKey>, Error> {
     if is_pkcs11(spec) {
         return Ok(Box::new(pkcs11::Pkcs11Key::open(spec)?));
