@@ -85,6 +85,11 @@ impl AuditEntry {
             signer_version: env!("CARGO_PKG_VERSION").into(),
         }
     }
+
+    /// A template for `command`'s records, for [`AuditedKey`], which fills in the key.
+    pub fn for_command(command: &str) -> Self {
+        Self::new(command, "", &[], "")
+    }
 }
 
 /// SHA-256 of `bytes`, hex.

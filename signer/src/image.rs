@@ -326,8 +326,9 @@ impl<'s> PreparedImage<'s> {
 
 /// Builds, hashes and signs an image; the result is checked by `device-verifier` before return.
 ///
-/// This signs with `key` as it is: the `signer` commands pass an
-/// [`AuditedKey`](crate::audit::AuditedKey), so that every signature they make is in the audit log.
+/// This signs with `key` as it is, with no audit record (library use, tests). `signer sign` signs
+/// a [`PreparedImage`] through [`AuditedKey::sign_output`](crate::audit::AuditedKey::sign_output)
+/// instead, so that every signature it makes is in the audit log.
 pub fn sign_image(input: &[u8], settings: &SignSettings, key: &dyn SigningKey) -> Result<SignedImage, Error> {
     let prepared = PreparedImage::new(input, settings, key.algorithm(), key.public_spki()?)?;
     let signature = key.sign(prepared.message())?;

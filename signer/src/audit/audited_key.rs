@@ -123,7 +123,7 @@ mod tests {
     fn every_signature_is_recorded_before_it_is_returned() {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("audit.jsonl");
-        let mut template = AuditEntry::new("sign", "", &[], "");
+        let mut template = AuditEntry::for_command("sign");
         template.version = Some("1.2.3+4".into());
         let key = AuditedKey::new(dev_key(dir.path()), log.clone(), template).expect("wrap");
         key.sign(b"manifest").expect("sign");
@@ -151,7 +151,7 @@ mod tests {
         let key = AuditedKey::new(
             dev_key(dir.path()),
             dir.path().to_path_buf(),
-            AuditEntry::new("sign", "", &[], ""),
+            AuditEntry::for_command("sign"),
         )
         .expect("wrap");
         let error = key.sign(b"m").expect_err("signature without a record");

@@ -167,7 +167,7 @@ fn cut(args: &CutArgs) -> Result<(), Error> {
     // Every manifest signature goes through the audit log before the library gets it (and so
     // before the bundle is written): a record that cannot be written stops the release.
     let audit_path = audit::log_path(args.audit_log.as_deref())?;
-    let mut template = AuditEntry::new("release", "", &[], "");
+    let mut template = AuditEntry::for_command("release");
     template.input = Some(lib_args.image.display().to_string());
     template.input_sha256 = std::fs::read(&lib_args.image).ok().map(|b| audit::sha256_hex(&b));
     template.output = Some(lib_args.out_dir.display().to_string());

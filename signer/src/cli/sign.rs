@@ -181,7 +181,7 @@ pub fn run(args: &Args) -> Result<(), Error> {
     let input_bytes = std::fs::read(&args.infile)
         .map_err(|e| Error::io(format_args!("cannot read {}", args.infile.display()), &e))?;
     let hex_base = hex_base(args, &firmware)?;
-    let mut template = AuditEntry::new("sign", "", &[], "");
+    let mut template = AuditEntry::for_command("sign");
     template.input = Some(args.infile.display().to_string());
     template.input_sha256 = Some(audit::sha256_hex(&input_bytes));
     template.output = Some(args.outfile.display().to_string());
