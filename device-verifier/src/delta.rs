@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! let header = delta::read_header(&mut source)?;        // strict header checks
-//! // (compare header digests with the verified release manifest here)
+//! let entry = release::match_patch(&release, &header, patch_size)?; // allowed by the manifest?
+//! release::check_patch_file(&entry, &mut staged_patch, &mut page)?;  // the signed patch file?
 //! let verified = delta::apply_and_verify(&header, &mut base, &mut target, &mut source,
 //!                                        &mut ram, &mut page, &policy)?;
 //! ```
@@ -78,6 +79,7 @@ pub struct ApplyRam {
 }
 
 impl ApplyRam {
+    /// Fresh working RAM (`const`, so it can initialise a `static`).
     pub const fn new() -> Self {
         Self {
             probs: [model::PROB_INIT; model::PROBS],
@@ -101,6 +103,7 @@ pub struct AppliedPatch {
 }
 
 impl AppliedPatch {
+    /// Bytes written to the target slot (the header's `result_size`).
     pub fn result_size(&self) -> u32 {
         self.result_size
     }

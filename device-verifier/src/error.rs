@@ -1,10 +1,11 @@
-//! Verification errors: a kind plus the slot offset where verification stopped.
+//! Verification errors: a kind plus the byte offset where verification stopped (in the slot for
+//! images, in the envelope for manifests).
 
 use core::fmt;
 
 pub use manifest::DecodeErrorKind;
 
-/// Why an image (or, later, a manifest or patch) was refused.
+/// Why an image, a release manifest or a delta patch was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum VerifyErrorKind {
@@ -111,14 +112,18 @@ impl VerifyErrorKind {
     }
 }
 
-/// A refused input: why, and at which byte offset of the slot.
+/// A refused input: why, and at which byte offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VerifyError {
+    /// Why the input was refused.
     pub kind: VerifyErrorKind,
+    /// Where the check stopped: a byte offset in the slot for images, in the envelope for
+    /// manifests (0 for checks of the whole input, such as a digest or the sequence number).
     pub offset: u32,
 }
 
 impl VerifyError {
+    /// An error of `kind` at `offset`.
     pub const fn new(kind: VerifyErrorKind, offset: u32) -> Self {
         Self { kind, offset }
     }

@@ -1,4 +1,10 @@
-//! The one thing the verifier needs from the device: reading a slot.
+//! What the verifier needs from the device's flash: reading a slot ([`FlashRead`]) and, for delta
+//! apply, erasing and writing one ([`FlashWrite`]). [`SliceFlash`] is a memory-mapped slot;
+//! with the `embedded-storage` feature, `nor::NorRegion` adapts any embedded-storage NOR flash
+//! driver.
+
+#[cfg(feature = "embedded-storage")]
+pub mod nor;
 
 /// A flash read failed (driver error or out-of-range access).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +26,8 @@ pub struct SliceFlash<'a> {
 }
 
 impl<'a> SliceFlash<'a> {
+    /// A slot over `bytes` (memory-mapped flash or a RAM buffer); its capacity is their length,
+    /// capped at 4 GiB.
     pub fn new(bytes: &'a [u8]) -> Self {
         Self { bytes }
     }
@@ -58,6 +66,7 @@ pub trait FlashWrite {
 #[cfg(feature = "std")]
 #[derive(Debug, Clone)]
 pub struct MemSlot {
+    /// The slot's contents.
     pub bytes: std::vec::Vec<u8>,
 }
 

@@ -6,9 +6,13 @@ use sha2::{Digest, Sha256, Sha512};
 /// Largest digest (SHA-512).
 pub(crate) const MAX_DIGEST: usize = 64;
 
+/// The image hash algorithm: which hash TLV an image carries (MCUboot `IMAGE_TLV_SHA256` /
+/// `IMAGE_TLV_SHA512`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HashAlg {
+    /// SHA-256 (imgtool's default).
     Sha256,
+    /// SHA-512 (`imgtool sign --sha 512`, and Ed25519 `--pure` images without a hash TLV).
     Sha512,
 }
 
@@ -21,6 +25,7 @@ impl HashAlg {
         }
     }
 
+    /// Digest length in bytes (32 or 64).
     pub fn digest_len(self) -> usize {
         match self {
             Self::Sha256 => 32,

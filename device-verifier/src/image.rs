@@ -45,6 +45,7 @@ pub struct VerifiedImage {
 }
 
 impl VerifiedImage {
+    /// The image header (image.h `struct image_header`): load address, sizes, flags, version.
     pub fn header(&self) -> &ImageHeader {
         &self.header
     }
@@ -54,10 +55,13 @@ impl VerifiedImage {
         self.digest.get(..self.hash_alg.digest_len()).unwrap_or_default()
     }
 
+    /// The algorithm of [`digest`](Self::digest).
     pub fn hash_alg(&self) -> HashAlg {
         self.hash_alg
     }
 
+    /// The protected SEC_CNT TLV, if the image has one: raise the device's stored floor to it
+    /// once the image is committed.
     pub fn security_counter(&self) -> Option<u32> {
         self.security_counter
     }
@@ -67,6 +71,7 @@ impl VerifiedImage {
         self.key_index
     }
 
+    /// Which signature verified.
     pub fn signature_kind(&self) -> SignatureKind {
         self.signature
     }

@@ -4,7 +4,9 @@
 /// Signature algorithm a trusted key is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyAlgorithm {
+    /// Ed25519 (RFC 8032; SPKI per RFC 8410). Needs the `ed25519` feature to verify.
     Ed25519,
+    /// ECDSA over NIST P-256 (SPKI per RFC 5480). Needs the `ecdsa-p256` feature to verify.
     EcdsaP256,
 }
 
@@ -36,10 +38,12 @@ impl<'a> TrustedKey<'a> {
         Some(Self { spki, algorithm })
     }
 
+    /// The DER SubjectPublicKeyInfo this key was made from.
     pub fn spki(&self) -> &'a [u8] {
         self.spki
     }
 
+    /// The algorithm the key is for.
     pub fn algorithm(&self) -> KeyAlgorithm {
         self.algorithm
     }

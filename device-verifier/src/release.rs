@@ -22,7 +22,7 @@ use crate::error::{VerifyError, VerifyErrorKind as Kind};
 use crate::keys::TrustedKey;
 
 pub use bind::{bind_image, BoundImage};
-pub use patch::match_patch;
+pub use patch::{check_patch_file, match_patch};
 
 /// What the device requires of a release manifest.
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +66,7 @@ pub struct SequenceCommit {
 }
 
 impl SequenceCommit {
+    /// The sequence number to persist as the new floor.
     pub fn sequence(&self) -> u64 {
         self.sequence
     }
@@ -85,14 +86,17 @@ pub struct VerifiedRelease<'a> {
 }
 
 impl<'a> VerifiedRelease<'a> {
+    /// The manifest's sequence number (draft §8.4.2), above the device's stored one.
     pub fn sequence(&self) -> u64 {
         self.manifest.sequence()
     }
 
+    /// The manifest's vendor identifier (equal to the policy's).
     pub fn vendor_id(&self) -> &'a [u8; UUID_LEN] {
         self.manifest.common().vendor_id()
     }
 
+    /// The manifest's class identifier (equal to the policy's).
     pub fn class_id(&self) -> &'a [u8; UUID_LEN] {
         self.manifest.common().class_id()
     }
@@ -102,14 +106,18 @@ impl<'a> VerifiedRelease<'a> {
         self.manifest.common().image_digest().bytes
     }
 
+    /// Size in bytes of the complete signed image (draft suit-parameter-image-size).
     pub fn image_size(&self) -> u64 {
         self.manifest.common().image_size()
     }
 
+    /// Where to fetch the image, as the manifest names it (may be relative), if it does.
     pub fn install_uri(&self) -> Option<&'a str> {
         self.manifest.install_uri()
     }
 
+    /// The manifest's text (version, release notes), if present; covered by the signature
+    /// through its digest in the manifest (draft suit-text).
     pub fn text(&self) -> Option<&Text<'a>> {
         self.manifest.text()
     }

@@ -43,6 +43,7 @@ pub enum ApplyErrorKind {
 }
 
 impl ApplyErrorKind {
+    /// A short, stable description.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Header(kind) => kind.as_str(),
@@ -63,13 +64,17 @@ impl ApplyErrorKind {
     }
 }
 
+/// A refused or failed apply: why, and where (see the module docs for which offset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ApplyError {
+    /// Why the apply stopped.
     pub kind: ApplyErrorKind,
+    /// Patch byte offset for decoding errors, slot offset for flash and bounds errors.
     pub offset: u32,
 }
 
 impl ApplyError {
+    /// An error of `kind` at `offset`.
     pub const fn new(kind: ApplyErrorKind, offset: u32) -> Self {
         Self { kind, offset }
     }
