@@ -43,3 +43,4 @@ link_check "ed25519, sha2 default backend"
 link_check "ed25519, compact-sha" --features compact-sha
 link_check "ed25519, compact-sha, + SUIT manifest verification" --features compact-sha,release
 link_check "ed25519, compact-sha, + SUIT + delta apply" --features compact-sha,release,delta
+link_check "ed25519, compact-sha, + SUIT + delta apply + embedded-storage adapters" --features compact-sha,release,delta,embedded-storage

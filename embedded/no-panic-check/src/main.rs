@@ -46,6 +46,8 @@ fn main() -> ! {
     release::check(slot, &keys, &mut buf);
     #[cfg(feature = "delta")]
     delta::check(slot, &keys);
+    #[cfg(feature = "embedded-storage")]
+    nor::check(&keys, &mut buf);
     black_box_loop()
 }
 
@@ -179,6 +181,94 @@ mod delta {
             &header,
             &mut base,
             &mut OpaqueSlot,
+            &mut source,
+            &mut ram,
+            &mut page,
+            &policy,
+        );
+        black_box(&result);
+    }
+}
+
+/// The embedded-storage adapters: the slot verified through a `NorRegion` over a NOR driver,
+/// and a delta applied from it into a second region.
+#[cfg(feature = "embedded-storage")]
+mod nor {
+    use core::hint::black_box;
+    use device_verifier::delta::{apply_and_verify, read_header, ApplyRam};
+    use device_verifier::flash::nor::NorRegion;
+    use device_verifier::{verify_image, ImagePolicy, TrustedKey};
+    use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash};
+
+    /// Where the downloaded patch sits, 64 KiB (as in the delta check).
+    const PATCH_ADDR: usize = 0x0006_0000;
+    const PATCH_SIZE: usize = 0x1_0000;
+
+    /// A NOR driver the optimizer cannot see through: 4-byte reads, 8-byte writes, 4 KiB sectors.
+    struct OpaqueNor;
+
+    impl ErrorType for OpaqueNor {
+        type Error = NorFlashErrorKind;
+    }
+
+    impl ReadNorFlash for OpaqueNor {
+        const READ_SIZE: usize = 4;
+
+        fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+            black_box(offset);
+            for b in bytes.iter_mut() {
+                *b = black_box(0xff);
+            }
+            if black_box(false) {
+                Err(NorFlashErrorKind::Other)
+            } else {
+                Ok(())
+            }
+        }
+
+        fn capacity(&self) -> usize {
+            black_box(0x10_0000)
+        }
+    }
+
+    impl NorFlash for OpaqueNor {
+        const WRITE_SIZE: usize = 8;
+        const ERASE_SIZE: usize = 4096;
+
+        fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+            black_box((from, to));
+            Ok(())
+        }
+
+        fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+            black_box((offset, bytes));
+            Ok(())
+        }
+    }
+
+    pub(super) fn check(keys: &[TrustedKey<'_>], buf: &mut [u8]) {
+        let policy = ImagePolicy {
+            trusted_keys: keys,
+            security_counter_floor: black_box(Some(0)),
+        };
+        let Ok(mut slot) = NorRegion::new(OpaqueNor, black_box(0x1_0000), black_box(0x4_0000)) else {
+            return;
+        };
+        black_box(&verify_image(&mut slot, &policy, buf));
+        // SAFETY: a read-only memory-mapped flash region, like the slot.
+        let patch: &'static [u8] =
+            unsafe { core::slice::from_raw_parts(PATCH_ADDR as *const u8, black_box(PATCH_SIZE)) };
+        let mut source: &[u8] = patch;
+        let Ok(header) = read_header(&mut source) else { return };
+        let Ok(mut target) = NorRegion::new_writable(OpaqueNor, black_box(0x5_0000), black_box(0x4_0000)) else {
+            return;
+        };
+        let mut ram = ApplyRam::new();
+        let mut page = [0u8; 4096];
+        let result = apply_and_verify(
+            &header,
+            &mut slot,
+            &mut target,
             &mut source,
             &mut ram,
             &mut page,
