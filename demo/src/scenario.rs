@@ -5,8 +5,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use ota_protocol::rollouts::{
+    CountsView, FleetView, NewRollout, PlanInput, RolloutState, RolloutView, StageInput, StageView,
+};
 use ota_server::sim::{self, BootFailScope, FaultRates, Summary};
-use serde_json::{json, Value};
 
 use crate::firmware::{self, ReleaseSpec};
 use crate::world::{World, VENDOR};
@@ -45,9 +47,9 @@ impl Default for DemoOptions {
 /// What a run produced.
 #[derive(Debug)]
 pub struct DemoOutcome {
-    pub good: Value,
-    pub bad: Value,
-    pub fleet: Value,
+    pub good: RolloutView,
+    pub bad: RolloutView,
+    pub fleet: FleetView,
     pub devices: Summary,
     pub elapsed: Duration,
 }
@@ -55,16 +57,32 @@ pub struct DemoOutcome {
 /// The plan both rollouts use: 1% → 10% → 50% → 100%, automatic promotion once every device of
 /// the stage's cohort committed (every simulated device is online; the API's default is 95%)
 /// and the stage soaked; the canary pauses at its first failure.
-pub fn plan(opts: &DemoOptions) -> Value {
-    let stage = |percent: f64, max_failures: u32| {
-        json!({"percent": percent, "soak_ms": opts.soak_ms, "max_failures": max_failures, "min_committed_percent": 100,
-               "max_failure_rate_percent": 5.0, "rate_min_samples": 20})
+pub fn plan(opts: &DemoOptions) -> PlanInput {
+    let stage = |percent: f64, max_failures: u32| StageInput {
+        soak_ms: Some(opts.soak_ms),
+        max_failures: Some(max_failures),
+        min_committed_percent: Some(100.0),
+        max_failure_rate_percent: Some(5.0),
+        rate_min_samples: Some(20),
+        ..StageInput::percent(percent)
     };
-    json!({
-        "stages": [stage(1.0, 1), stage(10.0, 5), stage(50.0, 5), stage(100.0, 5)],
-        "max_in_flight": opts.max_in_flight,
-        "penalty_after_failures": 2,
-    })
+    PlanInput {
+        stages: Some(vec![stage(1.0, 1), stage(10.0, 5), stage(50.0, 5), stage(100.0, 5)]),
+        max_in_flight: Some(opts.max_in_flight),
+        penalty_after_failures: Some(2),
+        ..PlanInput::default()
+    }
+}
+
+/// The demo's rollout of `release_id` with `plan`: started at once, cohorts fixed by
+/// [`COHORT_SALT`].
+pub fn rollout(release_id: i64, plan: PlanInput) -> NewRollout {
+    NewRollout {
+        plan,
+        start: Some(true),
+        cohort_salt: Some(COHORT_SALT.into()),
+        ..NewRollout::of(release_id)
+    }
 }
 
 /// The demo's fixed cohort salt: the same devices form the canary in every run, so the story
@@ -77,8 +95,8 @@ pub async fn wait_for(
     id: i64,
     timeout: Duration,
     verbose: bool,
-    done: impl Fn(&Value) -> bool,
-) -> Result<Value> {
+    done: impl Fn(&RolloutView) -> bool,
+) -> Result<RolloutView> {
     let start = Instant::now();
     let mut last = String::new();
     loop {
@@ -86,25 +104,16 @@ pub async fn wait_for(
         let line = progress_line(&view);
         if verbose && line != last {
             eprintln!("  {line}");
-            last = line;
         }
+        last = line;
         if done(&view) {
             return Ok(view);
         }
         if start.elapsed() > timeout {
-            bail!("rollout {id} did not get there within {timeout:?}; last status: {view}");
+            bail!("rollout {id} did not get there within {timeout:?}; last status: {last}");
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-}
-
-fn count(v: &Value, field: &str) -> u64 {
-    v[field].as_u64().unwrap_or(0)
-}
-
-/// Failed or rolled back.
-fn failures(c: &Value) -> u64 {
-    count(c, "failed") + count(c, "rolled_back")
 }
 
 /// One line per change of a rollout, with both meanings of its counts named (see the admin
@@ -112,29 +121,27 @@ fn failures(c: &Value) -> u64 {
 /// compares with the stage's cumulative cohort), `this stage` the devices first offered while
 /// it was current (what its failure gates count), e.g.
 /// `stage 2/4 (10%) running | so far: 97/100 committed (needs 95), 0 failed | this stage: 90 offered, 87 committed, 0 failed | 3 in flight`.
-pub fn progress_line(view: &Value) -> String {
-    let stage = view["current_stage"].as_u64().unwrap_or(0) as usize;
-    let stages = view["stages"].as_array().map(Vec::len).unwrap_or(0);
-    let s = &view["stages"][stage];
-    let (so_far, this) = (&s["cumulative"], &s["counts"]);
-    let cohort = s["cohort"].as_u64().map_or("?".to_owned(), |c| c.to_string());
-    let needs = s["committed_needed"]
-        .as_u64()
-        .map_or(String::new(), |n| format!(" (needs {n})"));
+pub fn progress_line(view: &RolloutView) -> String {
+    let Some(s) = view.current() else {
+        return format!("{} (no stages)", view.state);
+    };
+    let (so_far, this) = (&s.cumulative, &s.counts);
+    let cohort = s.cohort.map_or("?".to_owned(), |c| c.to_string());
+    let needs = s.committed_needed.map_or(String::new(), |n| format!(" (needs {n})"));
     let mut line = format!(
         "stage {}/{} ({}%) {} | so far: {}/{cohort} committed{needs}, {} failed | this stage: {} offered, {} committed, {} failed | {} in flight",
-        stage + 1,
-        stages,
-        s["percent"],
-        view["state"].as_str().unwrap_or("?"),
-        count(so_far, "committed"),
-        failures(so_far),
-        count(this, "offered"),
-        count(this, "committed"),
-        failures(this),
-        view["in_flight"],
+        view.current_stage + 1,
+        view.stages.len(),
+        s.percent,
+        view.state,
+        so_far.committed,
+        so_far.failures(),
+        this.offered,
+        this.committed,
+        this.failures(),
+        view.in_flight,
     );
-    if let Some(reason) = view["pause_reason"].as_str() {
+    if let Some(reason) = &view.pause_reason {
         line.push_str(&format!(" — paused: {reason}"));
     }
     line
@@ -203,16 +210,16 @@ pub async fn run(world: &World, repo: &Path, opts: &DemoOptions, verbose: bool) 
     wait_for_checkins(world, opts.devices, opts.timeout).await?;
 
     say("== rollout of 2.0.0: 1% → 10% → 50% → 100%");
-    let created = world
-        .create_rollout(json!({"release_id": good_id, "plan": plan(opts), "start": true, "cohort_salt": COHORT_SALT}))
-        .await?;
-    let good_rollout = created["id"].as_i64().context("rollout id")?;
+    let good_rollout = world.create_rollout(&rollout(good_id, plan(opts))).await?.id;
     let good_view = wait_for(world, good_rollout, opts.timeout, verbose, |v| {
-        v["state"] == "completed" || v["state"] == "paused"
+        v.state == RolloutState::COMPLETED || v.state == RolloutState::PAUSED
     })
     .await?;
-    if good_view["state"] != "completed" {
-        bail!("the good rollout paused: {}", good_view["pause_reason"]);
+    if good_view.state != RolloutState::COMPLETED {
+        bail!(
+            "the good rollout paused: {}",
+            good_view.pause_reason.as_deref().unwrap_or("?")
+        );
     }
 
     say(&format!(
@@ -220,19 +227,16 @@ pub async fn run(world: &World, repo: &Path, opts: &DemoOptions, verbose: bool) 
         opts.bad_boot_fail * 100.0
     ));
     let bad_id = world.upload(&bad).await?;
-    let created = world
-        .create_rollout(json!({"release_id": bad_id, "plan": plan(opts), "start": true, "cohort_salt": COHORT_SALT}))
-        .await?;
-    let bad_rollout = created["id"].as_i64().context("rollout id")?;
+    let bad_rollout = world.create_rollout(&rollout(bad_id, plan(opts))).await?.id;
     let paused = wait_for(world, bad_rollout, opts.timeout, verbose, |v| {
-        v["state"] == "paused" || v["state"] == "completed"
+        v.state == RolloutState::PAUSED || v.state == RolloutState::COMPLETED
     })
     .await?;
-    if paused["state"] != "paused" {
+    if paused.state != RolloutState::PAUSED {
         bail!("the bad rollout was not paused");
     }
     // Devices already installing finish (a rollback is the bootloader's job); then it settles.
-    let bad_view = wait_for(world, bad_rollout, opts.timeout, false, |v| v["in_flight"] == 0).await?;
+    let bad_view = wait_for(world, bad_rollout, opts.timeout, false, |v| v.in_flight == 0).await?;
     // Every device checks in once more, so its last answer is about the paused rollout.
     tokio::time::sleep(opts.poll * 2).await;
 
@@ -252,8 +256,7 @@ pub async fn run(world: &World, repo: &Path, opts: &DemoOptions, verbose: bool) 
 async fn wait_for_checkins(world: &World, n: usize, timeout: Duration) -> Result<()> {
     let start = Instant::now();
     loop {
-        let fleet = world.fleet_versions().await?;
-        let seen = fleet["devices"].as_u64().unwrap_or(0) as usize;
+        let seen = usize::try_from(world.fleet_versions().await?.devices).unwrap_or(usize::MAX);
         if seen >= n {
             return Ok(());
         }
@@ -270,14 +273,9 @@ stage was current; \"so far\": that stage and every earlier one. A stage's cohor
 share of the fleet (the 10% includes the 1%).";
 
 /// A rollout's stages as a table with both meanings of its counts side by side.
-pub fn rollout_table(v: &Value) -> String {
-    let mut s = format!(
-        "rollout {} \"{}\": {}",
-        v["id"],
-        v["name"].as_str().unwrap_or(""),
-        v["state"].as_str().unwrap_or("")
-    );
-    if let Some(r) = v["pause_reason"].as_str() {
+pub fn rollout_table(v: &RolloutView) -> String {
+    let mut s = format!("rollout {} \"{}\": {}", v.id, v.name, v.state);
+    if let Some(r) = &v.pause_reason {
         s.push_str(&format!(" ({r})"));
     }
     s.push('\n');
@@ -294,26 +292,29 @@ pub fn rollout_table(v: &Value) -> String {
         group("offered", "committed", "failed", "rolled back"),
         group("offered", "committed", "failed", "rolled back"),
     ));
-    for st in v["stages"].as_array().into_iter().flatten() {
-        let numbers = |c: &Value| {
-            group(
-                &count(c, "offered").to_string(),
-                &count(c, "committed").to_string(),
-                &count(c, "failed").to_string(),
-                &count(c, "rolled_back").to_string(),
-            )
-        };
+    let numbers = |c: &CountsView| {
+        group(
+            &c.offered.to_string(),
+            &c.committed.to_string(),
+            &c.failed.to_string(),
+            &c.rolled_back.to_string(),
+        )
+    };
+    for st in &v.stages {
+        let StageView {
+            index, percent, status, ..
+        } = st;
         s.push_str(&format!(
             "  {:<5} {:>6}  {:<8} | {} | {}\n",
-            st["index"].as_u64().unwrap_or(0) + 1,
-            format!("{}%", st["percent"]),
-            st["status"].as_str().unwrap_or(""),
-            numbers(&st["counts"]),
-            numbers(&st["cumulative"]),
+            index + 1,
+            format!("{percent}%"),
+            status.as_str(),
+            numbers(&st.counts),
+            numbers(&st.cumulative),
         ));
     }
-    for t in v["timeline"].as_array().into_iter().flatten() {
-        s.push_str(&format!("  · {}\n", t["message"].as_str().unwrap_or("")));
+    for t in &v.timeline {
+        s.push_str(&format!("  · {}\n", t.message));
     }
     s
 }
@@ -326,13 +327,13 @@ pub fn summary_text(outcome: &DemoOutcome, dashboard: &str) -> String {
     out.push_str(&rollout_table(&outcome.good));
     out.push_str(&rollout_table(&outcome.bad));
     out.push_str("fleet now runs:\n");
-    for class in outcome.fleet["classes"].as_array().into_iter().flatten() {
-        for v in class["versions"].as_array().into_iter().flatten() {
+    for class in &outcome.fleet.classes {
+        for v in &class.versions {
             out.push_str(&format!(
                 "  {} {:<8} {:>5} devices\n",
-                class["class"].as_str().unwrap_or("?"),
-                v["version"].as_str().unwrap_or("?"),
-                v["devices"]
+                class.class.as_deref().unwrap_or("?"),
+                v.version.as_deref().unwrap_or("?"),
+                v.devices
             ));
         }
     }

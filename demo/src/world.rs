@@ -1,17 +1,18 @@
 //! A complete, real deployment on one machine: development CA and keys, `ota-server` on SQLite
-//! over mutual TLS (in this process, on a real TCP port), an admin client speaking the HTTP API,
-//! and fleets of simulated devices (`ota_server::sim`) with their own certificates.
+//! over mutual TLS (in this process, on a real TCP port), the typed admin client
+//! (`ota_protocol::client`) speaking the HTTP API, and fleets of simulated devices (`ota_server::sim`) with their own certificates.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use ota_protocol::client::{AdminClient, ReleaseUpload};
+use ota_protocol::rollouts::{FleetView, NewRollout, RolloutAction, RolloutView};
 use ota_server::config::{Config, DeviceClass, Limits, OfferMode, TlsConfig, TrustConfig};
 use ota_server::domain::auth::Role;
 use ota_server::init::{write_new, DevCa};
 use ota_server::sim::{self, BootFailScope, FleetOptions, Provisioning};
-use serde_json::Value;
 use signer::release::ReleaseBundle;
 
 use crate::firmware::{self, DevKeys};
@@ -32,8 +33,9 @@ pub struct World {
     pub config: Config,
     pub server: Option<ota_server::RunningServer>,
     pub addr: SocketAddr,
-    admin: reqwest::Client,
-    admin_token: String,
+    admin: AdminClient,
+    /// Unauthenticated requests over the server's TLS (`/metrics`).
+    http: reqwest::Client,
     /// Read-only token for the dashboard link.
     pub viewer_token: String,
 }
@@ -224,7 +226,13 @@ impl World {
         let admin_token = ota_server::init::create_token(server.store.as_ref(), "demo-admin", Role::Admin).await?;
         let viewer_token =
             ota_server::init::create_token(server.store.as_ref(), "demo-dashboard", Role::Viewer).await?;
-        let admin = reqwest::Client::builder()
+        let admin = AdminClient::builder(format!("https://localhost:{}", addr.port()))
+            .ca_pem(ca.cert_pem())
+            .resolve("localhost", addr)
+            .token(admin_token)
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        let http = reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)
             .add_root_certificate(reqwest::Certificate::from_pem(ca.cert_pem().as_bytes())?)
@@ -241,7 +249,7 @@ impl World {
             server: Some(server),
             addr,
             admin,
-            admin_token,
+            http,
             viewer_token,
         })
     }
@@ -269,77 +277,45 @@ impl World {
         self.server.as_ref().expect("server running")
     }
 
-    async fn json(&self, req: reqwest::RequestBuilder, what: &str) -> Result<Value> {
-        let r = req
-            .bearer_auth(&self.admin_token)
-            .send()
-            .await
-            .with_context(|| what.to_owned())?;
-        let status = r.status();
-        let body = r.text().await.unwrap_or_default();
-        if !status.is_success() {
-            bail!("{what}: HTTP {status}: {body}");
-        }
-        if body.is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_str(&body).with_context(|| format!("{what}: response is not JSON"))
+    /// The admin API client (admin token).
+    pub fn admin(&self) -> &AdminClient {
+        &self.admin
     }
 
     /// Uploads a release bundle (the server re-verifies it as a device would); returns its id.
     pub async fn upload(&self, bundle: &ReleaseBundle) -> Result<i64> {
-        use reqwest::multipart::{Form, Part};
-        let mut form = Form::new()
-            .part(
-                "envelope",
-                Part::bytes(bundle.envelope.clone()).file_name("release.suit"),
-            )
-            .part("image", Part::bytes(bundle.image.clone()).file_name("firmware.bin"))
-            .part(
-                "summary",
-                Part::bytes(serde_json::to_vec(&bundle.summary)?).file_name("release.json"),
-            );
-        for (name, p) in &bundle.patches {
-            form = form.part("patch", Part::bytes(p.clone()).file_name(name.clone()));
+        let mut upload = ReleaseUpload::new(bundle.envelope.clone(), bundle.image_name.clone(), bundle.image.clone())
+            .with_summary(serde_json::to_vec(&bundle.summary)?);
+        for (name, patch) in &bundle.patches {
+            upload = upload.with_patch(name.clone(), patch.clone());
         }
-        let v = self
-            .json(
-                self.admin.post(self.url("/api/v1/admin/releases")).multipart(form),
-                "uploading a release",
-            )
-            .await?;
-        v["id"].as_i64().context("upload response without an id")
+        let release = self
+            .admin
+            .upload_release(&upload)
+            .await
+            .context("uploading a release")?;
+        Ok(release.id)
     }
 
-    pub async fn create_rollout(&self, body: Value) -> Result<Value> {
-        self.json(
-            self.admin.post(self.url("/api/v1/admin/rollouts")).json(&body),
-            "creating a rollout",
-        )
-        .await
+    pub async fn create_rollout(&self, rollout: &NewRollout) -> Result<RolloutView> {
+        self.admin.create_rollout(rollout).await.context("creating a rollout")
     }
 
-    pub async fn rollout(&self, id: i64) -> Result<Value> {
-        self.json(
-            self.admin.get(self.url(&format!("/api/v1/admin/rollouts/{id}"))),
-            "reading a rollout",
-        )
-        .await
+    pub async fn rollout(&self, id: i64) -> Result<RolloutView> {
+        self.admin.rollout(id).await.context("reading a rollout")
     }
 
-    pub async fn act(&self, id: i64, action: &str) -> Result<Value> {
-        self.json(
-            self.admin
-                .post(self.url(&format!("/api/v1/admin/rollouts/{id}/{action}"))),
-            "rollout action",
-        )
-        .await
+    pub async fn act(&self, id: i64, action: &RolloutAction) -> Result<RolloutView> {
+        self.admin
+            .rollout_action(id, action)
+            .await
+            .with_context(|| format!("rollout {action}"))
     }
 
     /// An unauthenticated GET over the server's TLS (e.g. `/metrics`), as text.
     pub async fn get_text(&self, path: &str) -> Result<String> {
         let r = self
-            .admin
+            .http
             .get(self.url(path))
             .send()
             .await
@@ -352,19 +328,13 @@ impl World {
         Ok(body)
     }
 
-    pub async fn fleet_versions(&self) -> Result<Value> {
-        self.json(self.admin.get(self.url("/api/v1/admin/fleet")), "reading the fleet")
-            .await
+    pub async fn fleet_versions(&self) -> Result<FleetView> {
+        self.admin.fleet().await.context("reading the fleet")
     }
 
     pub async fn revoke(&self, device_id: &str) -> Result<()> {
-        self.json(
-            self.admin
-                .post(self.url(&format!("/api/v1/admin/devices/{device_id}/revoke"))),
-            "revoking a device",
-        )
-        .await
-        .map(drop)
+        self.admin.revoke_device(device_id).await.context("revoking a device")?;
+        Ok(())
     }
 
     /// What devices of `class` are provisioned to trust.

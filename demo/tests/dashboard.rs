@@ -9,10 +9,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use ota_demo::firmware::{self, ReleaseSpec};
-use ota_demo::scenario::{plan, wait_for, DemoOptions, BAD_VERSION, CLASS, COHORT_SALT};
+use ota_demo::scenario::{plan, rollout, wait_for, DemoOptions, BAD_VERSION, CLASS};
 use ota_demo::world::{World, VENDOR};
+use ota_protocol::rollouts::RolloutState;
 use ota_server::sim::{self, BootFailScope, FaultRates};
-use serde_json::json;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -88,20 +88,17 @@ async fn dashboard_shows_progress_and_pause_reason_in_chromium() {
 
     // A 20% canary of 60 devices, 30% of them failing: it pauses with devices committed too.
     let mut plan = plan(&opts);
-    plan["stages"][0]["percent"] = json!(20.0);
-    plan["stages"][0]["max_failures"] = json!(2);
-    plan["stages"][1]["percent"] = json!(50.0);
-    let created = world
-        .create_rollout(json!({"release_id": release, "plan": plan, "start": true, "cohort_salt": COHORT_SALT}))
-        .await
-        .unwrap();
-    let id = created["id"].as_i64().unwrap();
+    let stages = plan.stages.as_mut().unwrap();
+    stages[0].percent = 20.0;
+    stages[0].max_failures = Some(2);
+    stages[1].percent = 50.0;
+    let id = world.create_rollout(&rollout(release, plan)).await.unwrap().id;
     let paused = wait_for(&world, id, opts.timeout, false, |v| {
-        v["state"] == "paused" || v["state"] == "completed"
+        v.state == RolloutState::PAUSED || v.state == RolloutState::COMPLETED
     })
     .await
     .unwrap();
-    assert_eq!(paused["state"], "paused", "{paused}");
+    assert_eq!(paused.state, RolloutState::PAUSED, "{paused:?}");
 
     let out = tokio::time::timeout(Duration::from_secs(150), async {
         let status = browser.wait().await.unwrap();
@@ -131,7 +128,7 @@ async fn dashboard_shows_progress_and_pause_reason_in_chromium() {
     assert!(status.success(), "dashboard check failed: {stdout}\n{stderr}");
     let seen: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
     assert!(stdout.contains("paused"), "{seen}");
-    let reason = paused["pause_reason"].as_str().unwrap();
+    let reason = paused.pause_reason.as_deref().unwrap();
     assert!(
         seen.to_string().contains(reason),
         "the page's pause reason differs from the API's {reason:?}: {seen}"

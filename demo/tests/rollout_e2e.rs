@@ -10,10 +10,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ota_demo::firmware::{self, ReleaseSpec};
-use ota_demo::scenario::{plan, wait_for, DemoOptions, BAD_VERSION, CLASS, COHORT_SALT};
+use ota_demo::scenario::{plan, rollout, wait_for, DemoOptions, BAD_VERSION, CLASS};
 use ota_demo::world::{World, VENDOR};
+use ota_protocol::rollouts::{CountsView, PauseKind, RolloutAction, RolloutState, RolloutView};
 use ota_server::sim::{self, BootFailScope, EndState, FaultRates};
-use serde_json::{json, Value};
 
 const OTHER_CLASS: &str = "gateway";
 const DEVICES: usize = 200;
@@ -22,17 +22,13 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn counts(view: &Value) -> Vec<Value> {
-    view["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["counts"].clone())
-        .collect()
+fn counts(view: &RolloutView) -> Vec<CountsView> {
+    view.stages.iter().map(|s| s.counts).collect()
 }
 
-fn total(view: &Value, field: &str) -> u64 {
-    counts(view).iter().map(|c| c[field].as_u64().unwrap()).sum()
+/// `field` of every stage's own counts, added up.
+fn total(view: &RolloutView, field: impl Fn(&CountsView) -> u32) -> u64 {
+    view.stages.iter().map(|s| u64::from(field(&s.counts))).sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,9 +73,10 @@ async fn staged_rollouts_end_to_end() {
     // 200 devices: a 5% canary (about 10 devices) so that, with 30% failing, the canary sees a
     // failure; the salt and the fault seed are fixed, so the cohorts are the same every run.
     let mut plan = plan(&opts);
-    plan["stages"][0]["percent"] = json!(5.0);
-    let rollout =
-        |release: i64| json!({"release_id": release, "plan": plan, "start": true, "cohort_salt": COHORT_SALT});
+    if let Some(stages) = &mut plan.stages {
+        stages[0].percent = 5.0;
+    }
+    let rollout = |release: i64| rollout(release, plan.clone());
 
     // The fleet: DEVICES of the class (30% cannot boot the bad release), 3 of another class.
     let rates = FaultRates {
@@ -108,97 +105,100 @@ async fn staged_rollouts_end_to_end() {
 
     // Everyone checks in once; then one device is revoked (its certificate stays valid).
     let start = std::time::Instant::now();
-    while world.fleet_versions().await.unwrap()["devices"].as_u64().unwrap() < (DEVICES + 3) as u64 {
+    while world.fleet_versions().await.unwrap().devices < (DEVICES + 3) as u64 {
         assert!(start.elapsed() < Duration::from_secs(60), "devices did not check in");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     world.revoke(revoked).await.unwrap();
 
     // Good rollout, until its third stage (50%) is under way.
-    let created = world.create_rollout(rollout(good_release)).await.unwrap();
-    let good = created["id"].as_i64().unwrap();
-    wait_for(&world, good, opts.timeout, false, |v| {
-        v["current_stage"].as_u64() >= Some(2)
-    })
-    .await
-    .unwrap();
+    let good = world.create_rollout(&rollout(good_release)).await.unwrap().id;
+    wait_for(&world, good, opts.timeout, false, |v| v.current_stage >= 2)
+        .await
+        .unwrap();
 
     // Restart mid-rollout: pause, let devices in flight finish, restart, compare.
-    world.act(good, "pause").await.unwrap();
-    wait_for(&world, good, opts.timeout, false, |v| v["in_flight"] == 0)
+    world.act(good, &RolloutAction::PAUSE).await.unwrap();
+    wait_for(&world, good, opts.timeout, false, |v| v.in_flight == 0)
         .await
         .unwrap();
     let before = world.rollout(good).await.unwrap();
     world.restart().await.unwrap();
     let after = world.rollout(good).await.unwrap();
     assert_eq!(counts(&before), counts(&after), "a restart changed counts");
-    assert_eq!(before["state"], after["state"]);
-    assert_eq!(before["current_stage"], after["current_stage"]);
-    assert_eq!(before["timeline"], after["timeline"]);
-    assert!(total(&after, "committed") > 0);
+    assert_eq!(before.state, after.state);
+    assert_eq!(before.current_stage, after.current_stage);
+    assert_eq!(before.timeline, after.timeline);
+    assert!(total(&after, |c| c.committed) > 0);
 
     // The counts' two meanings: the last stage's cumulative counts are the rollout's totals,
     // and each stage's cumulative counts add its own to the earlier stage's.
     for view in [&before, &after] {
-        let stages = view["stages"].as_array().unwrap();
-        assert_eq!(stages.last().unwrap()["cumulative"], view["totals"], "{view}");
+        let stages = &view.stages;
+        assert_eq!(stages.last().unwrap().cumulative, view.totals, "{view:?}");
         for i in 1..stages.len() {
-            for f in ["offered", "committed", "failed", "rolled_back"] {
-                assert_eq!(
-                    stages[i]["cumulative"][f].as_u64().unwrap(),
-                    stages[i - 1]["cumulative"][f].as_u64().unwrap() + stages[i]["counts"][f].as_u64().unwrap(),
-                    "{view}"
-                );
+            let (earlier, this) = (&stages[i - 1].cumulative, &stages[i]);
+            for f in [
+                |c: &CountsView| c.offered,
+                |c: &CountsView| c.committed,
+                |c: &CountsView| c.failed,
+                |c: &CountsView| c.rolled_back,
+            ] {
+                assert_eq!(f(&this.cumulative), f(earlier) + f(&this.counts), "{view:?}");
             }
         }
     }
 
     // Resume; the rollout completes with every reachable device committed exactly once.
-    world.act(good, "resume").await.unwrap();
+    world.act(good, &RolloutAction::RESUME).await.unwrap();
     let done = wait_for(&world, good, opts.timeout, false, |v| {
-        v["state"] == "completed" || v["state"] == "paused"
+        v.state == RolloutState::COMPLETED || v.state == RolloutState::PAUSED
     })
     .await
     .unwrap();
-    assert_eq!(done["state"], "completed", "{done}");
-    assert_eq!(total(&done, "committed"), (DEVICES - 1) as u64, "{done}");
-    assert_eq!(total(&done, "offered"), (DEVICES - 1) as u64, "no device offered twice");
-    assert_eq!(done["totals"]["committed"], (DEVICES - 1) as u64, "{done}");
-    assert_eq!(total(&done, "failed") + total(&done, "rolled_back"), 0);
+    assert_eq!(done.state, RolloutState::COMPLETED, "{done:?}");
+    assert_eq!(total(&done, |c| c.committed), (DEVICES - 1) as u64, "{done:?}");
+    assert_eq!(
+        total(&done, |c| c.offered),
+        (DEVICES - 1) as u64,
+        "no device offered twice"
+    );
+    assert_eq!(u64::from(done.totals.committed), (DEVICES - 1) as u64, "{done:?}");
+    assert_eq!(total(&done, |c| c.failed) + total(&done, |c| c.rolled_back), 0);
 
     // Bad rollout: pauses in the canary stage.
     let bad_release = world.upload(&bad_bundle).await.unwrap();
-    let created = world.create_rollout(rollout(bad_release)).await.unwrap();
-    let bad = created["id"].as_i64().unwrap();
+    let bad = world.create_rollout(&rollout(bad_release)).await.unwrap().id;
     let paused = wait_for(&world, bad, opts.timeout, false, |v| {
-        v["state"] == "paused" || v["state"] == "completed"
+        v.state == RolloutState::PAUSED || v.state == RolloutState::COMPLETED
     })
     .await
     .unwrap();
-    assert_eq!(paused["state"], "paused", "{paused}");
-    assert_eq!(paused["current_stage"], 0, "{paused}");
-    assert_eq!(paused["pause_kind"], "failure_count");
-    assert!(paused["pause_reason"].as_str().unwrap().contains("stage 1"), "{paused}");
+    assert_eq!(paused.state, RolloutState::PAUSED, "{paused:?}");
+    assert_eq!(paused.current_stage, 0, "{paused:?}");
+    assert_eq!(paused.pause_kind, Some(PauseKind::FAILURE_COUNT));
+    let reason = paused.pause_reason.clone().unwrap_or_default();
+    assert!(reason.contains("stage 1"), "{paused:?}");
     // Devices installing when it paused finish; nobody new starts.
-    let settled = wait_for(&world, bad, opts.timeout, false, |v| v["in_flight"] == 0)
+    let settled = wait_for(&world, bad, opts.timeout, false, |v| v.in_flight == 0)
         .await
         .unwrap();
-    let canary_cohort = settled["stages"][0]["cohort"].as_u64().unwrap_or(0);
-    let affected = total(&settled, "offered");
+    let canary_cohort = u64::from(settled.stages[0].cohort.unwrap_or(0));
+    let affected = total(&settled, |c| c.offered);
     assert!(affected >= 1);
     assert!(
         affected <= canary_cohort + u64::from(opts.max_in_flight),
         "{affected} devices reached, canary {canary_cohort} + cap {}",
         opts.max_in_flight
     );
-    assert!(total(&settled, "rolled_back") >= 1, "{settled}");
+    assert!(total(&settled, |c| c.rolled_back) >= 1, "{settled:?}");
     eprintln!(
-        "bad rollout: paused in stage 1 ({}), {affected} devices reached (canary cohort {canary_cohort}, cap {})",
-        settled["pause_reason"], opts.max_in_flight
+        "bad rollout: paused in stage 1 ({reason}), {affected} devices reached (canary cohort {canary_cohort}, cap {})",
+        opts.max_in_flight
     );
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     assert_eq!(
-        total(&world.rollout(bad).await.unwrap(), "offered"),
+        total(&world.rollout(bad).await.unwrap(), |c| c.offered),
         affected,
         "a paused rollout kept offering"
     );
@@ -211,7 +211,7 @@ async fn staged_rollouts_end_to_end() {
     );
     assert!(metrics.contains(&format!(
         "ota_rollout_devices{{rollout=\"{good}\",stage=\"4\",outcome=\"committed\"}} {}",
-        counts(&done)[3]["committed"]
+        counts(&done)[3].committed
     )));
 
     let _ = stop.send(true);

@@ -16,6 +16,8 @@
 //! The encoder (feature `alloc`) writes exactly the canonical bytes this decoder accepts.
 
 mod cbor;
+#[cfg(feature = "alloc")]
+mod class_ids;
 mod common;
 mod cose;
 mod delta;
@@ -26,6 +28,8 @@ mod manifest;
 mod text;
 
 pub use cbor::{MAX_DEPTH, MAX_ENTRIES};
+#[cfg(feature = "alloc")]
+pub use class_ids::{class_ids, ClassIds};
 pub use common::Common;
 pub use cose::{CoseAlg, Sign1, SIG_STRUCTURE_MAX};
 pub use delta::{DeltaFormat, DeltaIter, DeltaPatch, MAX_DELTAS};

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::pkcs8::EncodePublicKey as _;
 use manifest::image::encode::ImageOptions;
 use manifest::image::TrailerLayout;
+use ota_protocol::client::{AdminClient, ReleaseUpload};
+use ota_protocol::device::{CheckinRequest, CheckinResponse};
 use ota_server::config::{Config, DeviceClass, Limits, TlsConfig, TrustConfig};
 use ota_server::domain::auth::Role;
 use ota_server::init::DevCa;
@@ -155,7 +157,12 @@ async fn start(dir: &std::path::Path, ca: &DevCa, db: &str, insecure: bool) -> o
 async fn trivial_server() -> SocketAddr {
     let app = axum::Router::new().route(
         "/hello",
-        axum::routing::post(|| async { axum::Json(serde_json::json!({"update": null})) }),
+        axum::routing::post(|| async {
+            axum::Json(CheckinResponse {
+                update: None,
+                no_update_reason: None,
+            })
+        }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -231,26 +238,21 @@ async fn run() {
     let token = ota_server::init::create_token(plain.store.as_ref(), "bench", Role::Admin)
         .await
         .unwrap();
-    let form = reqwest::multipart::Form::new()
-        .part("envelope", reqwest::multipart::Part::bytes(bundle.envelope.clone()))
-        .part("image", reqwest::multipart::Part::bytes(bundle.image.clone()));
-    let t = Instant::now();
-    let r = reqwest::Client::new()
-        .post(format!("http://{}/api/v1/admin/releases", plain.addr))
-        .bearer_auth(&token)
-        .multipart(form)
-        .send()
-        .await
+    let admin = AdminClient::builder(format!("http://{}", plain.addr))
+        .token(token)
+        .build()
         .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let upload = ReleaseUpload::new(bundle.envelope, bundle.image_name, bundle.image);
+    let t = Instant::now();
+    admin.upload_release(&upload).await.expect("release upload");
     println!("ingest of a 16 MiB release (verify + store): {:.2?}", t.elapsed());
     let image_sha = ota_server::domain::Sha256::of(&image).hex();
     let running = image_sha.clone();
     let plain_addr = plain.addr;
 
     let trivial = trivial_server().await;
-    let body = serde_json::json!({"running": {"digest": "00".repeat(32), "version": "0.9", "sequence": 0}});
-    let current = serde_json::json!({"running": {"digest": running, "version": "1.0.0", "sequence": 1}});
+    let body = CheckinRequest::new("00".repeat(32), Some("0.9".into()), 0);
+    let current = CheckinRequest::new(running, Some("1.0.0".into()), 1);
 
     // Warm-up, then interleave the measurements so noise hits both alike.
     let n = devices;

@@ -44,6 +44,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ed25519_dalek::pkcs8::EncodePublicKey as _;
 use manifest::image::encode::ImageOptions;
 use manifest::image::TrailerLayout;
+use ota_protocol::client::{AdminClient, ReleaseUpload};
+use ota_protocol::device::{CheckinRequest, CheckinResponse, StatusReport};
+use ota_protocol::rollouts::{NewRollout, PlanInput, RolloutState, RolloutView, StageInput, TimelineKind};
 use ota_server::config::{Config, OfferMode};
 use ota_server::domain::auth::Role;
 use ota_server::domain::rollout::{
@@ -65,14 +68,17 @@ const VENDOR: &str = "example.com";
 /// Stage fractions of the plan, in percent.
 const STAGES: [f64; 4] = [1.0, 10.0, 50.0, 100.0];
 /// What an offered device reports, in order.
-const REPORTS: [&str; 6] = [
-    "downloading",
-    "downloaded",
-    "verified",
-    "installing",
-    "rebooted",
-    "committed",
-];
+fn reports(release: i64) -> [StatusReport; 6] {
+    let release_id = Some(release);
+    [
+        StatusReport::Downloading { release_id },
+        StatusReport::Downloaded { release_id },
+        StatusReport::Verified { release_id },
+        StatusReport::Installing { release_id },
+        StatusReport::Rebooted { release_id },
+        StatusReport::Committed { release_id },
+    ]
+}
 
 fn env_num(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -289,7 +295,7 @@ fn signed_image(len: usize, version: u8, counter: u32) -> Vec<u8> {
 }
 
 /// Signs v2 (sequence 2, with a delta from v1) for `class` and uploads it; returns the release id.
-async fn upload_v2(admin: &reqwest::Client, base: &str, token: &str, class: &str, v1: &[u8], v2: &[u8]) -> i64 {
+async fn upload_v2(admin: &AdminClient, class: &str, v1: &[u8], v2: &[u8]) -> i64 {
     let mkey = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
     let patch = signer::delta::create(v1, v2, &|_, _| {}).unwrap();
     let bundle = build_release(
@@ -312,24 +318,11 @@ async fn upload_v2(admin: &reqwest::Client, base: &str, token: &str, class: &str
         &[&mkey as &dyn CoseSigner],
     )
     .unwrap();
-    use reqwest::multipart::{Form, Part};
-    let mut form = Form::new()
-        .part("envelope", Part::bytes(bundle.envelope.clone()))
-        .part("image", Part::bytes(bundle.image.clone()));
-    for (_, p) in &bundle.patches {
-        form = form.part("patch", Part::bytes(p.clone()));
+    let mut upload = ReleaseUpload::new(bundle.envelope, bundle.image_name, bundle.image);
+    for (name, patch) in bundle.patches {
+        upload = upload.with_patch(name, patch);
     }
-    let r = admin
-        .post(format!("{base}/api/v1/admin/releases"))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(status, 201, "release upload: {body}");
-    body["id"].as_i64().unwrap()
+    admin.upload_release(&upload).await.expect("release upload").id
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -404,20 +397,23 @@ async fn checkin(ctx: &Ctx, client: &reqwest::Client, id: &str, body: &bytes::By
         rec.error(format!("check-in {id}: {status} {}", String::from_utf8_lossy(&bytes)));
         return None;
     }
-    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let update = &v["update"];
-    if update.is_null() {
-        return None;
-    }
+    let update = match serde_json::from_slice::<CheckinResponse>(&bytes) {
+        Ok(r) => r.update?,
+        Err(e) => {
+            rec.error(format!("check-in {id}: {e}"));
+            return None;
+        }
+    };
     rec.offers += 1;
-    if !update["patch"].is_null() {
+    if update.patch.is_some() {
         rec.offers_with_patch += 1;
     }
-    update["release_id"].as_i64()
+    Some(update.release_id)
 }
 
-async fn report(ctx: &Ctx, client: &reqwest::Client, id: &str, status: &str, release: i64, rec: &mut Rec) {
-    let body = format!(r#"{{"status":"{status}","release_id":{release}}}"#);
+async fn report(ctx: &Ctx, client: &reqwest::Client, id: &str, report: &StatusReport, rec: &mut Rec) {
+    let status = report.name();
+    let body = serde_json::to_vec(report).unwrap_or_default();
     let t = Instant::now();
     let r = client
         .post(&ctx.status_url)
@@ -676,9 +672,9 @@ async fn run() {
     println!("registered {registered} devices in {register_secs:.2} s");
 
     let mut server = Server::spawn(&bin, &config_path, &dir.path().join("server.log"));
-    let admin = reqwest::Client::new();
-    server.wait_ready(&admin).await;
+    server.wait_ready(&reqwest::Client::new()).await;
     let base = format!("http://{}", server.addr);
+    let admin = AdminClient::builder(base.clone()).token(token).build().unwrap();
     println!("server pid {} on {}", server.pid, server.addr);
 
     // v2 (with a delta from v1) for both classes; a rollout of the sensor release only.
@@ -686,40 +682,35 @@ async fn run() {
     let v2 = signed_image(256 * 1024, 2, 2);
     let v1_digest = Sha256::of(&v1).hex();
     let v2_digest = Sha256::of(&v2).hex();
-    let release = upload_v2(&admin, &base, &token, CLASS, &v1, &v2).await;
-    let _ref_release = upload_v2(&admin, &base, &token, REF_CLASS, &v1, &v2).await;
-    let progress_release = upload_v2(&admin, &base, &token, PROGRESS_CLASS, &v1, &v2).await;
+    let release = upload_v2(&admin, CLASS, &v1, &v2).await;
+    let _ref_release = upload_v2(&admin, REF_CLASS, &v1, &v2).await;
+    let progress_release = upload_v2(&admin, PROGRESS_CLASS, &v1, &v2).await;
     let create_rollout = |release: i64| {
-        let (admin, base, token) = (admin.clone(), base.clone(), token.clone());
-        async move {
-            let stages: Vec<Value> = STAGES
-                .iter()
-                .map(|p| json!({"percent": p, "soak_ms": 0, "min_committed_percent": 100}))
-                .collect();
-            let r = admin
-                .post(format!("{base}/api/v1/admin/rollouts"))
-                .bearer_auth(&token)
-                .json(&json!({"release_id": release, "plan": {"stages": stages, "max_in_flight": 10_000_000}, "start": true}))
-                .send()
-                .await
-                .unwrap();
-            let status = r.status();
-            let created: Value = r.json().await.unwrap();
-            assert_eq!(status, 201, "rollout: {created}");
-            created["id"].as_i64().unwrap()
-        }
+        let rollout = NewRollout {
+            plan: PlanInput {
+                stages: Some(
+                    STAGES
+                        .iter()
+                        .map(|p| StageInput {
+                            soak_ms: Some(0),
+                            min_committed_percent: Some(100.0),
+                            ..StageInput::percent(*p)
+                        })
+                        .collect(),
+                ),
+                max_in_flight: Some(10_000_000),
+                ..PlanInput::default()
+            },
+            start: Some(true),
+            ..NewRollout::of(release)
+        };
+        let admin = admin.clone();
+        async move { admin.create_rollout(&rollout).await.expect("rollout").id }
     };
     create_rollout(release).await;
-    let view = |admin: reqwest::Client, url: String, token: String| async move {
-        admin
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap()
+    let view = |admin: &AdminClient, id: i64| {
+        let admin = admin.clone();
+        async move { admin.rollout(id).await.expect("rollout view") }
     };
 
     // Background cost of a running rollout with no traffic (the timer recounts the cohort
@@ -739,10 +730,10 @@ async fn run() {
         checkin_url: format!("{base}/api/v1/device/checkin"),
         status_url: format!("{base}/api/v1/device/status"),
         bodies: Bodies {
-            v1: serde_json::to_vec(&json!({"running": {"digest": v1_digest, "version": "1.0.0", "sequence": 1}}))
+            v1: serde_json::to_vec(&CheckinRequest::new(v1_digest.clone(), Some("1.0.0".into()), 1))
                 .unwrap()
                 .into(),
-            v2: serde_json::to_vec(&json!({"running": {"digest": v2_digest, "version": "2.0.0", "sequence": 2}}))
+            v2: serde_json::to_vec(&CheckinRequest::new(v2_digest.clone(), Some("2.0.0".into()), 2))
                 .unwrap()
                 .into(),
         },
@@ -805,17 +796,15 @@ async fn run() {
     let progress_start = Instant::now();
     let progress_start_ms = epoch_ms();
     let rollout_id = create_rollout(progress_release).await;
-    let view_url = format!("{base}/api/v1/admin/rollouts/{rollout_id}");
     let mut progress = Rec::default();
     let mut rounds = 0;
-    let mut final_view;
+    let mut final_view: RolloutView;
     loop {
-        final_view = view(admin.clone(), view_url.clone(), token.clone()).await;
-        let state = final_view["state"].as_str().unwrap_or("?").to_owned();
-        if state == "completed" || progress_start.elapsed() > progress_limit || state != "running" {
+        final_view = view(&admin, rollout_id).await;
+        if final_view.state != RolloutState::RUNNING || progress_start.elapsed() > progress_limit {
             break;
         }
-        let stage = final_view["current_stage"].as_u64();
+        let stage = final_view.current_stage;
         let pending: Arc<Vec<usize>> = Arc::new(
             (0..progress_devices)
                 .filter(|&i| !done[i].load(Ordering::Relaxed))
@@ -828,8 +817,8 @@ async fn run() {
                 let mut rec = Rec::default();
                 let id = device_id(PROGRESS_CLASS, i);
                 if let Some(release) = checkin(&ctx, &client, &id, &ctx.bodies.v1, &mut rec).await {
-                    for s in REPORTS {
-                        report(&ctx, &client, &id, s, release, &mut rec).await;
+                    for r in &reports(release) {
+                        report(&ctx, &client, &id, r, &mut rec).await;
                     }
                     checkin(&ctx, &client, &id, &ctx.bodies.v2, &mut rec).await;
                     done[i].store(true, Ordering::Relaxed);
@@ -844,9 +833,9 @@ async fn run() {
         // 5 s without a change, the pending devices check in again anyway.
         let wait = Instant::now();
         loop {
-            let v = view(admin.clone(), view_url.clone(), token.clone()).await;
-            if v["current_stage"].as_u64() != stage
-                || v["state"] != "running"
+            let v = view(&admin, rollout_id).await;
+            if v.current_stage != stage
+                || v.state != RolloutState::RUNNING
                 || wait.elapsed() > Duration::from_secs(5)
                 || progress_start.elapsed() > progress_limit
             {
@@ -863,29 +852,24 @@ async fn run() {
         progress_elapsed,
         cpu0,
     );
-    let state = final_view["state"].as_str().unwrap_or("?").to_owned();
+    let state = final_view.state.to_string();
     let mut milestones: Vec<(String, f64, String)> = Vec::new();
-    for t in final_view["timeline"].as_array().into_iter().flatten() {
-        let at = t["at_ms"].as_i64().unwrap_or(0);
+    for t in &final_view.timeline {
+        let at = t.at_ms;
         if at < progress_start_ms {
             continue;
         }
-        let kind = t["kind"].as_str().unwrap_or("?");
         // A promotion's entry carries the stage it promoted to.
-        let stage = usize::try_from(t["stage"].as_u64().unwrap_or(0)).unwrap();
-        let what = match kind {
-            "promoted" => format!("stage {} ({}%)", stage + 1, STAGES.get(stage).copied().unwrap_or(0.0)),
-            other => other.to_owned(),
+        let stage = t.stage;
+        let what = if t.kind == TimelineKind::PROMOTED {
+            format!("stage {} ({}%)", stage + 1, STAGES.get(stage).copied().unwrap_or(0.0))
+        } else {
+            t.kind.to_string()
         };
-        let message = t["message"].as_str().unwrap_or("").to_owned();
+        let message = t.message.clone();
         milestones.push((what, (at - progress_start_ms) as f64 / 1e3, message));
     }
-    let committed: u64 = final_view["stages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|s| s["counts"]["committed"].as_u64().unwrap_or(0))
-        .sum();
+    let committed: u64 = final_view.stages.iter().map(|s| u64::from(s.counts.committed)).sum();
     println!(
         "rollout {state} after {:.1} s, {rounds} rounds: {} check-ins + {} reports, {committed} devices committed",
         progress_elapsed.as_secs_f64(),
@@ -895,15 +879,15 @@ async fn run() {
     for (what, secs, message) in &milestones {
         println!("  {what:<16} at {secs:>7.2} s  ({message})");
     }
-    for s in final_view["stages"].as_array().into_iter().flatten() {
+    for s in &final_view.stages {
         println!(
             "  stage {} ({:>5}%): cohort {:>6}, offered {:>6}, committed {:>6}, failed {}",
-            s["index"].as_u64().unwrap_or(0) + 1,
-            s["percent"],
-            s["cohort"],
-            s["counts"]["offered"],
-            s["counts"]["committed"],
-            s["counts"]["failed"]
+            s.index + 1,
+            s.percent,
+            s.cohort.map_or("-".to_owned(), |c| c.to_string()),
+            s.counts.offered,
+            s.counts.committed,
+            s.counts.failed
         );
     }
     println!(

@@ -5,7 +5,6 @@ pub mod auth;
 pub mod ingest;
 pub mod offer;
 pub mod rollout;
-pub mod status;
 
 use std::fmt;
 use std::sync::Arc;

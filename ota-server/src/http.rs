@@ -25,6 +25,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use ota_protocol::ErrorCode;
 
 use crate::artifacts::ArtifactStore;
 use crate::config::{Limits, OfferMode};
@@ -127,11 +128,11 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .merge(dashboard::routes())
-        .fallback(|| async { ApiError::not_found("not_found", "no such route") })
+        .fallback(|| async { ApiError::not_found(ErrorCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ErrorCode::METHOD_NOT_ALLOWED,
                 "method not allowed",
             )
         })
@@ -147,7 +148,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Per-rollout gauges: state, current stage, devices in flight, and devices per stage and outcome.
-fn rollout_gauges(views: &[crate::rollouts::RolloutView]) -> String {
+fn rollout_gauges(views: &[ota_protocol::rollouts::RolloutView]) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     out.push_str("# TYPE ota_rollout_state gauge\n");

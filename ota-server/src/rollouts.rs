@@ -22,6 +22,8 @@ mod writer;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use ota_protocol::device::StatusReport;
+use ota_protocol::rollouts::RolloutView;
 use rand_core::{OsRng, RngCore as _};
 use tokio::sync::RwLock;
 
@@ -30,11 +32,9 @@ use crate::domain::rollout::{
     cohort_point, DeviceRecord, DeviceReport, DeviceStage, EngineError, OfferDecision, Rollout, RolloutAction,
     RolloutPlan, RolloutState,
 };
-use crate::domain::status::StatusReport;
 use crate::domain::{Device, DeviceState, Millis, Release};
 use crate::store::{SharedStore, StoreError};
 use live::Live;
-pub use view::RolloutView;
 use writer::RecordWriter;
 
 /// How often cohort sizes are recounted from the store while a stage runs (new devices join).
@@ -103,7 +103,7 @@ struct CohortQuery {
 }
 
 /// What a check-in decides, before anything is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Choice {
     Nothing(NoUpdateReason),
     /// Offer this rollout's release again (an update under way).
@@ -179,7 +179,7 @@ fn choose(live: &BTreeMap<i64, Live>, device: &Device, class: &str, running: &Ru
 
 /// Why no rollout offers the device anything: the decision of the newest rollout of a newer
 /// release that targets the device (the one [`choose`] would have followed), else whether
-/// rollouts exist that target other devices. [`NoUpdateReason::NoRollout`] means no rollout
+/// rollouts exist that target other devices. [`NoUpdateReason::NO_ROLLOUT`] means no rollout
 /// of a newer release exists: the caller tells `up_to_date` / `no_release` from it with the
 /// newest release of the class.
 fn why_nothing(live: &BTreeMap<i64, Live>, device: &Device, class: &str, running: &Running) -> NoUpdateReason {
@@ -204,9 +204,9 @@ fn why_nothing(live: &BTreeMap<i64, Live>, device: &Device, class: &str, running
         }
     }
     if other_targets {
-        NoUpdateReason::NotTargeted
+        NoUpdateReason::NOT_TARGETED
     } else {
-        NoUpdateReason::NoRollout
+        NoUpdateReason::NO_ROLLOUT
     }
 }
 
@@ -350,9 +350,9 @@ impl RolloutService {
     /// What a device of `class` running `running` is offered. Check-ins that change nothing
     /// (most of them) are answered under the read lock; the write lock is taken only to store
     /// what the check-in revealed or a new offer. Nothing offered carries its reason;
-    /// [`NoUpdateReason::NoRollout`] means no rollout of a release newer than `running`
+    /// [`NoUpdateReason::NO_ROLLOUT`] means no rollout of a release newer than `running`
     /// exists, which the caller tells apart from `up_to_date` / `no_release` with the class's
-    /// newest release ([`NoUpdateReason::when_nothing_newer`]).
+    /// newest release ([`crate::domain::offer::nothing_newer`]).
     pub async fn offer(
         &self,
         device: &Device,
@@ -361,10 +361,10 @@ impl RolloutService {
         now: Millis,
     ) -> Result<Offer, RolloutError> {
         if device.state != DeviceState::Active {
-            return Ok(Offer::NoUpdate(NoUpdateReason::DeviceInactive));
+            return Ok(Offer::NoUpdate(NoUpdateReason::DEVICE_INACTIVE));
         }
         // `Continue` names a rollout of `live`; the fallback is unreachable.
-        let gone = Offer::NoUpdate(NoUpdateReason::NoRollout);
+        let gone = Offer::NoUpdate(NoUpdateReason::NO_ROLLOUT);
         {
             let live = self.live.read().await;
             if observations(&live, device, class, running, now).is_empty() {

@@ -11,6 +11,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use ota_protocol::ErrorCode;
 
 use crate::domain::auth::{Role, TokenRecord};
 use crate::domain::offer::Running;
@@ -21,7 +22,7 @@ use crate::domain::{Device, DeviceState, Millis, Patch, Release, Sha256};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("conflict: {0}")]
-    Conflict(&'static str),
+    Conflict(ErrorCode),
     #[error("database: {0}")]
     Backend(#[from] sqlx::Error),
     #[error("corrupt row: {0}")]
@@ -133,7 +134,7 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Highest sequence number stored for the class (0 if none).
     async fn max_sequence(&self, class_id: &str) -> Result<u64>;
-    /// Inserts atomically; `Conflict("sequence_not_above_previous")` unless the sequence is above
+    /// Inserts atomically; `Conflict(ErrorCode::SEQUENCE_NOT_ABOVE_PREVIOUS)` unless the sequence is above
     /// every stored release of the class.
     async fn insert_release(&self, release: &NewRelease) -> Result<Release>;
     async fn latest_release(&self, class_name: &str) -> Result<Option<Release>>;
@@ -183,7 +184,7 @@ pub async fn open(url: &str) -> anyhow::Result<SharedStore> {
 }
 
 pub(crate) fn to_i64(v: u64) -> Result<i64> {
-    i64::try_from(v).map_err(|_| StoreError::Conflict("value_out_of_range"))
+    i64::try_from(v).map_err(|_| StoreError::Conflict(ErrorCode::VALUE_OUT_OF_RANGE))
 }
 
 pub(crate) fn to_u64(v: i64) -> Result<u64> {

@@ -65,7 +65,7 @@ async fn init_writes_a_config_that_serves() {
     assert_eq!(r.status(), 200);
     let r = client
         .post(format!("{base}/api/v1/device/checkin"))
-        .json(&serde_json::json!({"running": {"digest": "00".repeat(32), "sequence": 0}}))
+        .json(&ota_protocol::device::CheckinRequest::new("00".repeat(32), None, 0))
         .send()
         .await
         .unwrap();

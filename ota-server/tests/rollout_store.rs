@@ -2,9 +2,10 @@
 //! gates and actions are stored, and a service loaded afresh from the store (a restart) has
 //! exactly the same state, counts and timeline — nothing lost, nothing counted twice.
 
+use ota_protocol::device::StatusReport;
+use ota_protocol::rollouts::{PauseKind, RolloutState};
 use ota_server::domain::offer::{NoUpdateReason, Offer, Running};
 use ota_server::domain::rollout::RolloutPlan;
-use ota_server::domain::status::StatusReport;
 use ota_server::domain::Sha256;
 use ota_server::rollouts::{Action, RolloutService, RolloutSpec};
 use ota_server::store::{self, NewRelease, SharedStore};
@@ -124,7 +125,7 @@ async fn exercise(store: SharedStore) {
     service.report(&offered[1], &failed, t0 + 3).await.unwrap();
     let v = service.view(id).await.unwrap();
     assert_eq!((v.stages[0].counts.committed, v.stages[0].counts.failed), (1, 1));
-    assert_eq!(v.state, "running");
+    assert_eq!(v.state, RolloutState::RUNNING);
 
     // Restart: the same state from the store alone.
     let before = snapshot(&service).await;
@@ -150,12 +151,12 @@ async fn exercise(store: SharedStore) {
     // It rolled back: it waits for an operator's retry-failed.
     assert_eq!(
         service.offer(&device, CLASS, &running(9, 1), t0 + 5).await.unwrap(),
-        Offer::NoUpdate(NoUpdateReason::AwaitingRetry)
+        Offer::NoUpdate(NoUpdateReason::AWAITING_RETRY)
     );
     let v = service.view(id).await.unwrap();
-    assert_eq!(v.state, "paused", "{:?}", v.pause_reason);
+    assert_eq!(v.state, RolloutState::PAUSED, "{:?}", v.pause_reason);
     assert_eq!(v.stages[0].counts.rolled_back, 1);
-    assert_eq!(v.pause_kind, Some("failure_count"));
+    assert_eq!(v.pause_kind, Some(PauseKind::FAILURE_COUNT));
     let before = snapshot(&service).await;
     service.flush().await.unwrap();
     drop(service);
@@ -170,7 +171,7 @@ async fn exercise(store: SharedStore) {
             .offer(&outsider_device, CLASS, &running(9, 1), t0 + 6)
             .await
             .unwrap(),
-        Offer::NoUpdate(NoUpdateReason::RolloutPaused)
+        Offer::NoUpdate(NoUpdateReason::ROLLOUT_PAUSED)
     );
     service.act(id, Action::RetryFailed, t0 + 7).await.unwrap();
     let v = service
@@ -181,7 +182,7 @@ async fn exercise(store: SharedStore) {
         )
         .await
         .unwrap();
-    assert_eq!(v.state, "running");
+    assert_eq!(v.state, RolloutState::RUNNING);
     // retry-failed: both failed devices are offered again (neither is penalty-boxed yet).
     assert_eq!(v.stages[0].counts.failed + v.stages[0].counts.rolled_back, 0);
     assert!(service
@@ -215,7 +216,7 @@ async fn exercise(store: SharedStore) {
     // In-flight cap (50): devices beyond it got nothing this round; a second round finishes.
     for round in 0..10 {
         let v = service.view(id).await.unwrap();
-        if v.state == "completed" {
+        if v.state == RolloutState::COMPLETED {
             break;
         }
         for d in &ids {
@@ -231,7 +232,7 @@ async fn exercise(store: SharedStore) {
         service.tick(t0 + 14 + round).await.unwrap();
     }
     let v = service.view(id).await.unwrap();
-    assert_eq!(v.state, "completed", "{v:?}");
+    assert_eq!(v.state, RolloutState::COMPLETED, "{v:?}");
     let committed: u32 = v.stages.iter().map(|s| s.counts.committed).sum();
     let offered_total: u32 = v.stages.iter().map(|s| s.counts.offered).sum();
     assert_eq!((committed, offered_total), (400, 400));
@@ -301,11 +302,11 @@ async fn stalled_device_counts_as_failed() {
         .unwrap();
     service.tick(t0 + 60_999).await.unwrap();
     let v = service.view(id).await.unwrap();
-    assert_eq!((v.in_flight, v.state), (1, "running"));
+    assert_eq!((v.in_flight, v.state), (1, RolloutState::RUNNING));
     service.tick(t0 + 61_000).await.unwrap();
     let v = service.view(id).await.unwrap();
     assert_eq!((v.in_flight, v.stages[0].counts.failed), (0, 1));
-    assert_eq!(v.state, "paused", "{:?}", v.pause_reason);
+    assert_eq!(v.state, RolloutState::PAUSED, "{:?}", v.pause_reason);
     store.close().await;
 }
 
@@ -342,7 +343,7 @@ async fn tag_targeted_rollout_reaches_only_tagged_devices() {
     let untagged = store.device(&ids[2]).await.unwrap().unwrap();
     assert_eq!(
         service.offer(&untagged, CLASS, &running(9, 1), t0 + 1).await.unwrap(),
-        Offer::NoUpdate(NoUpdateReason::NotTargeted)
+        Offer::NoUpdate(NoUpdateReason::NOT_TARGETED)
     );
     let v = service.view(id).await.unwrap();
     assert_eq!(
@@ -450,21 +451,24 @@ async fn no_update_reasons_follow_the_offer_decision() {
     let nothing = Offer::NoUpdate;
 
     // No rollout of anything newer (the HTTP layer tells up_to_date / no_release from it).
-    assert_eq!(offer(device(0).await, t0).await, nothing(NoUpdateReason::NoRollout));
+    assert_eq!(offer(device(0).await, t0).await, nothing(NoUpdateReason::NO_ROLLOUT));
     let current = service
         .offer(&device(0).await, CLASS, &running(2, 2), t0)
         .await
         .unwrap();
-    assert_eq!(current, nothing(NoUpdateReason::NoRollout));
+    assert_eq!(current, nothing(NoUpdateReason::NO_ROLLOUT));
     assert_eq!(
-        NoUpdateReason::when_nothing_newer(Some(&release), &running(2, 2)),
-        Some(NoUpdateReason::UpToDate)
+        ota_server::domain::offer::nothing_newer(Some(&release), &running(2, 2)),
+        Some(NoUpdateReason::UP_TO_DATE)
     );
     assert_eq!(
-        NoUpdateReason::when_nothing_newer(None, &running(9, 1)),
-        Some(NoUpdateReason::NoRelease)
+        ota_server::domain::offer::nothing_newer(None, &running(9, 1)),
+        Some(NoUpdateReason::NO_RELEASE)
     );
-    assert_eq!(NoUpdateReason::when_nothing_newer(Some(&release), &running(9, 1)), None);
+    assert_eq!(
+        ota_server::domain::offer::nothing_newer(Some(&release), &running(9, 1)),
+        None
+    );
 
     // A draft: not started.
     let mut plan = RolloutPlan::canary_by_share(3_600_000);
@@ -479,7 +483,7 @@ async fn no_update_reasons_follow_the_offer_decision() {
     let id = service.create(&release, draft, t0).await.unwrap().id;
     assert_eq!(
         offer(device(0).await, t0).await,
-        nothing(NoUpdateReason::RolloutNotStarted)
+        nothing(NoUpdateReason::ROLLOUT_NOT_STARTED)
     );
     let engine = |a| Action::Engine(a);
     use ota_server::domain::rollout::{cohort_point, RolloutAction};
@@ -493,7 +497,7 @@ async fn no_update_reasons_follow_the_offer_decision() {
     assert!(inside.len() >= 2 && !outside.is_empty(), "{inside:?}");
     assert_eq!(
         offer(device(outside[0]).await, t0 + 2).await,
-        nothing(NoUpdateReason::NotInCohort)
+        nothing(NoUpdateReason::NOT_IN_COHORT)
     );
     assert!(matches!(
         offer(device(inside[0]).await, t0 + 2).await,
@@ -501,7 +505,7 @@ async fn no_update_reasons_follow_the_offer_decision() {
     ));
     assert_eq!(
         offer(device(inside[1]).await, t0 + 2).await,
-        nothing(NoUpdateReason::InFlightLimit)
+        nothing(NoUpdateReason::IN_FLIGHT_LIMIT)
     );
 
     // It fails: it waits for retry-failed; a second failure puts it in the penalty box.
@@ -512,7 +516,7 @@ async fn no_update_reasons_follow_the_offer_decision() {
     service.report(&ids[inside[0]], &failed, t0 + 3).await.unwrap();
     assert_eq!(
         offer(device(inside[0]).await, t0 + 4).await,
-        nothing(NoUpdateReason::AwaitingRetry)
+        nothing(NoUpdateReason::AWAITING_RETRY)
     );
     service.act(id, Action::RetryFailed, t0 + 5).await.unwrap();
     assert!(matches!(
@@ -522,7 +526,7 @@ async fn no_update_reasons_follow_the_offer_decision() {
     service.report(&ids[inside[0]], &failed, t0 + 7).await.unwrap();
     assert_eq!(
         offer(device(inside[0]).await, t0 + 8).await,
-        nothing(NoUpdateReason::HeldOut)
+        nothing(NoUpdateReason::HELD_OUT)
     );
     assert_eq!(service.view(id).await.unwrap().penalty_boxed, 1);
 
@@ -530,16 +534,16 @@ async fn no_update_reasons_follow_the_offer_decision() {
     service.act(id, engine(RolloutAction::Pause), t0 + 9).await.unwrap();
     assert_eq!(
         offer(device(inside[1]).await, t0 + 10).await,
-        nothing(NoUpdateReason::RolloutPaused)
+        nothing(NoUpdateReason::ROLLOUT_PAUSED)
     );
     assert_eq!(
         offer(device(outside[0]).await, t0 + 10).await,
-        nothing(NoUpdateReason::RolloutPaused)
+        nothing(NoUpdateReason::ROLLOUT_PAUSED)
     );
     service.act(id, engine(RolloutAction::Abort), t0 + 11).await.unwrap();
     assert_eq!(
         offer(device(inside[1]).await, t0 + 12).await,
-        nothing(NoUpdateReason::RolloutAborted)
+        nothing(NoUpdateReason::ROLLOUT_ABORTED)
     );
     store.close().await;
 }

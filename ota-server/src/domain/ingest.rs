@@ -8,9 +8,10 @@ mod suit;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use suit::SuitVerifier;
+use ota_protocol::ErrorCode;
 
 use super::{Patch, Sha256};
+pub use suit::SuitVerifier;
 
 /// An uploaded file, already hashed while it was written to staging.
 #[derive(Debug, Clone)]
@@ -40,14 +41,13 @@ pub struct ClassRef {
 }
 
 impl ClassRef {
-    /// The ids `signer release` derives: UUIDv5(DNS, vendor domain), UUIDv5(vendor, class name).
+    /// The ids `signer release` derives ([`manifest::suit::class_ids`]).
     pub fn derive(name: &str, vendor_domain: &str) -> Self {
-        let vendor = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_DNS, vendor_domain.as_bytes());
-        let class = uuid::Uuid::new_v5(&vendor, name.as_bytes());
+        let ids = manifest::suit::class_ids(vendor_domain, name);
         Self {
             name: name.to_owned(),
-            vendor_id: *vendor.as_bytes(),
-            class_id: *class.as_bytes(),
+            vendor_id: ids.vendor_id,
+            class_id: ids.class_id,
         }
     }
 
@@ -84,12 +84,12 @@ pub enum RejectKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     pub kind: RejectKind,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl Rejection {
-    pub fn malformed(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn malformed(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             kind: RejectKind::Malformed,
             code,
@@ -97,7 +97,7 @@ impl Rejection {
         }
     }
 
-    pub fn verification(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn verification(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             kind: RejectKind::Verification,
             code,
@@ -105,7 +105,7 @@ impl Rejection {
         }
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             kind: RejectKind::Conflict,
             code,

@@ -6,8 +6,7 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+pub use ota_protocol::device::NoUpdateReason;
 
 use super::{Device, Millis, Patch, Release, Sha256};
 
@@ -19,105 +18,21 @@ pub struct Running {
     pub sequence: u64,
 }
 
-/// Why a check-in offers nothing: the device API's `no_update_reason` (see the README, "API").
-/// The strings are stable; new reasons may be added, so devices must treat an unknown one as
-/// "nothing now, ask again later".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum NoUpdateReason {
-    /// No release of the device's class is newer than the image it runs.
-    UpToDate,
-    /// The device's class has no release at all.
-    NoRelease,
-    /// A newer release exists, but no rollout offers it (with `offer_mode = "rollout"` a
-    /// release reaches devices only through a rollout).
-    NoRollout,
-    /// The rollouts of newer releases target device tags this device does not carry.
-    NotTargeted,
-    /// The rollout of the newer release is a draft: not started yet.
-    RolloutNotStarted,
-    /// The rollout is paused (by an operator or by its failure gates). A device that was
-    /// offered the release but had not started does not start; one mid-install finishes.
-    RolloutPaused,
-    /// The rollout was aborted: devices that had not started get nothing more.
-    RolloutAborted,
-    /// The device is not in the current stage's cohort; a later stage may include it.
-    NotInCohort,
-    /// The rollout's limit of devices updating at once (`max_in_flight`) is reached.
-    InFlightLimit,
-    /// The device failed this release and waits for an operator's `retry-failed`.
-    AwaitingRetry,
-    /// The device failed `penalty_after_failures` times: held out of this rollout (penalty box).
-    HeldOut,
-    /// The rollout has the device as committed to this release, yet it checks in with an
-    /// older image; nothing is offered again.
-    AlreadyUpdated,
-    /// The device is revoked or decommissioned. (The device API refuses such devices with 403
-    /// before anything is decided, so devices never see this.)
-    DeviceInactive,
-}
-
-impl NoUpdateReason {
-    /// The wire name (as serialized).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::UpToDate => "up_to_date",
-            Self::NoRelease => "no_release",
-            Self::NoRollout => "no_rollout",
-            Self::NotTargeted => "not_targeted",
-            Self::RolloutNotStarted => "rollout_not_started",
-            Self::RolloutPaused => "rollout_paused",
-            Self::RolloutAborted => "rollout_aborted",
-            Self::NotInCohort => "not_in_cohort",
-            Self::InFlightLimit => "in_flight_limit",
-            Self::AwaitingRetry => "awaiting_retry",
-            Self::HeldOut => "held_out",
-            Self::AlreadyUpdated => "already_updated",
-            Self::DeviceInactive => "device_inactive",
+/// `no_release` or `up_to_date` when nothing newer than `running` exists; `None` when the
+/// newest release of the class (`latest`) is newer.
+pub fn nothing_newer(latest: Option<&Release>, running: &Running) -> Option<NoUpdateReason> {
+    match latest {
+        None => Some(NoUpdateReason::NO_RELEASE),
+        // Anti-rollback: an older or equal sequence, or the same image, is nothing newer.
+        Some(r) if r.sequence <= running.sequence || r.image_digest == running.digest => {
+            Some(NoUpdateReason::UP_TO_DATE)
         }
-    }
-
-    /// Every reason, in declaration order.
-    pub const ALL: [Self; 13] = [
-        Self::UpToDate,
-        Self::NoRelease,
-        Self::NoRollout,
-        Self::NotTargeted,
-        Self::RolloutNotStarted,
-        Self::RolloutPaused,
-        Self::RolloutAborted,
-        Self::NotInCohort,
-        Self::InFlightLimit,
-        Self::AwaitingRetry,
-        Self::HeldOut,
-        Self::AlreadyUpdated,
-        Self::DeviceInactive,
-    ];
-
-    /// Whether the device runs the newest release there is for it (nothing is being withheld).
-    pub fn is_current(self) -> bool {
-        matches!(self, Self::UpToDate | Self::NoRelease)
-    }
-
-    /// `no_release` or `up_to_date` when nothing newer than `running` exists; `None` when the
-    /// newest release of the class (`latest`) is newer.
-    pub fn when_nothing_newer(latest: Option<&Release>, running: &Running) -> Option<Self> {
-        match latest {
-            None => Some(Self::NoRelease),
-            // Anti-rollback: an older or equal sequence, or the same image, is nothing newer.
-            Some(r) if r.sequence <= running.sequence || r.image_digest == running.digest => Some(Self::UpToDate),
-            Some(_) => None,
-        }
+        Some(_) => None,
     }
 }
 
-impl fmt::Display for NoUpdateReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The outcome of a decision.
+/// The outcome of a decision: an update, or nothing and why (the device API's
+/// `no_update_reason`, ota-server/README.md "API").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Offer {
     NoUpdate(NoUpdateReason),
@@ -140,11 +55,11 @@ pub struct LatestRelease;
 impl OfferPolicy for LatestRelease {
     fn decide(&self, _device: &Device, running: &Running, latest: Option<&Release>, _now: Millis) -> Offer {
         // Anti-rollback is the device's job too, but never offer what it cannot accept.
-        if let Some(reason) = NoUpdateReason::when_nothing_newer(latest, running) {
+        if let Some(reason) = nothing_newer(latest, running) {
             return Offer::NoUpdate(reason);
         }
         let Some(release) = latest else {
-            return Offer::NoUpdate(NoUpdateReason::NoRelease);
+            return Offer::NoUpdate(NoUpdateReason::NO_RELEASE);
         };
         let patch = release
             .patches
@@ -214,15 +129,15 @@ mod tests {
         let p = LatestRelease;
         assert_eq!(
             p.decide(&device(), &running([0; 32], 5), Some(&release(5)), 0),
-            Offer::NoUpdate(NoUpdateReason::UpToDate)
+            Offer::NoUpdate(NoUpdateReason::UP_TO_DATE)
         );
         assert_eq!(
             p.decide(&device(), &running([0; 32], 6), Some(&release(5)), 0),
-            Offer::NoUpdate(NoUpdateReason::UpToDate)
+            Offer::NoUpdate(NoUpdateReason::UP_TO_DATE)
         );
         assert_eq!(
             p.decide(&device(), &running([0; 32], 0), None, 0),
-            Offer::NoUpdate(NoUpdateReason::NoRelease)
+            Offer::NoUpdate(NoUpdateReason::NO_RELEASE)
         );
     }
 
@@ -244,36 +159,7 @@ mod tests {
         let p = LatestRelease;
         assert_eq!(
             p.decide(&device(), &running([2; 32], 1), Some(&release(5)), 0),
-            Offer::NoUpdate(NoUpdateReason::UpToDate)
-        );
-    }
-
-    #[test]
-    fn no_update_reasons_have_stable_wire_names() {
-        for r in NoUpdateReason::ALL {
-            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
-            let back: NoUpdateReason = serde_json::from_value(serde_json::json!(r.as_str())).unwrap();
-            assert_eq!(back, r);
-        }
-        let names: Vec<&str> = NoUpdateReason::ALL.iter().map(|r| r.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "up_to_date",
-                "no_release",
-                "no_rollout",
-                "not_targeted",
-                "rollout_not_started",
-                "rollout_paused",
-                "rollout_aborted",
-                "not_in_cohort",
-                "in_flight_limit",
-                "awaiting_retry",
-                "held_out",
-                "already_updated",
-                "device_inactive",
-            ],
-            "the device API's reasons are stable: add new ones, never rename"
+            Offer::NoUpdate(NoUpdateReason::UP_TO_DATE)
         );
     }
 }

@@ -4,40 +4,19 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use ota_protocol::admin::{
+    AuditView, CreatedToken, DeviceDetail, DeviceQuery, DeviceState as WireDeviceState, DeviceTags, DeviceView,
+    EventView, NewToken, PatchView, ReleaseView, Role as WireRole,
+};
+use ota_protocol::{ErrorBody, ErrorCode};
 
 use super::auth::AdminAuth;
-use super::error::{ApiError, ErrorBody, JsonBody};
+use super::error::{ApiError, JsonBody};
 use super::{outcome, AppState};
 use crate::domain::auth::{new_token, Role};
 use crate::domain::{Device, DeviceState, Release};
 use crate::store::{AuditRecord, DeviceEvent};
 use crate::tls::valid_device_id;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PatchView {
-    pub format: u64,
-    pub base_sha256: String,
-    pub base_size: u64,
-    pub sha256: String,
-    pub size: u64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReleaseView {
-    pub id: i64,
-    pub class: String,
-    pub class_id: String,
-    pub sequence: u64,
-    pub version: String,
-    pub envelope_sha256: String,
-    pub image_sha256: String,
-    pub image_size: u64,
-    pub patches: Vec<PatchView>,
-    pub created_ms: i64,
-    pub uploaded_by: String,
-}
 
 impl From<&Release> for ReleaseView {
     fn from(r: &Release) -> Self {
@@ -67,26 +46,12 @@ impl From<&Release> for ReleaseView {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceView {
-    pub id: String,
-    pub class: Option<String>,
-    pub state: String,
-    pub registered_ms: i64,
-    pub last_seen_ms: i64,
-    pub running_sha256: Option<String>,
-    pub running_version: Option<String>,
-    pub running_sequence: Option<u64>,
-    pub last_status: Option<String>,
-    pub tags: Vec<String>,
-}
-
 impl From<&Device> for DeviceView {
     fn from(d: &Device) -> Self {
         Self {
             id: d.id.clone(),
             class: d.class.clone(),
-            state: d.state.as_str().to_owned(),
+            state: WireDeviceState::from(d.state.as_str()),
             registered_ms: d.registered_ms,
             last_seen_ms: d.last_seen_ms,
             running_sha256: d.running_digest.map(|x| x.hex()),
@@ -98,14 +63,6 @@ impl From<&Device> for DeviceView {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventView {
-    pub at_ms: i64,
-    pub status: String,
-    pub release_id: Option<i64>,
-    pub reason: Option<String>,
-}
-
 impl From<DeviceEvent> for EventView {
     fn from(e: DeviceEvent) -> Self {
         Self {
@@ -115,12 +72,6 @@ impl From<DeviceEvent> for EventView {
             reason: e.reason,
         }
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceDetail {
-    pub device: DeviceView,
-    pub events: Vec<EventView>,
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/releases", tag = "admin",
@@ -142,16 +93,10 @@ pub async fn get_release(
     Path(id): Path<String>,
 ) -> Result<Json<ReleaseView>, ApiError> {
     admin.require(Role::Viewer)?;
-    let not_found = || ApiError::not_found("release_not_found", "no such release");
+    let not_found = || ApiError::not_found(ErrorCode::RELEASE_NOT_FOUND, "no such release");
     let id: i64 = id.parse().map_err(|_| not_found())?;
     let release = state.store.release(id).await?.ok_or_else(not_found)?;
     Ok(Json(ReleaseView::from(&release)))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Page {
-    after: Option<String>,
-    limit: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/devices", tag = "admin",
@@ -160,10 +105,10 @@ pub struct Page {
 pub async fn list_devices(
     State(state): State<AppState>,
     admin: AdminAuth,
-    page: Result<Query<Page>, QueryRejection>,
+    page: Result<Query<DeviceQuery>, QueryRejection>,
 ) -> Result<Json<Vec<DeviceView>>, ApiError> {
     admin.require(Role::Viewer)?;
-    let Query(page) = page.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let Query(page) = page.map_err(|e| ApiError::bad_request(ErrorCode::INVALID_QUERY, e.body_text()))?;
     let limit = page.limit.unwrap_or(100).clamp(1, 1000);
     // Read-your-writes: check-ins written behind are committed first.
     state.checkins.flush().await?;
@@ -184,19 +129,12 @@ pub async fn get_device(
         .store
         .device(&id)
         .await?
-        .ok_or_else(|| ApiError::not_found("device_not_found", "no such device"))?;
+        .ok_or_else(|| ApiError::not_found(ErrorCode::DEVICE_NOT_FOUND, "no such device"))?;
     let events = state.store.device_events(&id, 100).await?;
     Ok(Json(DeviceDetail {
         device: DeviceView::from(&device),
         events: events.into_iter().map(EventView::from).collect(),
     }))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeviceTags {
-    /// Groups rollouts can target: at most 32, each 1–32 of `a-z 0-9 . _ -`.
-    pub tags: Vec<String>,
 }
 
 /// Replace a device's tags (release-manager).
@@ -213,12 +151,12 @@ pub async fn set_tags(
 ) -> Result<Json<DeviceView>, ApiError> {
     let result = async {
         admin.require(Role::ReleaseManager)?;
-        let not_found = || ApiError::not_found("device_not_found", "no such device");
+        let not_found = || ApiError::not_found(ErrorCode::DEVICE_NOT_FOUND, "no such device");
         if !valid_device_id(&id) {
             return Err(not_found());
         }
         let tags = crate::domain::normalize_tags(body.tags)
-            .ok_or_else(|| ApiError::bad_request("invalid_tags", crate::domain::TAGS_RULE))?;
+            .ok_or_else(|| ApiError::bad_request(ErrorCode::INVALID_TAGS, crate::domain::TAGS_RULE))?;
         if !state.store.set_device_tags(&id, &tags).await? {
             return Err(not_found());
         }
@@ -246,7 +184,7 @@ async fn set_state(
 ) -> Result<Json<DeviceView>, ApiError> {
     let result = async {
         admin.require(Role::Admin)?;
-        let not_found = || ApiError::not_found("device_not_found", "no such device");
+        let not_found = || ApiError::not_found(ErrorCode::DEVICE_NOT_FOUND, "no such device");
         if !valid_device_id(id) {
             return Err(not_found());
         }
@@ -298,23 +236,6 @@ pub async fn decommission(
     set_state(&state, &admin, &id, DeviceState::Decommissioned, "device.decommission").await
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewToken {
-    pub name: String,
-    /// `admin`, `release-manager` or `viewer`.
-    pub role: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedToken {
-    pub id: i64,
-    pub name: String,
-    pub role: String,
-    /// Shown once; the server keeps only its SHA-256.
-    pub token: String,
-}
-
 #[utoipa::path(post, path = "/api/v1/admin/tokens", tag = "admin", request_body = NewToken,
     responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -325,10 +246,14 @@ pub async fn create_token(
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     let result = async {
         admin.require(Role::Admin)?;
-        let role = Role::parse(&req.role)
-            .ok_or_else(|| ApiError::bad_request("invalid_role", "role must be admin, release-manager or viewer"))?;
+        let role = Role::parse(req.role.as_str()).ok_or_else(|| {
+            ApiError::bad_request(ErrorCode::INVALID_ROLE, "role must be admin, release-manager or viewer")
+        })?;
         if req.name.is_empty() || req.name.len() > 64 {
-            return Err(ApiError::bad_request("invalid_name", "name must be 1-64 characters"));
+            return Err(ApiError::bad_request(
+                ErrorCode::INVALID_NAME,
+                "name must be 1-64 characters",
+            ));
         }
         let (token, hash) = new_token();
         let record = state
@@ -340,7 +265,7 @@ pub async fn create_token(
             Json(CreatedToken {
                 id: record.id,
                 name: record.name,
-                role: role.as_str().to_owned(),
+                role: WireRole::from(role.as_str()),
                 token,
             }),
         ))
@@ -355,15 +280,6 @@ pub async fn create_token(
         )
         .await;
     result
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditView {
-    pub at_ms: i64,
-    pub actor: String,
-    pub action: String,
-    pub target: String,
-    pub result: String,
 }
 
 impl From<AuditRecord> for AuditView {

@@ -4,6 +4,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
+use ota_protocol::ErrorCode;
 
 use super::error::ApiError;
 use super::AppState;
@@ -57,7 +58,7 @@ impl FromRequestParts<AppState> for DeviceAuth {
         let Some(ident) = identity(parts, state) else {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "client_certificate_required",
+                ErrorCode::CLIENT_CERTIFICATE_REQUIRED,
                 "a device certificate issued by the fleet CA is required",
             ));
         };
@@ -81,12 +82,12 @@ impl FromRequestParts<AppState> for DeviceAuth {
             }),
             DeviceState::Revoked => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "device_revoked",
+                ErrorCode::DEVICE_REVOKED,
                 "device is revoked",
             )),
             DeviceState::Decommissioned => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "device_decommissioned",
+                ErrorCode::DEVICE_DECOMMISSIONED,
                 "device is decommissioned",
             )),
         }
@@ -107,7 +108,7 @@ impl AdminAuth {
         } else {
             Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "insufficient_role",
+                ErrorCode::INSUFFICIENT_ROLE,
                 format!("requires role {}", needed.as_str()),
             ))
         }
@@ -130,14 +131,14 @@ impl FromRequestParts<AppState> for AdminAuth {
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::UNAUTHORIZED,
-                    "missing_token",
+                    ErrorCode::MISSING_TOKEN,
                     "Authorization: Bearer required",
                 )
             })?;
         let token = value.strip_prefix("Bearer ").ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "missing_token",
+                ErrorCode::MISSING_TOKEN,
                 "Authorization: Bearer required",
             )
         })?;
@@ -145,7 +146,7 @@ impl FromRequestParts<AppState> for AdminAuth {
             Some(token) => Ok(Self { token }),
             None => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "invalid_token",
+                ErrorCode::INVALID_TOKEN,
                 "unknown admin token",
             )),
         }

@@ -7,78 +7,22 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use futures_util::StreamExt as _;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use ota_protocol::device::{
+    artifact_path, CheckinRequest, CheckinResponse, Link, NoUpdateReason, PatchLink, StatusReport, UpdateOffer,
+};
+use ota_protocol::{ErrorBody, ErrorCode};
 
 use super::auth::DeviceAuth;
-use super::error::{ApiError, ErrorBody, JsonBody};
+use super::error::{ApiError, JsonBody};
 use super::AppState;
 use crate::config::OfferMode;
-use crate::domain::offer::{NoUpdateReason, Offer, Running};
-use crate::domain::status::StatusReport;
+use crate::domain::offer::{nothing_newer, Offer, Running};
 use crate::domain::{Release, Sha256};
 use crate::store::{CheckinRecord, DeviceEvent};
 
-/// What the device runs now.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RunningImage {
-    /// SHA-256 (hex) of the complete signed image in the boot slot.
-    pub digest: String,
-    pub version: Option<String>,
-    /// The manifest sequence number the device has committed.
-    pub sequence: u64,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CheckinRequest {
-    /// Device class name, used only if neither the certificate nor an earlier check-in set it.
-    pub class: Option<String>,
-    pub running: RunningImage,
-}
-
-/// A downloadable artifact.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Link {
-    /// Relative URL under this server.
-    pub url: String,
-    pub sha256: String,
-    pub size: u64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PatchLink {
-    pub url: String,
-    pub sha256: String,
-    pub size: u64,
-    pub format: u64,
-    pub base_sha256: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UpdateOffer {
-    pub release_id: i64,
-    pub sequence: u64,
-    pub version: String,
-    /// The signed SUIT envelope (base64): the device verifies it, not the server.
-    pub envelope: String,
-    pub image: Link,
-    pub patch: Option<PatchLink>,
-}
-
-/// An offer (`update`), or `{"update": null, "no_update_reason": "..."}`: nothing now, and why.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CheckinResponse {
-    pub update: Option<UpdateOffer>,
-    /// Present exactly when `update` is null: why nothing is offered. Stable names; a device
-    /// must treat one it does not know as "nothing now, check in again later".
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub no_update_reason: Option<NoUpdateReason>,
-}
-
+/// Where devices download the artifact with this digest.
 pub fn artifact_url(d: &Sha256) -> String {
-    format!("/api/v1/device/artifacts/{}", d.hex())
+    artifact_path(&d.hex())
 }
 
 async fn envelope_bytes(state: &AppState, release: &Release) -> Result<Arc<[u8]>, ApiError> {
@@ -125,22 +69,29 @@ pub async fn checkin(
     let device = auth.device;
     if let Err(retry) = state.limiter.check(&device.id, now) {
         state.metrics.inc("ota_checkins_total", &[("result", "rate_limited")]);
-        let mut r =
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "check-in rate exceeded").into_response();
+        let mut r = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RATE_LIMITED,
+            "check-in rate exceeded",
+        )
+        .into_response();
         if let Ok(v) = retry.to_string().parse() {
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }
         return Ok(r);
     }
     let digest = Sha256::parse_hex(&req.running.digest)
-        .ok_or_else(|| ApiError::bad_request("invalid_digest", "running.digest must be 64 hex digits"))?;
+        .ok_or_else(|| ApiError::bad_request(ErrorCode::INVALID_DIGEST, "running.digest must be 64 hex digits"))?;
     let running = Running {
         digest,
         version: req.running.version.filter(|v| v.len() <= 64),
         sequence: req.running.sequence,
     };
     if i64::try_from(running.sequence).is_err() {
-        return Err(ApiError::bad_request("invalid_sequence", "sequence out of range"));
+        return Err(ApiError::bad_request(
+            ErrorCode::INVALID_SEQUENCE,
+            "sequence out of range",
+        ));
     }
     let class = match device
         .class
@@ -150,10 +101,15 @@ pub async fn checkin(
         Some(c) => c,
         None => match req.class {
             Some(c) if state.class_known(&c) => c,
-            Some(_) => return Err(ApiError::bad_request("unknown_device_class", "class is not configured")),
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    ErrorCode::UNKNOWN_DEVICE_CLASS,
+                    "class is not configured",
+                ))
+            }
             None => {
                 return Err(ApiError::bad_request(
-                    "device_class_required",
+                    ErrorCode::DEVICE_CLASS_REQUIRED,
                     "first check-in must name the class",
                 ))
             }
@@ -187,28 +143,24 @@ pub async fn checkin(
     };
     let offer = match offer {
         // No rollout of anything newer: tell "runs the newest" from "newer, not rolled out".
-        Offer::NoUpdate(NoUpdateReason::NoRollout) => {
+        Offer::NoUpdate(reason) if reason == NoUpdateReason::NO_ROLLOUT => {
             let latest = state.latest.get(state.store.as_ref(), &class, now).await?;
-            Offer::NoUpdate(
-                NoUpdateReason::when_nothing_newer(latest.as_deref(), &running).unwrap_or(NoUpdateReason::NoRollout),
-            )
+            Offer::NoUpdate(nothing_newer(latest.as_deref(), &running).unwrap_or(reason))
         }
         other => other,
     };
-    let mut no_update_reason = None;
-    let update = match offer {
+    let response = match offer {
         Offer::NoUpdate(reason) => {
             state.metrics.inc(
                 "ota_checkins_total",
                 &[("result", "no_update"), ("reason", reason.as_str())],
             );
-            no_update_reason = Some(reason);
-            None
+            CheckinResponse::no_update(reason)
         }
         Offer::Update { release, patch } => {
             state.metrics.inc("ota_checkins_total", &[("result", "offered")]);
             let envelope = envelope_bytes(&state, &release).await?;
-            Some(UpdateOffer {
+            CheckinResponse::offer(UpdateOffer {
                 release_id: release.id,
                 sequence: release.sequence,
                 version: release.version.clone(),
@@ -228,11 +180,7 @@ pub async fn checkin(
             })
         }
     };
-    Ok(axum::Json(CheckinResponse {
-        update,
-        no_update_reason,
-    })
-    .into_response())
+    Ok(axum::Json(response).into_response())
 }
 
 /// Report update progress.

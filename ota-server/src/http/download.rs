@@ -5,9 +5,10 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
+use ota_protocol::{ErrorBody, ErrorCode};
 
 use super::auth::DeviceAuth;
-use super::error::{ApiError, ErrorBody};
+use super::error::ApiError;
 use super::AppState;
 use crate::domain::Sha256;
 
@@ -82,7 +83,7 @@ pub async fn artifact(
     Path(digest): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let not_found = || ApiError::not_found("artifact_not_found", "no such artifact");
+    let not_found = || ApiError::not_found(ErrorCode::ARTIFACT_NOT_FOUND, "no such artifact");
     let digest = Sha256::parse_hex(&digest).ok_or_else(not_found)?;
     if !state.store.artifact_known(&digest).await? {
         return Err(not_found());
@@ -113,7 +114,7 @@ pub async fn artifact(
         RangeSpec::Unsatisfiable => {
             let mut r = axum::response::IntoResponse::into_response(ApiError::new(
                 StatusCode::RANGE_NOT_SATISFIABLE,
-                "range_not_satisfiable",
+                ErrorCode::RANGE_NOT_SATISFIABLE,
                 "range outside the artifact",
             ));
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {

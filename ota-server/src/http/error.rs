@@ -5,36 +5,22 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use ota_protocol::{ErrorBody, ErrorCode};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::domain::ingest::{RejectKind, Rejection};
 use crate::store::StoreError;
 
-/// An error response.
+/// An error response; its body is `ota_protocol::ErrorBody`.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-}
-
-/// The JSON body of every error.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable, machine-readable code.
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -42,30 +28,24 @@ impl ApiError {
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
     /// Logs `cause` (never sent to the client) and answers 500.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::INTERNAL, "internal error")
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code.to_owned(),
-                message: self.message,
-            },
-        };
-        (self.status, axum::Json(body)).into_response()
+        (self.status, axum::Json(ErrorBody::new(self.code, self.message))).into_response()
     }
 }
 
@@ -107,16 +87,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 fn json_rejection(r: JsonRejection) -> ApiError {
     let message = r.body_text();
     match r {
-        JsonRejection::JsonDataError(_) => ApiError::bad_request("invalid_json_body", message),
-        JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("malformed_json", message),
-        JsonRejection::MissingJsonContentType(_) => {
-            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message)
-        }
+        JsonRejection::JsonDataError(_) => ApiError::bad_request(ErrorCode::INVALID_JSON_BODY, message),
+        JsonRejection::JsonSyntaxError(_) => ApiError::bad_request(ErrorCode::MALFORMED_JSON, message),
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::UNSUPPORTED_MEDIA_TYPE,
+            message,
+        ),
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+            ErrorCode::BODY_TOO_LARGE,
             "request body too large",
         ),
-        other => ApiError::bad_request("malformed_body", other.body_text()),
+        other => ApiError::bad_request(ErrorCode::MALFORMED_BODY, other.body_text()),
     }
 }

@@ -14,11 +14,12 @@ use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::Json;
+use ota_protocol::admin::ReleaseView;
+use ota_protocol::{ErrorBody, ErrorCode};
 use tokio::io::AsyncWriteExt as _;
 
-use super::admin::ReleaseView;
 use super::auth::AdminAuth;
-use super::error::{ApiError, ErrorBody};
+use super::error::ApiError;
 use super::{outcome, AppState};
 use crate::domain::auth::Role;
 use crate::domain::ingest::{Bundle, StagedArtifact, VerifiedBundle};
@@ -32,11 +33,11 @@ fn multipart_error(e: MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "bundle_too_large",
+            ErrorCode::BUNDLE_TOO_LARGE,
             "bundle exceeds the upload limit",
         )
     } else {
-        ApiError::bad_request("bundle_malformed", e.body_text())
+        ApiError::bad_request(ErrorCode::BUNDLE_MALFORMED, e.body_text())
     }
 }
 
@@ -46,7 +47,7 @@ async fn read_small(mut field: Field<'_>, what: &str) -> Result<Vec<u8>, ApiErro
         if out.len() + chunk.len() > MAX_SMALL_PART {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "bundle_too_large",
+                ErrorCode::BUNDLE_TOO_LARGE,
                 format!("{what} exceeds {MAX_SMALL_PART} bytes"),
             ));
         }
@@ -119,7 +120,8 @@ async fn read_parts(state: &AppState, mut multipart: Multipart) -> Result<Parts,
         image: None,
         patches: Vec::new(),
     };
-    let duplicate = |n: &str| ApiError::bad_request("bundle_part_duplicate", format!("more than one `{n}` part"));
+    let duplicate =
+        |n: &str| ApiError::bad_request(ErrorCode::BUNDLE_PART_DUPLICATE, format!("more than one `{n}` part"));
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_owned();
         let file_name = field.file_name().unwrap_or(&name).to_owned();
@@ -133,7 +135,7 @@ async fn read_parts(state: &AppState, mut multipart: Multipart) -> Result<Parts,
             "patch" => parts.patches.push(stage(state, field, file_name).await?),
             other => {
                 return Err(ApiError::bad_request(
-                    "bundle_part_unknown",
+                    ErrorCode::BUNDLE_PART_UNKNOWN,
                     format!("unknown part `{other}` (expected envelope, image, patch, summary)"),
                 ))
             }
@@ -159,7 +161,7 @@ pub async fn upload(
         (Err(e), _) => Err(e),
         (Ok(()), Err(rejection)) => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "bundle_malformed",
+            ErrorCode::BUNDLE_MALFORMED,
             format!("expected multipart/form-data: {}", rejection.body_text()),
         )),
         (Ok(()), Ok(multipart)) => ingest(&state, &admin, multipart).await,
@@ -168,7 +170,7 @@ pub async fn upload(
         Ok((_, Json(r))) => format!("release:{}", r.id),
         Err(_) => "release".into(),
     };
-    let code = result.as_ref().err().map_or("accepted", |e| e.code);
+    let code = result.as_ref().err().map_or("accepted", |e| e.code.as_str());
     state.metrics.inc("ota_release_ingest_total", &[("result", code)]);
     state
         .audit(&admin.actor(), "release.upload", &target, &outcome(&result))
@@ -182,7 +184,7 @@ async fn ingest(
     multipart: Multipart,
 ) -> Result<(StatusCode, Json<ReleaseView>), ApiError> {
     let parts = read_parts(state, multipart).await?;
-    let incomplete = |what: &str| ApiError::bad_request("bundle_incomplete", format!("missing `{what}` part"));
+    let incomplete = |what: &str| ApiError::bad_request(ErrorCode::BUNDLE_INCOMPLETE, format!("missing `{what}` part"));
     let envelope = parts.envelope.ok_or_else(|| incomplete("envelope"))?;
     let image = parts.image.ok_or_else(|| incomplete("image"))?;
 
@@ -234,9 +236,9 @@ async fn ingest(
         Err(e) => {
             remove(state, &created).await;
             Err(match e {
-                StoreError::Conflict("sequence_not_above_previous") => ApiError::new(
+                StoreError::Conflict(code) if code == ErrorCode::SEQUENCE_NOT_ABOVE_PREVIOUS => ApiError::new(
                     StatusCode::CONFLICT,
-                    "sequence_not_above_previous",
+                    ErrorCode::SEQUENCE_NOT_ABOVE_PREVIOUS,
                     "a release with this or a higher sequence number exists for the class",
                 ),
                 other => other.into(),

@@ -1,30 +1,33 @@
 //! The OpenAPI document at `/api/v1/openapi.json`.
 
 use axum::Json;
+use ota_protocol::{admin, device, rollouts, ErrorBody, ErrorCode, ErrorDetail};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, device, download, error, ingest, rollouts};
-use crate::domain::status::StatusReport;
+use super::{admin as admin_http, device as device_http, download, ingest, rollouts as rollouts_http};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "ota-server", description = "Distributes offline-signed releases. Devices authenticate with \
         mutual TLS; admins with bearer tokens. Errors: {\"error\":{\"code\",\"message\"}} with stable codes."),
     paths(
-        device::checkin, device::status, download::artifact,
-        ingest::upload, admin::list_releases, admin::get_release, admin::list_devices, admin::get_device,
-        admin::revoke, admin::decommission, admin::set_tags, admin::create_token, admin::audit_log,
-        rollouts::create, rollouts::list, rollouts::get, rollouts::act, rollouts::fleet,
+        device_http::checkin, device_http::status, download::artifact,
+        ingest::upload, admin_http::list_releases, admin_http::get_release, admin_http::list_devices,
+        admin_http::get_device, admin_http::revoke, admin_http::decommission, admin_http::set_tags,
+        admin_http::create_token, admin_http::audit_log,
+        rollouts_http::create, rollouts_http::list, rollouts_http::get, rollouts_http::act, rollouts_http::fleet,
     ),
     components(schemas(
-        error::ErrorBody, error::ErrorDetail, device::CheckinRequest, device::RunningImage, device::CheckinResponse,
-        crate::domain::offer::NoUpdateReason, device::UpdateOffer, device::Link, device::PatchLink, StatusReport, admin::ReleaseView, admin::PatchView,
-        admin::DeviceView, admin::DeviceDetail, admin::EventView, admin::NewToken, admin::CreatedToken,
-        admin::AuditView, admin::DeviceTags, rollouts::NewRollout, rollouts::PlanInput, rollouts::StageInput, rollouts::FleetView,
-        rollouts::ClassVersions, rollouts::VersionView, crate::rollouts::RolloutView,
-        crate::rollouts::view::StageView, crate::rollouts::view::CountsView, crate::rollouts::view::TimelineView,
-        crate::rollouts::view::RolloutReleaseView,
+        ErrorBody, ErrorDetail, ErrorCode,
+        device::CheckinRequest, device::RunningImage, device::CheckinResponse, device::NoUpdateReason,
+        device::UpdateOffer, device::Link, device::PatchLink, device::StatusReport,
+        admin::ReleaseView, admin::PatchView, admin::DeviceView, admin::DeviceState, admin::DeviceDetail,
+        admin::EventView, admin::NewToken, admin::Role, admin::CreatedToken, admin::AuditView, admin::DeviceTags,
+        rollouts::NewRollout, rollouts::PlanInput, rollouts::StageInput, rollouts::Promotion, rollouts::RolloutAction,
+        rollouts::RolloutView, rollouts::RolloutState, rollouts::PauseKind, rollouts::RolloutReleaseView,
+        rollouts::StageView, rollouts::StageStatus, rollouts::CountsView, rollouts::TimelineView,
+        rollouts::TimelineKind, rollouts::FleetView, rollouts::ClassVersions, rollouts::VersionView,
     )),
     modifiers(&Bearer),
 )]

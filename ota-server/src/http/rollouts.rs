@@ -3,15 +3,17 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use ota_protocol::rollouts::{
+    ClassVersions, FleetView, NewRollout, PlanInput, Promotion as WirePromotion, RolloutView, VersionView,
+};
+use ota_protocol::{ErrorBody, ErrorCode};
 
 use super::auth::AdminAuth;
-use super::error::{ApiError, ErrorBody, JsonBody};
+use super::error::{ApiError, JsonBody};
 use super::{outcome, AppState};
 use crate::domain::auth::Role;
 use crate::domain::rollout::{EngineError, Promotion, RolloutPlan, StagePlan};
-use crate::rollouts::{Action, RolloutError, RolloutSpec, RolloutView};
+use crate::rollouts::{Action, RolloutError, RolloutSpec};
 
 /// Default share of a stage's cohort that must commit before promotion.
 pub const DEFAULT_MIN_COMMITTED_PERCENT: f64 = 95.0;
@@ -23,76 +25,23 @@ impl From<RolloutError> for ApiError {
     fn from(e: RolloutError) -> Self {
         let message = e.to_string();
         match e {
-            RolloutError::NotFound => ApiError::not_found("rollout_not_found", message),
-            RolloutError::ReleaseNotFound => ApiError::not_found("release_not_found", message),
-            RolloutError::AlreadyRolling(..) => ApiError::new(StatusCode::CONFLICT, "rollout_exists", message),
-            RolloutError::Superseded { .. } => ApiError::new(StatusCode::CONFLICT, "release_superseded", message),
-            RolloutError::Engine(EngineError::InvalidAction { .. }) => {
-                ApiError::new(StatusCode::CONFLICT, "invalid_action", message)
+            RolloutError::NotFound => ApiError::not_found(ErrorCode::ROLLOUT_NOT_FOUND, message),
+            RolloutError::ReleaseNotFound => ApiError::not_found(ErrorCode::RELEASE_NOT_FOUND, message),
+            RolloutError::AlreadyRolling(..) => ApiError::new(StatusCode::CONFLICT, ErrorCode::ROLLOUT_EXISTS, message),
+            RolloutError::Superseded { .. } => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::RELEASE_SUPERSEDED, message)
             }
-            RolloutError::Engine(EngineError::Plan(_)) => ApiError::bad_request("invalid_plan", message),
+            RolloutError::Engine(EngineError::InvalidAction { .. }) => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::INVALID_ACTION, message)
+            }
+            RolloutError::Engine(EngineError::Plan(_)) => ApiError::bad_request(ErrorCode::INVALID_PLAN, message),
             RolloutError::Store(e) => e.into(),
         }
     }
 }
 
-/// One stage of a requested plan.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StageInput {
-    /// The stage's cohort: a cumulative share of the target devices, in percent (0.01 … 100),
-    /// earlier stages' devices included.
-    pub percent: f64,
-    /// Committed devices, cumulative (this stage and every earlier one), needed to promote;
-    /// capped by what the stage's cohort can give. Default: no count (the share below decides).
-    pub min_committed: Option<u32>,
-    /// Share of the stage's cohort (those not failed) that must have committed to promote,
-    /// in percent (default 95: devices that are switched off must not stall a rollout).
-    pub min_committed_percent: Option<f64>,
-    /// Milliseconds the stage must run before promotion (default 15 minutes).
-    pub soak_ms: Option<i64>,
-    /// Pause at this many failed or rolled-back devices in the stage (default 1 in the first
-    /// stage, 5 after; 0 = off).
-    pub max_failures: Option<u32>,
-    /// Pause when the stage's failure rate exceeds this percentage (default 5).
-    pub max_failure_rate_percent: Option<f64>,
-    /// Finished devices needed before the rate gate applies (default 20).
-    pub rate_min_samples: Option<u32>,
-    /// `automatic` (default) or `approval`.
-    pub promotion: Option<String>,
-}
-
-/// A requested plan; every field has a default (1% → 10% → 50% → 100%).
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PlanInput {
-    pub stages: Option<Vec<StageInput>>,
-    /// Most devices between offer and outcome at once (default 50).
-    pub max_in_flight: Option<u32>,
-    /// Failures after which a device is held out of the rollout (default 2).
-    pub penalty_after_failures: Option<u32>,
-    /// A device in flight without a report for this long counts as failed (default 30 min).
-    pub stall_after_ms: Option<i64>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewRollout {
-    pub release_id: i64,
-    pub name: Option<String>,
-    #[serde(default)]
-    pub plan: PlanInput,
-    /// Start at once (default); `false` creates a draft to start later.
-    pub start: Option<bool>,
-    /// Limit the rollout to devices of the class carrying one of these tags (default: all).
-    pub tags: Option<Vec<String>>,
-    /// 32 hex digits fixing which devices fall in which stage (reproducible cohorts);
-    /// default: random.
-    pub cohort_salt: Option<String>,
-}
-
 fn bad_plan(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("invalid_plan", message)
+    ApiError::bad_request(ErrorCode::INVALID_PLAN, message)
 }
 
 fn to_basis_points(percent: f64, what: &str) -> Result<u16, ApiError> {
@@ -102,60 +51,61 @@ fn to_basis_points(percent: f64, what: &str) -> Result<u16, ApiError> {
     Ok((percent * 100.0).round() as u16)
 }
 
-impl PlanInput {
-    fn into_plan(self) -> Result<RolloutPlan, ApiError> {
-        let mut defaults = RolloutPlan::canary_by_share(DEFAULT_SOAK_MS);
-        for s in &mut defaults.stages {
-            s.min_committed_bp = (DEFAULT_MIN_COMMITTED_PERCENT * 100.0) as u16;
-        }
-        let stages = match self.stages {
-            None => defaults.stages.clone(),
-            Some(stages) => stages
-                .into_iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    let fraction_bp = to_basis_points(s.percent, "percent")?;
-                    Ok(StagePlan {
-                        fraction_bp,
-                        min_committed: s.min_committed,
-                        min_committed_bp: to_basis_points(
-                            s.min_committed_percent.unwrap_or(DEFAULT_MIN_COMMITTED_PERCENT),
-                            "min_committed_percent",
-                        )?,
-                        soak_ms: s.soak_ms.unwrap_or(DEFAULT_SOAK_MS),
-                        max_failures: s.max_failures.unwrap_or(if i == 0 { 1 } else { 5 }),
-                        max_failure_rate_bp: to_basis_points(
-                            s.max_failure_rate_percent.unwrap_or(5.0),
-                            "max_failure_rate_percent",
-                        )?,
-                        rate_min_samples: s.rate_min_samples.unwrap_or(20),
-                        promotion: match s.promotion.as_deref() {
-                            None | Some("automatic") => Promotion::Automatic,
-                            Some("approval") => Promotion::Approval,
-                            Some(other) => {
-                                return Err(bad_plan(format!(
-                                    "promotion must be automatic or approval, not {other:?}"
-                                )))
-                            }
-                        },
-                    })
-                })
-                .collect::<Result<_, ApiError>>()?,
-        };
-        let plan = RolloutPlan {
-            stages,
-            max_in_flight: self.max_in_flight.unwrap_or(defaults.max_in_flight),
-            penalty_after_failures: self.penalty_after_failures.unwrap_or(defaults.penalty_after_failures),
-            stall_after_ms: self.stall_after_ms.unwrap_or(defaults.stall_after_ms),
-        };
-        plan.validate().map_err(|e| bad_plan(e.to_string()))?;
-        Ok(plan)
+/// The engine's plan for a requested one: defaults filled in, then validated.
+fn plan_of(input: PlanInput) -> Result<RolloutPlan, ApiError> {
+    let mut defaults = RolloutPlan::canary_by_share(DEFAULT_SOAK_MS);
+    for s in &mut defaults.stages {
+        s.min_committed_bp = (DEFAULT_MIN_COMMITTED_PERCENT * 100.0) as u16;
     }
+    let stages = match input.stages {
+        None => defaults.stages.clone(),
+        Some(stages) => stages
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let fraction_bp = to_basis_points(s.percent, "percent")?;
+                Ok(StagePlan {
+                    fraction_bp,
+                    min_committed: s.min_committed,
+                    min_committed_bp: to_basis_points(
+                        s.min_committed_percent.unwrap_or(DEFAULT_MIN_COMMITTED_PERCENT),
+                        "min_committed_percent",
+                    )?,
+                    soak_ms: s.soak_ms.unwrap_or(DEFAULT_SOAK_MS),
+                    max_failures: s.max_failures.unwrap_or(if i == 0 { 1 } else { 5 }),
+                    max_failure_rate_bp: to_basis_points(
+                        s.max_failure_rate_percent.unwrap_or(5.0),
+                        "max_failure_rate_percent",
+                    )?,
+                    rate_min_samples: s.rate_min_samples.unwrap_or(20),
+                    promotion: match s.promotion {
+                        None => Promotion::Automatic,
+                        Some(p) if p == WirePromotion::AUTOMATIC => Promotion::Automatic,
+                        Some(p) if p == WirePromotion::APPROVAL => Promotion::Approval,
+                        Some(other) => {
+                            return Err(bad_plan(format!(
+                                "promotion must be automatic or approval, not {:?}",
+                                other.as_str()
+                            )))
+                        }
+                    },
+                })
+            })
+            .collect::<Result<_, ApiError>>()?,
+    };
+    let plan = RolloutPlan {
+        stages,
+        max_in_flight: input.max_in_flight.unwrap_or(defaults.max_in_flight),
+        penalty_after_failures: input.penalty_after_failures.unwrap_or(defaults.penalty_after_failures),
+        stall_after_ms: input.stall_after_ms.unwrap_or(defaults.stall_after_ms),
+    };
+    plan.validate().map_err(|e| bad_plan(e.to_string()))?;
+    Ok(plan)
 }
 
 fn parse_id(id: &str) -> Result<i64, ApiError> {
     id.parse()
-        .map_err(|_| ApiError::not_found("rollout_not_found", "no such rollout"))
+        .map_err(|_| ApiError::not_found(ErrorCode::ROLLOUT_NOT_FOUND, "no such rollout"))
 }
 
 /// Create a rollout of a stored release (started unless `start` is false).
@@ -172,17 +122,21 @@ pub async fn create(
     let result = async {
         admin.require(Role::ReleaseManager)?;
         if req.name.as_deref().is_some_and(|n| n.len() > 200) {
-            return Err(ApiError::bad_request("invalid_name", "name must be at most 200 bytes"));
+            return Err(ApiError::bad_request(
+                ErrorCode::INVALID_NAME,
+                "name must be at most 200 bytes",
+            ));
         }
-        let plan = req.plan.into_plan()?;
+        let plan = plan_of(req.plan)?;
         let tags = crate::domain::normalize_tags(req.tags.unwrap_or_default())
-            .ok_or_else(|| ApiError::bad_request("invalid_tags", crate::domain::TAGS_RULE))?;
+            .ok_or_else(|| ApiError::bad_request(ErrorCode::INVALID_TAGS, crate::domain::TAGS_RULE))?;
         let salt = match req.cohort_salt.as_deref() {
             None => None,
             Some(hex_salt) => {
                 let mut salt = [0u8; 16];
-                hex::decode_to_slice(hex_salt, &mut salt)
-                    .map_err(|_| ApiError::bad_request("invalid_cohort_salt", "cohort_salt must be 32 hex digits"))?;
+                hex::decode_to_slice(hex_salt, &mut salt).map_err(|_| {
+                    ApiError::bad_request(ErrorCode::INVALID_COHORT_SALT, "cohort_salt must be 32 hex digits")
+                })?;
                 Some(salt)
             }
         };
@@ -254,7 +208,7 @@ pub async fn act(
         admin.require(Role::ReleaseManager)?;
         let action = Action::parse(&action).ok_or_else(|| {
             ApiError::not_found(
-                "unknown_action",
+                ErrorCode::UNKNOWN_ACTION,
                 "actions: start, pause, resume, approve, abort, retry-failed",
             )
         })?;
@@ -267,27 +221,6 @@ pub async fn act(
         .audit(&admin.actor(), &verb, &format!("rollout:{id}"), &outcome(&result))
         .await;
     result
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct VersionView {
-    pub version: Option<String>,
-    pub sequence: Option<u64>,
-    pub digest: Option<String>,
-    pub devices: u64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ClassVersions {
-    pub class: Option<String>,
-    pub versions: Vec<VersionView>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FleetView {
-    /// Active devices.
-    pub devices: u64,
-    pub classes: Vec<ClassVersions>,
 }
 
 /// What the active fleet runs, per class and image.

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::view::RolloutView;
+use ota_protocol::rollouts::RolloutView;
+
+use super::view::view_of;
 use super::COHORT_REFRESH_MS;
 use crate::domain::offer::{Offer, Running};
 use crate::domain::rollout::{tally, DeviceRecord, Rollout, RolloutState, StageCounts};
@@ -120,6 +122,6 @@ impl Live {
     }
 
     pub fn view(&self) -> RolloutView {
-        RolloutView::new(self)
+        view_of(self)
     }
 }

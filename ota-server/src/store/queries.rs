@@ -341,7 +341,7 @@ macro_rules! impl_store {
                 let sql = $sql("UPDATE release_classes SET max_sequence = ? WHERE class_id = ? AND max_sequence < ?");
                 let done = sqlx::query(&sql).bind(seq).bind(r.class_id.as_str()).bind(seq).execute(&mut *tx).await?;
                 if done.rows_affected() != 1 {
-                    return Err(StoreError::Conflict("sequence_not_above_previous"));
+                    return Err(StoreError::Conflict(ota_protocol::ErrorCode::SEQUENCE_NOT_ABOVE_PREVIOUS));
                 }
                 let sql = format!(
                     "INSERT INTO releases (class_name, class_id, sequence, version, envelope_digest, envelope_size, \

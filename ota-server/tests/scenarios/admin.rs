@@ -1,11 +1,12 @@
 //! Scenarios: admin.
 
+use ota_protocol::admin::{NewToken, Role};
 use reqwest::Method;
 use serde_json::json;
 
 use super::{code, download};
 use crate::bundles::{self, Upload, CLASS};
-use crate::harness::{checkin_body, post_json, stored_artifacts, Backend, Env};
+use crate::harness::{body, checkin_body, post_json, stored_artifacts, Backend, Env};
 
 pub async fn auth_and_roles(backend: Backend) {
     let env = Env::new(backend).await;
@@ -31,7 +32,8 @@ pub async fn auth_and_roles(backend: Backend) {
     );
     let (s, v) = env.upload_as(&viewer, &upload).await;
     assert_eq!((s, code(&v)), (403, "insufficient_role"));
-    // Not multipart, and a bad query string: JSON errors with codes, not plain text.
+    // Not multipart (deliberately JSON), and a bad query string: JSON errors with codes, not
+    // plain text.
     let r = env
         .anon()
         .post(env.url("/api/v1/admin/releases"))
@@ -69,7 +71,10 @@ pub async fn auth_and_roles(backend: Backend) {
             &manager,
             Method::POST,
             "/api/v1/admin/tokens",
-            Some(json!({"name": "x", "role": "admin"})),
+            body(&NewToken {
+                name: "x".into(),
+                role: Role::ADMIN,
+            }),
         )
         .await;
     assert_eq!(s, 403);

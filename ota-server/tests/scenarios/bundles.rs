@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use ed25519_dalek::pkcs8::EncodePublicKey as _;
 use manifest::image::encode::ImageOptions;
 use manifest::image::TrailerLayout;
+use ota_protocol::client::{BundleFile, ReleaseUpload};
 use signer::image::{sign_image, PublicKeyFormat, ShaChoice, SignSettings};
 use signer::release::{build_release, CoseSigner, DeltaRef, ReleaseBundle, ReleaseInput};
 
@@ -124,21 +125,17 @@ impl Upload {
         }
     }
 
-    pub fn form(&self) -> reqwest::multipart::Form {
-        use reqwest::multipart::{Form, Part};
-        let mut form = Form::new();
-        if let Some(e) = &self.envelope {
-            form = form.part("envelope", Part::bytes(e.clone()).file_name("release.suit"));
+    /// The parts as the admin client uploads them (file names as in a `signer release` bundle).
+    pub fn to_release_upload(&self) -> ReleaseUpload {
+        ReleaseUpload {
+            envelope: self.envelope.clone().map(|b| BundleFile::new("release.suit", b)),
+            image: self.image.clone().map(|b| BundleFile::new("firmware.bin", b)),
+            patches: self
+                .patches
+                .iter()
+                .map(|p| BundleFile::new("patch.bin", p.clone()))
+                .collect(),
+            summary: self.summary.clone().map(|b| BundleFile::new("release.json", b)),
         }
-        if let Some(i) = &self.image {
-            form = form.part("image", Part::bytes(i.clone()).file_name("firmware.bin"));
-        }
-        for p in &self.patches {
-            form = form.part("patch", Part::bytes(p.clone()).file_name("patch.bin"));
-        }
-        if let Some(s) = &self.summary {
-            form = form.part("summary", Part::bytes(s.clone()).file_name("release.json"));
-        }
-        form
     }
 }

@@ -1,9 +1,10 @@
 //! Scenarios: device.
 
 use futures_util::StreamExt as _;
+use ota_protocol::device::{CheckinRequest, StatusReport};
 use ota_server::config::Limits;
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::code;
 use crate::bundles::{self, Upload, CLASS};
@@ -140,7 +141,12 @@ pub async fn decommission_keeps_history(backend: Backend) {
         post_json(&dev, &checkin, &checkin_body(&"11".repeat(32), 3)).await.0,
         200
     );
-    let (s, _) = post_json(&dev, &env.url("/api/v1/device/status"), &json!({"status": "committed"})).await;
+    let (s, _) = post_json(
+        &dev,
+        &env.url("/api/v1/device/status"),
+        &StatusReport::Committed { release_id: None },
+    )
+    .await;
     assert_eq!(s, 204);
     let (s, v) = env
         .admin(Method::POST, "/api/v1/admin/devices/dev-retire/decommission", None)
@@ -223,14 +229,14 @@ pub async fn bad_device_input_gets_stable_4xx(backend: Backend) {
     let (s, v) = post_json(
         &nameless,
         &url,
-        &json!({"class": "toaster", "running": {"digest": "00".repeat(32), "sequence": 0}}),
+        &CheckinRequest::new("00".repeat(32), None, 0).with_class("toaster"),
     )
     .await;
     assert_eq!((s, code(&v)), (400, "unknown_device_class"));
     let (s, _) = post_json(
         &nameless,
         &url,
-        &json!({"class": "gateway", "running": {"digest": "00".repeat(32), "sequence": 0}}),
+        &CheckinRequest::new("00".repeat(32), None, 0).with_class("gateway"),
     )
     .await;
     assert_eq!(s, 200);
@@ -238,7 +244,13 @@ pub async fn bad_device_input_gets_stable_4xx(backend: Backend) {
     let r = dev.get(env.url("/api/v1/nope")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(code(&r.json().await.unwrap()), "not_found");
-    let (s, v) = post_json(&dev, &env.url("/api/v1/device/status"), &json!({"status": "exploded"})).await;
+    // Deliberately not a protocol message: a status no device may send.
+    let (s, v) = post_json(
+        &dev,
+        &env.url("/api/v1/device/status"),
+        &serde_json::json!({"status": "exploded"}),
+    )
+    .await;
     assert_eq!((s, code(&v)), (400, "invalid_json_body"));
     let (s, v) = env.admin(Method::GET, "/api/v1/admin/releases/notanumber", None).await;
     assert_eq!((s, code(&v)), (404, "release_not_found"));
@@ -282,19 +294,23 @@ pub async fn status_reports_recorded(backend: Backend) {
     let release_id = v["id"].as_i64().unwrap();
     let dev = env.device("dev-status", Some(CLASS));
     let url = env.url("/api/v1/device/status");
+    let release_id = Some(release_id);
     let reports = [
-        json!({"status": "downloading", "release_id": release_id}),
-        json!({"status": "downloaded", "release_id": release_id}),
-        json!({"status": "verified", "release_id": release_id}),
-        json!({"status": "installing", "release_id": release_id}),
-        json!({"status": "rebooted", "release_id": release_id}),
-        json!({"status": "failed", "release_id": release_id, "reason": "watchdog"}),
-        json!({"status": "rolled-back", "release_id": release_id}),
-        json!({"status": "committed", "release_id": release_id}),
+        StatusReport::Downloading { release_id },
+        StatusReport::Downloaded { release_id },
+        StatusReport::Verified { release_id },
+        StatusReport::Installing { release_id },
+        StatusReport::Rebooted { release_id },
+        StatusReport::Failed {
+            release_id,
+            reason: "watchdog".into(),
+        },
+        StatusReport::RolledBack { release_id },
+        StatusReport::Committed { release_id },
     ];
     for r in &reports {
         let (s, v) = post_json(&dev, &url, r).await;
-        assert_eq!(s, 204, "{r} {v}");
+        assert_eq!(s, 204, "{r:?} {v}");
     }
     let (_, v) = env.admin(Method::GET, "/api/v1/admin/devices/dev-status", None).await;
     let events = v["events"].as_array().unwrap();
@@ -358,7 +374,7 @@ pub async fn graceful_shutdown_flushes_written_behind_checkins(backend: Backend)
     }
     // No class in the certificate: the class named by the first check-in is committed at once
     // (with everything pending before it).
-    let body = json!({"class": CLASS, "running": {"digest": "44".repeat(32), "sequence": 4}});
+    let body = CheckinRequest::new("44".repeat(32), None, 4).with_class(CLASS);
     assert_eq!(post_json(&env.device("dev-nc", None), &url, &body).await.0, 200);
     let d = store.device("dev-nc").await.unwrap().unwrap();
     assert_eq!(d.class.as_deref(), Some(CLASS), "class is durable before the answer");

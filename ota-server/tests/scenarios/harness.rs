@@ -3,10 +3,15 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use ota_protocol::admin::{NewToken, Role as WireRole};
+use ota_protocol::client::{AdminClient, ClientError};
+use ota_protocol::device::CheckinRequest;
+use ota_protocol::ErrorBody;
 use ota_server::config::{Config, DeviceClass, Limits, TlsConfig, TrustConfig};
 use ota_server::domain::auth::Role;
 use ota_server::init::DevCa;
 use ota_server::RunningServer;
+use serde::Serialize;
 use serde_json::Value;
 
 use super::bundles::{self, Upload};
@@ -154,23 +159,32 @@ impl Env {
             .unwrap()
     }
 
+    /// The typed admin client, as the test admin.
+    pub fn client(&self) -> AdminClient {
+        AdminClient::builder(self.url(""))
+            .ca_pem(self.ca.cert_pem())
+            .resolve("localhost", self.addr())
+            .token(&self.admin_token)
+            .build()
+            .unwrap()
+    }
+
+    /// Uploads through the admin client: (201, the release) or (status, the error body).
     pub async fn upload_as(&self, token: &str, upload: &Upload) -> (u16, Value) {
-        let r = self
-            .anon()
-            .post(self.url("/api/v1/admin/releases"))
-            .bearer_auth(token)
-            .multipart(upload.form())
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        answer(
+            self.client()
+                .with_token(token)
+                .upload_release(&upload.to_release_upload())
+                .await,
+            201,
+        )
     }
 
     pub async fn upload(&self, upload: &Upload) -> (u16, Value) {
         self.upload_as(&self.admin_token, upload).await
     }
 
+    /// An admin call with a typed body (`body(&NewRollout { .. })`) or none; the answer as JSON.
     pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
         self.admin_as(&self.admin_token, method, path, body).await
     }
@@ -192,15 +206,11 @@ impl Env {
     }
 
     pub async fn token(&self, role: &str) -> String {
-        let (s, v) = self
-            .admin(
-                reqwest::Method::POST,
-                "/api/v1/admin/tokens",
-                Some(serde_json::json!({"name": role, "role": role})),
-            )
-            .await;
-        assert_eq!(s, 201, "{v}");
-        v["token"].as_str().unwrap().to_owned()
+        let token = NewToken {
+            name: role.into(),
+            role: WireRole::from(role),
+        };
+        self.client().create_token(&token).await.unwrap().token
     }
 
     /// Shuts down and, for PostgreSQL, drops the test schema.
@@ -237,15 +247,31 @@ impl Drop for Env {
     }
 }
 
+/// A typed request body for [`Env::admin`].
+pub fn body(request: &impl Serialize) -> Option<Value> {
+    Some(serde_json::to_value(request).unwrap())
+}
+
+/// A typed client's answer as (status, JSON): `ok` and the value, or the server's error body.
+pub fn answer<T: Serialize>(r: Result<T, ClientError>, ok: u16) -> (u16, Value) {
+    match r {
+        Ok(v) => (ok, serde_json::to_value(v).unwrap()),
+        Err(ClientError::Api { status, code, message }) => {
+            (status, serde_json::to_value(ErrorBody::new(code, message)).unwrap())
+        }
+        Err(e) => panic!("no API answer: {e}"),
+    }
+}
+
 /// POST JSON as a device.
-pub async fn post_json(client: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
+pub async fn post_json(client: &reqwest::Client, url: &str, body: &impl Serialize) -> (u16, Value) {
     let r = client.post(url).json(body).send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-pub fn checkin_body(digest_hex: &str, sequence: u64) -> Value {
-    serde_json::json!({ "running": { "digest": digest_hex, "version": "0.0.1", "sequence": sequence } })
+pub fn checkin_body(digest_hex: &str, sequence: u64) -> CheckinRequest {
+    CheckinRequest::new(digest_hex, Some("0.0.1".into()), sequence)
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

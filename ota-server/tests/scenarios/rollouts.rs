@@ -2,12 +2,14 @@
 //! Offer decisions under rollouts are covered by `tests/rollout_store.rs` and, end to end with
 //! a simulated fleet, by `demo/tests/rollout_e2e.rs`.
 
+use ota_protocol::admin::DeviceTags;
+use ota_protocol::rollouts::{NewRollout, PlanInput, StageInput};
 use reqwest::Method;
 use serde_json::json;
 
 use super::code;
 use crate::bundles::{self, Upload, CLASS};
-use crate::harness::{checkin_body, post_json, Backend, Env};
+use crate::harness::{body, checkin_body, post_json, Backend, Env};
 
 pub async fn rollout_api_and_tags(backend: Backend) {
     let env = Env::new(backend).await;
@@ -20,31 +22,51 @@ pub async fn rollout_api_and_tags(backend: Backend) {
     assert_eq!(s, 201, "{v}");
     let release = v["id"].as_i64().unwrap();
     let viewer = env.token("viewer").await;
-    let post = |body: serde_json::Value| env.admin(Method::POST, "/api/v1/admin/rollouts", Some(body));
+    let post = |r: NewRollout| env.admin(Method::POST, "/api/v1/admin/rollouts", body(&r));
+    let with_stages = |percents: &[f64]| NewRollout {
+        plan: PlanInput {
+            stages: Some(percents.iter().map(|p| StageInput::percent(*p)).collect()),
+            ..PlanInput::default()
+        },
+        ..NewRollout::of(release)
+    };
 
     // Validation: each mistake is a 4xx with its own code, and nothing is created.
-    let shrinking =
-        json!({"release_id": release, "plan": {"stages": [{"percent": 10}, {"percent": 5}, {"percent": 100}]}});
-    let (s, v) = post(shrinking).await;
+    let (s, v) = post(with_stages(&[10.0, 5.0, 100.0])).await;
     assert_eq!((s, code(&v)), (400, "invalid_plan"), "{v}");
-    let (s, v) = post(json!({"release_id": release, "plan": {"stages": [{"percent": 50}]}})).await;
+    let (s, v) = post(with_stages(&[50.0])).await;
     assert_eq!((s, code(&v)), (400, "invalid_plan"), "the last stage must be 100%: {v}");
-    let (s, v) = post(json!({"release_id": release, "plan": {"stages": [{"percent": 120}]}})).await;
+    let (s, v) = post(with_stages(&[120.0])).await;
     assert_eq!((s, code(&v)), (400, "invalid_plan"));
-    let (s, v) = post(json!({"release_id": release, "tags": ["Bad Tag"]})).await;
+    let (s, v) = post(NewRollout {
+        tags: Some(vec!["Bad Tag".into()]),
+        ..NewRollout::of(release)
+    })
+    .await;
     assert_eq!((s, code(&v)), (400, "invalid_tags"));
-    let (s, v) = post(json!({"release_id": release, "cohort_salt": "xyz"})).await;
+    let (s, v) = post(NewRollout {
+        cohort_salt: Some("xyz".into()),
+        ..NewRollout::of(release)
+    })
+    .await;
     assert_eq!((s, code(&v)), (400, "invalid_cohort_salt"));
-    let (s, v) = post(json!({"release_id": 999_999})).await;
+    let (s, v) = post(NewRollout::of(999_999)).await;
     assert_eq!((s, code(&v)), (404, "release_not_found"));
-    let (s, v) = post(json!({"release_id": release, "surprise": 1})).await;
+    // Deliberately not a protocol message: an unknown field.
+    let (s, v) = env
+        .admin(
+            Method::POST,
+            "/api/v1/admin/rollouts",
+            Some(json!({"release_id": release, "surprise": 1})),
+        )
+        .await;
     assert_eq!(s, 400, "unknown fields are refused: {v}");
     let (s, v) = env
         .admin_as(
             &viewer,
             Method::POST,
             "/api/v1/admin/rollouts",
-            Some(json!({"release_id": release})),
+            body(&NewRollout::of(release)),
         )
         .await;
     assert_eq!((s, code(&v)), (403, "insufficient_role"));
@@ -52,9 +74,13 @@ pub async fn rollout_api_and_tags(backend: Backend) {
     assert_eq!((s, v.as_array().unwrap().len()), (200, 0), "{v}");
 
     // A draft limited to two tags, with the default plan.
-    let (s, v) =
-        post(json!({"release_id": release, "name": "beta first", "tags": ["beta", "lab", "beta"], "start": false}))
-            .await;
+    let (s, v) = post(NewRollout {
+        name: Some("beta first".into()),
+        tags: Some(vec!["beta".into(), "lab".into(), "beta".into()]),
+        start: Some(false),
+        ..NewRollout::of(release)
+    })
+    .await;
     assert_eq!(s, 201, "{v}");
     let id = v["id"].as_i64().unwrap();
     assert_eq!(
@@ -71,7 +97,7 @@ pub async fn rollout_api_and_tags(backend: Backend) {
     assert_eq!(percents, [1.0, 10.0, 50.0, 100.0]);
     // Default promotion: 95% of the cohort committed (switched-off devices must not stall it).
     assert_eq!(v["stages"][0]["min_committed_percent"], 95.0);
-    let (s, v) = post(json!({"release_id": release})).await;
+    let (s, v) = post(NewRollout::of(release)).await;
     assert_eq!((s, code(&v)), (409, "rollout_exists"), "{v}");
 
     // Actions follow the state machine.
@@ -132,18 +158,23 @@ pub async fn rollout_api_and_tags(backend: Backend) {
     )
     .await;
     assert_eq!(s, 200);
-    let tags = |body| env.admin(Method::PUT, "/api/v1/admin/devices/dev-tags/tags", Some(body));
-    let (s, v) = tags(json!({"tags": ["lab", "beta", "lab"]})).await;
+    let tags = |tags: &[&str]| {
+        let t = DeviceTags {
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        };
+        env.admin(Method::PUT, "/api/v1/admin/devices/dev-tags/tags", body(&t))
+    };
+    let (s, v) = tags(&["lab", "beta", "lab"]).await;
     assert_eq!((s, &v["tags"]), (200, &json!(["beta", "lab"])), "{v}");
-    let (s, v) = tags(json!({"tags": ["UPPER"]})).await;
+    let (s, v) = tags(&["UPPER"]).await;
     assert_eq!((s, code(&v)), (400, "invalid_tags"));
-    let (s, v) = tags(json!({"tags": ["x".repeat(33)]})).await;
+    let (s, v) = tags(&[&"x".repeat(33)]).await;
     assert_eq!((s, code(&v)), (400, "invalid_tags"));
     let (s, v) = env
         .admin(
             Method::PUT,
             "/api/v1/admin/devices/nobody/tags",
-            Some(json!({"tags": []})),
+            body(&DeviceTags::default()),
         )
         .await;
     assert_eq!((s, code(&v)), (404, "device_not_found"));

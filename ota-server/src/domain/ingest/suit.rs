@@ -9,6 +9,7 @@ use device_verifier::release::{
 };
 use device_verifier::{ImagePolicy, TrustedKey, VerifyErrorKind as Kind};
 use manifest::suit::Envelope;
+use ota_protocol::ErrorCode;
 use serde::Deserialize;
 
 use super::{Bundle, ClassRef, Rejection, ReleaseVerifier, VerifiedBundle};
@@ -63,29 +64,29 @@ fn keys(ders: &[Vec<u8>]) -> Vec<TrustedKey<'_>> {
 fn envelope_rejection(kind: Kind) -> Rejection {
     let msg = format!("release manifest: {}", kind.as_str());
     match kind {
-        Kind::Malformed(_) => Rejection::malformed("envelope_malformed", msg),
-        Kind::UntrustedManifestKey => Rejection::verification("manifest_untrusted_key", msg),
-        Kind::ThresholdNotMet => Rejection::verification("manifest_threshold_not_met", msg),
-        Kind::ManifestDigestMismatch => Rejection::verification("manifest_digest_mismatch", msg),
-        Kind::SequenceRollback => Rejection::conflict("sequence_not_above_previous", msg),
-        Kind::WrongVendor | Kind::WrongClass => Rejection::verification("unknown_device_class", msg),
-        _ => Rejection::verification("manifest_signature_invalid", msg),
+        Kind::Malformed(_) => Rejection::malformed(ErrorCode::ENVELOPE_MALFORMED, msg),
+        Kind::UntrustedManifestKey => Rejection::verification(ErrorCode::MANIFEST_UNTRUSTED_KEY, msg),
+        Kind::ThresholdNotMet => Rejection::verification(ErrorCode::MANIFEST_THRESHOLD_NOT_MET, msg),
+        Kind::ManifestDigestMismatch => Rejection::verification(ErrorCode::MANIFEST_DIGEST_MISMATCH, msg),
+        Kind::SequenceRollback => Rejection::conflict(ErrorCode::SEQUENCE_NOT_ABOVE_PREVIOUS, msg),
+        Kind::WrongVendor | Kind::WrongClass => Rejection::verification(ErrorCode::UNKNOWN_DEVICE_CLASS, msg),
+        _ => Rejection::verification(ErrorCode::MANIFEST_SIGNATURE_INVALID, msg),
     }
 }
 
 fn image_rejection(kind: Kind) -> Rejection {
     let msg = format!("image: {}", kind.as_str());
     match kind {
-        Kind::ImageDigestMismatch => Rejection::verification("image_digest_mismatch", msg),
-        Kind::ImageSizeMismatch | Kind::ExceedsSlot => Rejection::verification("image_size_mismatch", msg),
+        Kind::ImageDigestMismatch => Rejection::verification(ErrorCode::IMAGE_DIGEST_MISMATCH, msg),
+        Kind::ImageSizeMismatch | Kind::ExceedsSlot => Rejection::verification(ErrorCode::IMAGE_SIZE_MISMATCH, msg),
         Kind::UntrustedKey
         | Kind::MissingKey
         | Kind::MissingSignature
         | Kind::BadSignature
         | Kind::SignatureKindMismatch
         | Kind::BadPureFlag
-        | Kind::HashMismatch => Rejection::verification("image_signature_invalid", msg),
-        _ => Rejection::verification("image_malformed", msg),
+        | Kind::HashMismatch => Rejection::verification(ErrorCode::IMAGE_SIGNATURE_INVALID, msg),
+        _ => Rejection::verification(ErrorCode::IMAGE_MALFORMED, msg),
     }
 }
 
@@ -114,10 +115,10 @@ impl FileRef {
 impl ReleaseVerifier for SuitVerifier {
     fn class_of(&self, envelope: &[u8]) -> Result<ClassRef, Rejection> {
         let env = Envelope::decode(envelope)
-            .map_err(|e| Rejection::malformed("envelope_malformed", format!("release.suit: {e:?}")))?;
-        let manifest = env
-            .manifest(&sha256)
-            .map_err(|e| Rejection::malformed("envelope_malformed", format!("release.suit manifest: {e:?}")))?;
+            .map_err(|e| Rejection::malformed(ErrorCode::ENVELOPE_MALFORMED, format!("release.suit: {e:?}")))?;
+        let manifest = env.manifest(&sha256).map_err(|e| {
+            Rejection::malformed(ErrorCode::ENVELOPE_MALFORMED, format!("release.suit manifest: {e:?}"))
+        })?;
         let common = manifest.common();
         self.classes
             .iter()
@@ -125,7 +126,7 @@ impl ReleaseVerifier for SuitVerifier {
             .cloned()
             .ok_or_else(|| {
                 Rejection::verification(
-                    "unknown_device_class",
+                    ErrorCode::UNKNOWN_DEVICE_CLASS,
                     format!(
                         "class {} is not configured on this server",
                         uuid::Uuid::from_bytes(*common.class_id())
@@ -149,21 +150,21 @@ impl ReleaseVerifier for SuitVerifier {
         let image = &bundle.image;
         if image.size != release.image_size() {
             return Err(Rejection::verification(
-                "image_size_mismatch",
+                ErrorCode::IMAGE_SIZE_MISMATCH,
                 format!("image is {} bytes, manifest says {}", image.size, release.image_size()),
             ));
         }
         if &image.digest.0 != release.image_digest() {
             return Err(Rejection::verification(
-                "image_digest_mismatch",
+                ErrorCode::IMAGE_DIGEST_MISMATCH,
                 "image SHA-256 differs from the manifest's image-digest",
             ));
         }
         // The device's own binding: digest and size again, then the MCUboot signature.
         let len = u32::try_from(image.size)
-            .map_err(|_| Rejection::verification("image_size_mismatch", "image larger than 4 GiB"))?;
+            .map_err(|_| Rejection::verification(ErrorCode::IMAGE_SIZE_MISMATCH, "image larger than 4 GiB"))?;
         let file = File::open(&image.path)
-            .map_err(|_| Rejection::verification("image_malformed", "staged image unreadable"))?;
+            .map_err(|_| Rejection::verification(ErrorCode::IMAGE_MALFORMED, "staged image unreadable"))?;
         let image_keys = keys(&self.image_keys);
         let image_policy = ImagePolicy {
             trusted_keys: &image_keys,
@@ -177,22 +178,16 @@ impl ReleaseVerifier for SuitVerifier {
         let mut patches = Vec::new();
         let mut used = vec![false; bundle.patches.len()];
         for delta in release.deltas() {
-            let digest: [u8; 32] = delta
-                .patch_digest
-                .bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| Rejection::verification("patch_digest_mismatch", "patch digest is not SHA-256"))?;
-            let base: [u8; 32] = delta
-                .precursor_digest
-                .bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| Rejection::verification("patch_digest_mismatch", "precursor digest is not SHA-256"))?;
+            let digest: [u8; 32] = delta.patch_digest.bytes.as_slice().try_into().map_err(|_| {
+                Rejection::verification(ErrorCode::PATCH_DIGEST_MISMATCH, "patch digest is not SHA-256")
+            })?;
+            let base: [u8; 32] = delta.precursor_digest.bytes.as_slice().try_into().map_err(|_| {
+                Rejection::verification(ErrorCode::PATCH_DIGEST_MISMATCH, "precursor digest is not SHA-256")
+            })?;
             let found = bundle.patches.iter().position(|p| p.digest.0 == digest);
             let Some(i) = found else {
                 return Err(Rejection::verification(
-                    "patch_missing",
+                    ErrorCode::PATCH_MISSING,
                     format!(
                         "patch {} named by the manifest was not uploaded (or its digest differs)",
                         delta.uri
@@ -202,7 +197,7 @@ impl ReleaseVerifier for SuitVerifier {
             let staged = &bundle.patches[i];
             if staged.size != delta.patch_size {
                 return Err(Rejection::verification(
-                    "patch_size_mismatch",
+                    ErrorCode::PATCH_SIZE_MISMATCH,
                     format!(
                         "patch {} is {} bytes, manifest says {}",
                         staged.name, staged.size, delta.patch_size
@@ -220,7 +215,7 @@ impl ReleaseVerifier for SuitVerifier {
         }
         if let Some(i) = used.iter().position(|u| !u) {
             return Err(Rejection::verification(
-                "unexpected_artifact",
+                ErrorCode::UNEXPECTED_ARTIFACT,
                 format!("{} is not named by the manifest", bundle.patches[i].name),
             ));
         }
@@ -230,13 +225,13 @@ impl ReleaseVerifier for SuitVerifier {
         let mut version = release.text().and_then(|t| t.version).map(str::to_owned);
         if let Some(json) = &bundle.summary {
             let summary: Summary = serde_json::from_slice(json)
-                .map_err(|e| Rejection::malformed("summary_malformed", format!("release.json: {e}")))?;
+                .map_err(|e| Rejection::malformed(ErrorCode::SUMMARY_MALFORMED, format!("release.json: {e}")))?;
             if summary.sequence != release.sequence()
                 || !summary.image.matches(&image.digest, image.size)
                 || !summary.envelope.matches(&envelope_digest, envelope_size)
             {
                 return Err(Rejection::verification(
-                    "summary_mismatch",
+                    ErrorCode::SUMMARY_MISMATCH,
                     "release.json disagrees with the envelope or the uploaded files",
                 ));
             }

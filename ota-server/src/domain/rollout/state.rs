@@ -197,14 +197,14 @@ impl OfferDecision {
     pub fn no_update_reason(self) -> Option<NoUpdateReason> {
         Some(match self {
             Self::Offer { .. } => return None,
-            Self::NotStarted => NoUpdateReason::RolloutNotStarted,
-            Self::NotInCohort => NoUpdateReason::NotInCohort,
-            Self::Paused => NoUpdateReason::RolloutPaused,
-            Self::Aborted => NoUpdateReason::RolloutAborted,
-            Self::InFlightCap => NoUpdateReason::InFlightLimit,
-            Self::AlreadyUpdated => NoUpdateReason::AlreadyUpdated,
-            Self::Failed => NoUpdateReason::AwaitingRetry,
-            Self::PenaltyBox => NoUpdateReason::HeldOut,
+            Self::NotStarted => NoUpdateReason::ROLLOUT_NOT_STARTED,
+            Self::NotInCohort => NoUpdateReason::NOT_IN_COHORT,
+            Self::Paused => NoUpdateReason::ROLLOUT_PAUSED,
+            Self::Aborted => NoUpdateReason::ROLLOUT_ABORTED,
+            Self::InFlightCap => NoUpdateReason::IN_FLIGHT_LIMIT,
+            Self::AlreadyUpdated => NoUpdateReason::ALREADY_UPDATED,
+            Self::Failed => NoUpdateReason::AWAITING_RETRY,
+            Self::PenaltyBox => NoUpdateReason::HELD_OUT,
         })
     }
 }

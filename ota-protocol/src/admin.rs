@@ -1,0 +1,158 @@
+//! The admin API (`/api/v1/admin/…`; bearer tokens with roles viewer ⊂ release-manager ⊂
+//! admin): releases, devices, tokens and the audit log. Rollouts and the fleet view are in
+//! [`crate::rollouts`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::names::wire_name;
+
+/// `GET` (viewer): [`ReleaseView`]s; `POST` (release-manager): upload a `signer release`
+/// bundle as `multipart/form-data` (see [`crate::client::ReleaseUpload`]) → 201 [`ReleaseView`].
+pub const RELEASES_PATH: &str = "/api/v1/admin/releases";
+/// `GET` (viewer): [`DeviceView`]s, paged by [`DeviceQuery`]; `GET …/{id}`: [`DeviceDetail`];
+/// `POST …/{id}/revoke`, `…/{id}/decommission` (admin); `PUT …/{id}/tags` (release-manager).
+pub const DEVICES_PATH: &str = "/api/v1/admin/devices";
+/// `POST` (admin): [`NewToken`] → 201 [`CreatedToken`].
+pub const TOKENS_PATH: &str = "/api/v1/admin/tokens";
+/// `GET` (admin): the newest [`AuditView`] entries.
+pub const AUDIT_PATH: &str = "/api/v1/admin/audit";
+
+/// A delta patch of a stored release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct PatchView {
+    pub format: u64,
+    pub base_sha256: String,
+    pub base_size: u64,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// A stored (verified) release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct ReleaseView {
+    pub id: i64,
+    pub class: String,
+    pub class_id: String,
+    pub sequence: u64,
+    pub version: String,
+    pub envelope_sha256: String,
+    pub image_sha256: String,
+    pub image_size: u64,
+    pub patches: Vec<PatchView>,
+    pub created_ms: i64,
+    pub uploaded_by: String,
+}
+
+wire_name! {
+    /// Whether a device may use the device API.
+    pub struct DeviceState;
+    /// May check in and download.
+    ACTIVE = "active";
+    /// Refused from its next request on (403 `device_revoked`).
+    REVOKED = "revoked";
+    /// Revoked and retired; its history is kept (403 `device_decommissioned`).
+    DECOMMISSIONED = "decommissioned";
+}
+
+/// A registered device and what it last reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct DeviceView {
+    pub id: String,
+    pub class: Option<String>,
+    pub state: DeviceState,
+    pub registered_ms: i64,
+    pub last_seen_ms: i64,
+    pub running_sha256: Option<String>,
+    pub running_version: Option<String>,
+    pub running_sequence: Option<u64>,
+    /// The last status the device reported (a `StatusReport` name, e.g. `committed`).
+    pub last_status: Option<String>,
+    pub tags: Vec<String>,
+}
+
+/// One entry of a device's history: a status report, or a revocation or decommissioning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct EventView {
+    pub at_ms: i64,
+    pub status: String,
+    pub release_id: Option<i64>,
+    pub reason: Option<String>,
+}
+
+/// A device and its newest events (newest first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct DeviceDetail {
+    pub device: DeviceView,
+    pub events: Vec<EventView>,
+}
+
+/// The query of `GET /api/v1/admin/devices`: devices ordered by id, after `after`, at most
+/// `limit` (default 100, 1–1000).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+}
+
+/// `PUT /api/v1/admin/devices/{id}/tags`: replaces the device's tags.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DeviceTags {
+    /// Groups rollouts can target: at most 32, each 1–32 of `a-z 0-9 . _ -`.
+    pub tags: Vec<String>,
+}
+
+wire_name! {
+    /// What a token may do; each role includes the ones before it.
+    pub struct Role;
+    /// Reads everything but the audit log.
+    VIEWER = "viewer";
+    /// Also uploads releases, runs rollouts and tags devices.
+    RELEASE_MANAGER = "release-manager";
+    /// Also revokes and decommissions devices, makes tokens and reads the audit log.
+    ADMIN = "admin";
+}
+
+/// `POST /api/v1/admin/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// 1–64 characters; the audit log names the token's actions by it.
+    pub name: String,
+    /// `admin`, `release-manager` or `viewer`.
+    pub role: Role,
+}
+
+/// A new token: shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct CreatedToken {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    /// Shown once; the server keeps only its SHA-256.
+    pub token: String,
+}
+
+/// One audit log entry: every mutating admin call, refused ones included.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct AuditView {
+    pub at_ms: i64,
+    /// `token:<name>` of the caller.
+    pub actor: String,
+    /// e.g. `release.upload`, `rollout.pause`, `device.revoke`, `token.create`.
+    pub action: String,
+    pub target: String,
+    /// `ok` or `error:<code>`.
+    pub result: String,
+}
