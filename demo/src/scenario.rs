@@ -5,10 +5,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use fleet_sim::{BootFailScope, FaultRates, Summary};
 use ota_protocol::rollouts::{
     CountsView, FleetView, NewRollout, PlanInput, RolloutState, RolloutView, StageInput, StageView,
 };
-use ota_server::sim::{self, BootFailScope, FaultRates, Summary};
 
 use crate::firmware::{self, ReleaseSpec};
 use crate::world::{World, VENDOR};
@@ -197,15 +197,15 @@ pub async fn run(world: &World, repo: &Path, opts: &DemoOptions, verbose: bool) 
         boot_fail: opts.bad_boot_fail,
         ..FaultRates::default()
     };
-    let specs = sim::fleet("dev-", opts.devices, CLASS, &prov, &v1, "1.0.0", 1, rates, opts.seed);
+    let specs = fleet_sim::fleet("dev-", opts.devices, CLASS, &prov, &v1, "1.0.0", 1, rates, opts.seed);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let fleet_opts = world.fleet_options(
         opts.poll,
         BootFailScope::Versions(vec![BAD_VERSION.to_owned()]),
         stopped,
     );
-    let ca = ota_server::init::DevCa::load(&world.ca.key_pem())?;
-    let fleet = tokio::spawn(async move { sim::run(&ca, &fleet_opts, specs).await });
+    let ca = world.fleet_ca()?;
+    let fleet = tokio::spawn(async move { fleet_sim::run(&ca, &fleet_opts, specs).await });
     // Let every device check in once, so the cohorts are sized on the whole fleet.
     wait_for_checkins(world, opts.devices, opts.timeout).await?;
 

@@ -1,18 +1,18 @@
 //! A complete, real deployment on one machine: development CA and keys, `ota-server` on SQLite
 //! over mutual TLS (in this process, on a real TCP port), the typed admin client
-//! (`ota_protocol::client`) speaking the HTTP API, and fleets of simulated devices (`ota_server::sim`) with their own certificates.
+//! (`ota_protocol::client`) speaking the HTTP API, and fleets of simulated devices (`fleet_sim`) with their own certificates.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use fleet_sim::{BootFailScope, FleetCa, FleetOptions, Provisioning};
 use ota_protocol::client::{AdminClient, ReleaseUpload};
 use ota_protocol::rollouts::{FleetView, NewRollout, RolloutAction, RolloutView};
 use ota_server::config::{Config, DeviceClass, Limits, OfferMode, TlsConfig, TrustConfig};
 use ota_server::domain::auth::Role;
 use ota_server::init::{write_new, DevCa};
-use ota_server::sim::{self, BootFailScope, FleetOptions, Provisioning};
 use signer::release::ReleaseBundle;
 
 use crate::firmware::{self, DevKeys};
@@ -337,9 +337,14 @@ impl World {
         Ok(())
     }
 
+    /// The fleet CA as the simulator issues device certificates from it (its key).
+    pub fn fleet_ca(&self) -> Result<FleetCa> {
+        FleetCa::from_key_pem(&self.ca.key_pem())
+    }
+
     /// What devices of `class` are provisioned to trust.
     pub fn provisioning(&self, class: &str) -> Result<Provisioning> {
-        Ok(sim::provisioning(
+        Ok(fleet_sim::provisioning(
             class,
             VENDOR,
             vec![self.keys.manifest_spki()?],

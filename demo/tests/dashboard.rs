@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use fleet_sim::{BootFailScope, FaultRates};
 use ota_demo::firmware::{self, ReleaseSpec};
 use ota_demo::scenario::{plan, rollout, wait_for, DemoOptions, BAD_VERSION, CLASS};
 use ota_demo::world::{World, VENDOR};
 use ota_protocol::rollouts::RolloutState;
-use ota_server::sim::{self, BootFailScope, FaultRates};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -80,11 +80,11 @@ async fn dashboard_shows_progress_and_pause_reason_in_chromium() {
         ..FaultRates::default()
     };
     let prov = world.provisioning(CLASS).unwrap();
-    let specs = sim::fleet("dev-", opts.devices, CLASS, &prov, &v1, "1.0.0", 1, rates, 5);
+    let specs = fleet_sim::fleet("dev-", opts.devices, CLASS, &prov, &v1, "1.0.0", 1, rates, 5);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let fleet_opts = world.fleet_options(opts.poll, BootFailScope::Versions(vec![BAD_VERSION.into()]), stopped);
-    let ca = ota_server::init::DevCa::load(&world.ca.key_pem()).unwrap();
-    let fleet = tokio::spawn(async move { sim::run(&ca, &fleet_opts, specs).await });
+    let ca = world.fleet_ca().unwrap();
+    let fleet = tokio::spawn(async move { fleet_sim::run(&ca, &fleet_opts, specs).await });
 
     // A 20% canary of 60 devices, 30% of them failing: it pauses with devices committed too.
     let mut plan = plan(&opts);

@@ -9,11 +9,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use fleet_sim::{BootFailScope, EndState, FaultRates};
 use ota_demo::firmware::{self, ReleaseSpec};
 use ota_demo::scenario::{plan, rollout, wait_for, DemoOptions, BAD_VERSION, CLASS};
 use ota_demo::world::{World, VENDOR};
+use ota_protocol::device::NoUpdateReason;
 use ota_protocol::rollouts::{CountsView, PauseKind, RolloutAction, RolloutState, RolloutView};
-use ota_server::sim::{self, BootFailScope, EndState, FaultRates};
 
 const OTHER_CLASS: &str = "gateway";
 const DEVICES: usize = 200;
@@ -84,9 +85,9 @@ async fn staged_rollouts_end_to_end() {
         ..FaultRates::default()
     };
     let prov = world.provisioning(CLASS).unwrap();
-    let mut specs = sim::fleet("dev-", DEVICES, CLASS, &prov, &v1, "1.0.0", 1, rates, 11);
+    let mut specs = fleet_sim::fleet("dev-", DEVICES, CLASS, &prov, &v1, "1.0.0", 1, rates, 11);
     let gw = world.provisioning(OTHER_CLASS).unwrap();
-    specs.extend(sim::fleet(
+    specs.extend(fleet_sim::fleet(
         "gw-",
         3,
         OTHER_CLASS,
@@ -100,8 +101,8 @@ async fn staged_rollouts_end_to_end() {
     let revoked = "dev-00007";
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let fleet_opts = world.fleet_options(opts.poll, BootFailScope::Versions(vec![BAD_VERSION.into()]), stopped);
-    let ca = ota_server::init::DevCa::load(&world.ca.key_pem()).unwrap();
-    let fleet = tokio::spawn(async move { sim::run(&ca, &fleet_opts, specs).await });
+    let ca = world.fleet_ca().unwrap();
+    let fleet = tokio::spawn(async move { fleet_sim::run(&ca, &fleet_opts, specs).await });
 
     // Everyone checks in once; then one device is revoked (its certificate stays valid).
     let start = std::time::Instant::now();
@@ -217,7 +218,7 @@ async fn staged_rollouts_end_to_end() {
     let _ = stop.send(true);
     let summary = fleet.await.unwrap().unwrap();
     let by_id = |id: &str| summary.reports.iter().find(|r| r.id == id).unwrap();
-    let digest = |b: &[u8]| ota_server::domain::Sha256::of(b).hex();
+    let digest = fleet_sim::sha256_hex;
 
     // The revoked device was refused and still runs v1.
     let r = by_id(revoked);
@@ -228,7 +229,7 @@ async fn staged_rollouts_end_to_end() {
         let r = by_id(&format!("gw-{i:05}"));
         assert_eq!((r.attempts, r.digest.as_str()), (0, digest(&v1).as_str()), "{r:?}");
         assert_eq!(r.state, EndState::UpToDate, "{r:?}");
-        assert_eq!(r.no_update_reason.as_deref(), Some("no_release"), "{r:?}");
+        assert_eq!(r.no_update_reason, Some(NoUpdateReason::NO_RELEASE), "{r:?}");
     }
     // The paused 3.0.0 rollout holds back every device of the class it did not reach, and the
     // simulator says so (they run 2.0.0, not the newest release: never "up to date").
@@ -247,7 +248,7 @@ async fn staged_rollouts_end_to_end() {
             (CLASS, digest(&v2).as_str()),
             "{r:?}"
         );
-        assert_eq!(r.no_update_reason.as_deref(), Some("rollout_paused"), "{r:?}");
+        assert_eq!(r.no_update_reason, Some(NoUpdateReason::ROLLOUT_PAUSED), "{r:?}");
     }
     for r in summary.reports.iter().filter(|r| r.state == EndState::Committed) {
         assert_eq!(r.digest, digest(&v3), "committed = runs the newest release: {r:?}");

@@ -16,6 +16,11 @@ pub const STATUS_PATH: &str = "/api/v1/device/status";
 /// `ETag` (the SHA-256), `If-None-Match`.
 pub const ARTIFACTS_PATH: &str = "/api/v1/device/artifacts";
 
+/// Devices are identified by their client certificate (mutual TLS): the URI SAN
+/// `urn:fwsign:device:<id>`, else the subject CN; the subject OU, if present, is the class
+/// (ota-server/README.md, "Configuration").
+pub const DEVICE_ID_URI_PREFIX: &str = "urn:fwsign:device:";
+
 /// The path of the artifact with this SHA-256 (hex), as offers name it in [`Link::url`].
 pub fn artifact_path(sha256_hex: &str) -> String {
     format!("{ARTIFACTS_PATH}/{sha256_hex}")

@@ -19,7 +19,6 @@ pub mod init;
 pub mod metrics;
 pub mod rollouts;
 pub mod serve;
-pub mod sim;
 pub mod store;
 pub mod tls;
 

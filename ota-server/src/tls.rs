@@ -21,7 +21,7 @@ use x509_cert::Certificate;
 use crate::config::TlsConfig;
 
 /// URI SAN prefix that names a device (`urn:fwsign:device:<id>`); takes precedence over the CN.
-pub const DEVICE_URI_PREFIX: &str = "urn:fwsign:device:";
+pub use ota_protocol::device::DEVICE_ID_URI_PREFIX as DEVICE_URI_PREFIX;
 
 const OID_CN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
 const OID_OU: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.11");

@@ -5,11 +5,15 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use ota_protocol::device::{NoUpdateReason, StatusReport, UpdateOffer};
 use serde::Serialize;
 
 use super::firmware::{Firmware, Nvm, Payload};
-use super::net::{Checkin, Link, Offer};
+use super::net::{Checkin, Link};
 use super::plan::{DeviceSpec, FleetOptions, Rng};
+
+/// The reason recorded when a server says nothing about why it offers nothing (an older server).
+pub const UNSPECIFIED: &str = "unspecified";
 
 /// Where a device ended. Serialized in snake_case (`up_to_date`, `held_back`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -51,10 +55,10 @@ impl EndState {
     }
 
     /// Where a device ends whose last check-in offered nothing, for `reason`.
-    fn idle(reason: Option<&str>, updated: bool) -> Self {
+    fn idle(reason: Option<&NoUpdateReason>, updated: bool) -> Self {
         match reason {
-            Some("up_to_date" | "no_release") if updated => Self::Committed,
-            Some("up_to_date" | "no_release") => Self::UpToDate,
+            Some(r) if r.is_current() && updated => Self::Committed,
+            Some(r) if r.is_current() => Self::UpToDate,
             // Anything else (or no reason: an older server) means something is withheld or
             // unknown: never claim the device is current.
             _ => Self::HeldBack,
@@ -70,7 +74,7 @@ pub struct DeviceReport {
     pub state: EndState,
     /// The server's `no_update_reason` at the device's last check-in, if that check-in offered
     /// nothing (`held_back` devices always have one, or `unspecified` from an older server).
-    pub no_update_reason: Option<String>,
+    pub no_update_reason: Option<NoUpdateReason>,
     pub version: String,
     pub digest: String,
     pub sequence: u64,
@@ -114,7 +118,7 @@ pub async fn run(spec: DeviceSpec, opts: FleetOptions, link: Link) -> DeviceRepo
         state: EndState::Deadline,
         no_update_reason: None,
         version: spec.version.clone(),
-        digest: fw.running_digest().hex(),
+        digest: hex::encode(fw.running_digest()),
         sequence: spec.sequence,
         statuses: vec![],
         failures: vec![],
@@ -138,7 +142,7 @@ pub async fn run(spec: DeviceSpec, opts: FleetOptions, link: Link) -> DeviceRepo
     sim.run().await;
     let mut report = sim.report;
     report.version = sim.version;
-    report.digest = sim.fw.running_digest().hex();
+    report.digest = hex::encode(sim.fw.running_digest());
     report.sequence = sim.fw.nvm.sequence;
     report
 }
@@ -157,9 +161,9 @@ impl Sim<'_> {
         let mut attempts: HashMap<i64, u32> = HashMap::new();
         let (mut updated, mut errors, mut gave_up) = (false, 0u32, None);
         // Set while the last check-in offered nothing: the server's reason.
-        let mut idle: Option<Option<String>> = None;
+        let mut idle: Option<Option<NoUpdateReason>> = None;
         while Instant::now() < deadline && !self.stopped() {
-            let digest = self.fw.running_digest().hex();
+            let digest = hex::encode(self.fw.running_digest());
             self.report.checkins += 1;
             let checkin = self.link.checkin(&digest, &self.version, self.fw.nvm.sequence).await;
             match checkin {
@@ -177,9 +181,9 @@ impl Sim<'_> {
                 }
                 Ok(Checkin::NoUpdate(reason)) => {
                     errors = 0;
-                    self.report.no_update_reason = Some(reason.clone().unwrap_or_else(|| "unspecified".into()));
+                    self.report.no_update_reason = Some(reason.clone().unwrap_or_else(|| UNSPECIFIED.into()));
                     if self.opts.until_idle {
-                        self.report.state = EndState::idle(reason.as_deref(), updated);
+                        self.report.state = EndState::idle(reason.as_ref(), updated);
                         return;
                     }
                     idle = Some(reason);
@@ -230,7 +234,7 @@ impl Sim<'_> {
         self.report.state = match (self.stopped(), gave_up, idle) {
             (false, _, _) => EndState::Deadline,
             (true, Some(failure), _) => failure,
-            (true, None, Some(reason)) => EndState::idle(reason.as_deref(), updated),
+            (true, None, Some(reason)) => EndState::idle(reason.as_ref(), updated),
             (true, None, None) if updated => EndState::Committed,
             (true, None, None) => EndState::Deadline,
         };
@@ -240,25 +244,29 @@ impl Sim<'_> {
         self.opts.stop.as_ref().is_some_and(|s| *s.borrow())
     }
 
-    async fn status(&mut self, status: &str, release_id: i64, reason: Option<&str>) {
-        self.report.statuses.push(match reason {
-            Some(r) => format!("{status}: {r}"),
-            None => status.to_owned(),
+    async fn status(&mut self, report: StatusReport) {
+        self.report.statuses.push(match report.reason() {
+            Some(r) => format!("{}: {r}", report.name()),
+            None => report.name().to_owned(),
         });
         // A lost report is not retried (the next check-in says what runs anyway).
-        if let Err(e) = self.link.status(status, release_id, reason).await {
+        if let Err(e) = self.link.status(&report).await {
             self.report.failures.push(e);
         }
     }
 
     async fn fail(&mut self, release_id: i64, reason: String) -> Result<(), bool> {
-        self.status("failed", release_id, Some(&reason)).await;
+        self.status(StatusReport::Failed {
+            release_id: Some(release_id),
+            reason: reason.clone(),
+        })
+        .await;
         self.report.failures.push(reason);
         Err(false)
     }
 
     /// One attempt at an offer. `Err(true)`: the image did not boot (rolled back).
-    async fn update(&mut self, offer: &Offer) -> Result<(), bool> {
+    async fn update(&mut self, offer: &UpdateOffer) -> Result<(), bool> {
         let id = offer.release_id;
         let envelope = match base64::engine::general_purpose::STANDARD.decode(&offer.envelope) {
             Ok(e) => e,
@@ -267,19 +275,17 @@ impl Sim<'_> {
         if let Err(e) = self.fw.check_envelope(&envelope) {
             return self.fail(id, e).await;
         }
-        let running = self.fw.running_digest().hex();
-        let patch = offer
-            .patch
-            .as_ref()
-            .filter(|p| p.base_sha256.as_deref() == Some(running.as_str()));
-        let artifact = patch.unwrap_or(&offer.image);
-        self.status("downloading", id, None).await;
+        let running = hex::encode(self.fw.running_digest());
+        let patch = offer.patch.as_ref().filter(|p| p.base_sha256 == running);
+        let artifact = patch.map_or_else(|| offer.image.clone(), |p| p.link());
+        let release_id = Some(id);
+        self.status(StatusReport::Downloading { release_id }).await;
         let drop_at = self
             .spec
             .faults
             .drop_mid_download
             .then(|| artifact.size / 10 + self.rng.below(artifact.size * 8 / 10 + 1));
-        let download = match self.link.download(artifact, drop_at).await {
+        let download = match self.link.download(&artifact, drop_at).await {
             Ok(d) => d,
             Err(e) => return self.fail(id, e).await,
         };
@@ -296,7 +302,7 @@ impl Sim<'_> {
             let at = self.rng.below(bytes.len() as u64) as usize;
             bytes[at] ^= 0x5A;
         }
-        self.status("downloaded", id, None).await;
+        self.status(StatusReport::Downloaded { release_id }).await;
         let payload = if patch.is_some() {
             Payload::Patch(&bytes)
         } else {
@@ -306,18 +312,18 @@ impl Sim<'_> {
             Ok(s) => s,
             Err(e) => return self.fail(id, e).await,
         };
-        self.status("verified", id, None).await;
-        self.status("installing", id, None).await;
+        self.status(StatusReport::Verified { release_id }).await;
+        self.status(StatusReport::Installing { release_id }).await;
         let boots = !(self.spec.faults.boot_fail && self.opts.boot_fail_scope.applies_to(&offer.version));
         match self.fw.reboot(staged, boots) {
             Ok(()) => {
                 self.version = offer.version.clone();
-                self.status("rebooted", id, None).await;
-                self.status("committed", id, None).await;
+                self.status(StatusReport::Rebooted { release_id }).await;
+                self.status(StatusReport::Committed { release_id }).await;
                 Ok(())
             }
             Err(e) if e == "rolled-back" => {
-                self.status("rolled-back", id, None).await;
+                self.status(StatusReport::RolledBack { release_id }).await;
                 self.report.failures.push("boot: rolled back".into());
                 Err(true)
             }

@@ -1,41 +1,47 @@
 //! Fleet simulator: N virtual devices against a real `ota-server`, each with its own
 //! certificate, two flash slots and persistent anti-rollback state, running `device-verifier`
-//! on every download. Library part of the `fleet-sim` binary, so tests drive it in-process.
+//! on every download. Library part of the `fleet-sim` binary, so tests and the demo drive it
+//! in-process.
+//!
+//! Device-side code only: it speaks the device API through `ota-protocol`'s types and never
+//! links the server (docs/ARCHITECTURE.md, "Crates").
 
+pub mod ca;
 pub mod device;
 pub mod firmware;
 pub mod net;
 pub mod plan;
+pub mod server_config;
 pub mod summary;
 
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::SubjectPublicKeyInfoDer;
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::SubjectPublicKeyInfoDer;
 
+pub use ca::{FleetCa, Issued};
 pub use device::{DeviceReport, EndState};
 pub use firmware::Provisioning;
 pub use plan::{fleet, BootFailScope, DeviceFaults, DeviceSpec, FaultRates, FleetOptions};
+pub use server_config::ServerConfig;
 pub use summary::Summary;
 
-use crate::domain::ingest::ClassRef;
-use crate::init::DevCa;
-
-/// Provisioning for a class: its vendor/class ids (derived as `signer release` does) and keys.
+/// Provisioning for a class: its vendor/class ids (derived as `signer release` does,
+/// [`manifest::suit::class_ids`]) and the keys its devices trust.
 pub fn provisioning(
     class: &str,
     vendor_domain: &str,
     manifest_keys: Vec<Vec<u8>>,
     image_keys: Vec<Vec<u8>>,
 ) -> Provisioning {
-    let c = ClassRef::derive(class, vendor_domain);
+    let ids = manifest::suit::class_ids(vendor_domain, class);
     Provisioning {
         manifest_keys,
         image_keys,
-        vendor_id: c.vendor_id,
-        class_id: c.class_id,
+        vendor_id: ids.vendor_id,
+        class_id: ids.class_id,
     }
 }
 
@@ -45,8 +51,17 @@ pub fn read_spki_pem(path: &Path) -> Result<Vec<u8>> {
     Ok(der.as_ref().to_vec())
 }
 
+/// SHA-256 of `bytes`, in hex (how the device API names images and patches).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(sha256(bytes))
+}
+
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
+    <sha2::Sha256 as sha2::Digest>::digest(bytes).into()
+}
+
 /// Issues each device a certificate from `ca`, runs them all concurrently, and summarises.
-pub async fn run(ca: &DevCa, opts: &FleetOptions, specs: Vec<DeviceSpec>) -> Result<Summary> {
+pub async fn run(ca: &FleetCa, opts: &FleetOptions, specs: Vec<DeviceSpec>) -> Result<Summary> {
     let mut links = Vec::with_capacity(specs.len());
     for s in &specs {
         let issued = ca.issue_device(&s.id, Some(&s.class))?;

@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-
-use ota_server::init::DevCa;
-use ota_server::sim::{self, FaultRates, FleetOptions};
+use fleet_sim::{FaultRates, FleetCa, FleetOptions, ServerConfig};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -142,7 +140,7 @@ async fn main() -> Result<()> {
     let config = a
         .config
         .as_deref()
-        .map(ota_server::Config::load)
+        .map(ServerConfig::load)
         .transpose()
         .context("loading --config")?;
     let config_dir = a.config.as_deref().and_then(|p| p.parent()).map(PathBuf::from);
@@ -181,7 +179,7 @@ async fn main() -> Result<()> {
             !paths.is_empty(),
             "no trusted keys: give --manifest-key/--image-key or --config"
         );
-        paths.iter().map(|p| sim::read_spki_pem(p)).collect()
+        paths.iter().map(|p| fleet_sim::read_spki_pem(p)).collect()
     };
     let manifest_keys = keys(&a.manifest_key, config.as_ref().map(|c| c.trust.manifest_keys.clone()))?;
     let image_keys = keys(&a.image_key, config.as_ref().map(|c| c.trust.image_keys.clone()))?;
@@ -194,17 +192,11 @@ async fn main() -> Result<()> {
     let vendor = a
         .vendor_domain
         .clone()
-        .or_else(|| {
-            config.as_ref().and_then(|c| {
-                c.classes
-                    .iter()
-                    .find(|k| k.name == class)
-                    .map(|k| k.vendor_domain.clone())
-            })
-        })
+        .or_else(|| config.as_ref()?.vendor_domain(&class).map(str::to_owned))
         .context("--vendor-domain")?;
 
-    let ca = DevCa::load(&std::fs::read_to_string(&ca_key).with_context(|| format!("{}", ca_key.display()))?)?;
+    let ca =
+        FleetCa::from_key_pem(&std::fs::read_to_string(&ca_key).with_context(|| format!("{}", ca_key.display()))?)?;
     let image = std::fs::read(&a.image).with_context(|| format!("{}", a.image.display()))?;
     let opts = FleetOptions {
         server_url,
@@ -218,20 +210,20 @@ async fn main() -> Result<()> {
         max_attempts: a.max_attempts,
         until_idle: !a.keep_polling,
         boot_fail_scope: if a.boot_fail_version.is_empty() {
-            sim::BootFailScope::Every
+            fleet_sim::BootFailScope::Every
         } else {
-            sim::BootFailScope::Versions(a.boot_fail_version.clone())
+            fleet_sim::BootFailScope::Versions(a.boot_fail_version.clone())
         },
         stop: None,
         deadline: Duration::from_secs(a.deadline),
     };
-    let provisioning = sim::provisioning(&class, &vendor, manifest_keys, image_keys);
+    let provisioning = fleet_sim::provisioning(&class, &vendor, manifest_keys, image_keys);
     let rates = FaultRates {
         boot_fail: pct(a.boot_fail),
         corrupt: pct(a.corrupt),
         drop: pct(a.drop),
     };
-    let specs = sim::fleet(
+    let specs = fleet_sim::fleet(
         &a.id_prefix,
         a.devices,
         &class,
@@ -254,7 +246,7 @@ async fn main() -> Result<()> {
             format!("polling until the deadline ({} s)", a.deadline)
         }
     );
-    let summary = sim::run(&ca, &opts, specs).await?;
+    let summary = fleet_sim::run(&ca, &opts, specs).await?;
     eprintln!(
         "fleet-sim: {} device(s) finished in {:.1} s",
         summary.devices, summary.wall_time_s

@@ -1,16 +1,20 @@
-//! The fleet simulator against a real server (real TLS, real HTTP, SQLite): a v1 → v2 release
-//! with a delta, cut with the `signer` library and the test-only keys (image key a, manifest
-//! key b), reaches every device of the class; faults behave as firmware would.
+//! The fleet simulator against a real server (in-process `ota-server`: real TLS, real HTTP,
+//! SQLite): a v1 → v2 release with a delta, cut with the `signer` library and the test-only keys
+//! (image key a, manifest key b), reaches every device of the class; faults behave as firmware
+//! would. Admin calls go through `ota-protocol`'s typed client.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use fleet_sim::{DeviceSpec, EndState, FaultRates, FleetCa, FleetOptions, Provisioning};
 use manifest::image::encode::ImageOptions;
 use manifest::image::TrailerLayout;
+use ota_protocol::client::{AdminClient, ReleaseUpload};
+use ota_protocol::device::NoUpdateReason;
+use ota_protocol::rollouts::{NewRollout, PlanInput, RolloutAction, StageInput};
 use ota_server::config::{Config, DeviceClass, Limits, TlsConfig, TrustConfig};
 use ota_server::domain::auth::Role;
 use ota_server::init::DevCa;
-use ota_server::sim::{self, DeviceSpec, EndState, FaultRates, FleetOptions, Provisioning};
 use signer::image::{sign_image, PublicKeyFormat, ShaChoice, SignSettings};
 use signer::release::sign::KeyCoseSigner;
 use signer::release::{build_release, CoseSigner, DeltaRef, ReleaseInput};
@@ -28,7 +32,7 @@ fn read(rel: &str) -> Vec<u8> {
 }
 
 fn sha(b: &[u8]) -> String {
-    ota_server::domain::Sha256::of(b).hex()
+    fleet_sim::sha256_hex(b)
 }
 
 /// A third image (signed with the trusted image key) whose devices have no patch: full download.
@@ -56,9 +60,10 @@ fn factory_image() -> Vec<u8> {
 struct Server {
     _dir: tempfile::TempDir,
     ca: DevCa,
+    /// The same CA, as fleet-sim issues device certificates from its key.
+    fleet_ca: FleetCa,
     server: ota_server::RunningServer,
-    admin: reqwest::Client,
-    token: String,
+    admin: AdminClient,
 }
 
 impl Server {
@@ -107,41 +112,24 @@ impl Server {
         let token = ota_server::init::create_token(server.store.as_ref(), "test-admin", Role::Admin)
             .await
             .unwrap();
-        let admin = reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(ca.cert_pem().as_bytes()).unwrap())
+        let admin = AdminClient::builder(format!("https://localhost:{}", server.addr.port()))
+            .ca_pem(ca.cert_pem())
             .resolve("localhost", server.addr)
+            .token(token)
             .build()
             .unwrap();
+        let fleet_ca = FleetCa::from_key_pem(&ca.key_pem()).unwrap();
         Self {
             _dir: dir,
             ca,
+            fleet_ca,
             server,
             admin,
-            token,
         }
     }
 
     fn url(&self, path: &str) -> String {
         format!("https://localhost:{}{path}", self.server.addr.port())
-    }
-
-    async fn admin_json(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<serde_json::Value>,
-    ) -> serde_json::Value {
-        let mut req = self.admin.request(method, self.url(path)).bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status();
-        let text = r.text().await.unwrap();
-        assert!(status.is_success(), "{path}: {status} {text}");
-        serde_json::from_str(&text).unwrap()
     }
 
     /// Signs and uploads v2 (sequence 2) with a real delta from v1; returns its id.
@@ -169,52 +157,23 @@ impl Server {
             &[&cose as &dyn CoseSigner],
         )
         .unwrap();
-        use reqwest::multipart::{Form, Part};
-        let mut form = Form::new()
-            .part(
-                "envelope",
-                Part::bytes(bundle.envelope.clone()).file_name("release.suit"),
-            )
-            .part("image", Part::bytes(bundle.image.clone()).file_name("firmware.bin"))
-            .part(
-                "summary",
-                Part::bytes(serde_json::to_vec(&bundle.summary).unwrap()).file_name("release.json"),
-            );
-        for (_, p) in &bundle.patches {
-            form = form.part("patch", Part::bytes(p.clone()).file_name("patch.bin"));
+        let mut upload = ReleaseUpload::new(bundle.envelope, bundle.image_name, bundle.image)
+            .with_summary(serde_json::to_vec(&bundle.summary).unwrap());
+        for (name, patch) in bundle.patches {
+            upload = upload.with_patch(name, patch);
         }
-        let r = self
-            .admin
-            .post(self.url("/api/v1/admin/releases"))
-            .bearer_auth(&self.token)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        let text = r.text().await.unwrap_or_default();
-        assert_eq!(status, 201, "{text}");
-        serde_json::from_str::<serde_json::Value>(&text).unwrap()["id"]
-            .as_i64()
-            .unwrap()
+        self.admin.upload_release(&upload).await.expect("release upload").id
     }
 
-    async fn device_view(&self, id: &str) -> serde_json::Value {
-        let r = self
-            .admin
-            .get(self.url(&format!("/api/v1/admin/devices/{id}")))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        r.json().await.unwrap()
+    /// What the server stored of the device's last check-in: its running image (SHA-256 hex).
+    async fn running_sha256(&self, id: &str) -> Option<String> {
+        self.admin.device(id).await.unwrap().device.running_sha256
     }
 }
 
 fn provisioning(class: &str) -> Provisioning {
-    let spki = |f: &str| sim::read_spki_pem(&repo(f)).unwrap();
-    sim::provisioning(
+    let spki = |f: &str| fleet_sim::read_spki_pem(&repo(f)).unwrap();
+    fleet_sim::provisioning(
         class,
         VENDOR,
         vec![spki("fixtures/keys/test-only-ed25519-b.pub.pem")],
@@ -235,17 +194,19 @@ async fn fleet_updates_v1_to_v2_with_deltas_and_faults() {
     let prov = provisioning(CLASS);
     let none = FaultRates::default();
     // 24 devices on v1, 4 on an image the release has no patch for, 2 of another class.
-    let mut specs: Vec<DeviceSpec> = sim::fleet("v1-", 24, CLASS, &prov, &v1, "1.0.0", 1, none, 7);
+    let mut specs: Vec<DeviceSpec> = fleet_sim::fleet("v1-", 24, CLASS, &prov, &v1, "1.0.0", 1, none, 7);
     specs[0].faults.corrupt_first_download = true;
     specs[1].faults.drop_mid_download = true;
     specs[2].faults.boot_fail = true;
     specs[3].faults.corrupt_first_download = true;
     specs[3].faults.drop_mid_download = true;
-    specs.extend(sim::fleet("factory-", 4, CLASS, &prov, &factory, "0.9.0", 1, none, 8));
+    specs.extend(fleet_sim::fleet(
+        "factory-", 4, CLASS, &prov, &factory, "0.9.0", 1, none, 8,
+    ));
     specs[24].faults.drop_mid_download = true;
     specs[25].faults.corrupt_first_download = true;
     let gw = provisioning(OTHER_CLASS);
-    specs.extend(sim::fleet("gw-", 2, OTHER_CLASS, &gw, &v1, "1.0.0", 1, none, 9));
+    specs.extend(fleet_sim::fleet("gw-", 2, OTHER_CLASS, &gw, &v1, "1.0.0", 1, none, 9));
 
     let opts = FleetOptions {
         server_url: srv.url(""),
@@ -262,7 +223,7 @@ async fn fleet_updates_v1_to_v2_with_deltas_and_faults() {
         ..FleetOptions::default()
     };
     let t = Instant::now();
-    let summary = sim::run(&srv.ca, &opts, specs).await.unwrap();
+    let summary = fleet_sim::run(&srv.fleet_ca, &opts, specs).await.unwrap();
     eprintln!("{}", summary.to_text());
     eprintln!("simulation wall time {:?}", t.elapsed());
     let by_id = |id: &str| summary.reports.iter().find(|r| r.id == id).unwrap();
@@ -279,13 +240,12 @@ async fn fleet_updates_v1_to_v2_with_deltas_and_faults() {
         .filter(|r| r.class == CLASS && r.id != "v1-00002")
     {
         assert_eq!(r.state, EndState::Committed, "{r:?}");
-        assert_eq!(r.no_update_reason.as_deref(), Some("up_to_date"), "{r:?}");
+        assert_eq!(r.no_update_reason, Some(NoUpdateReason::UP_TO_DATE), "{r:?}");
         assert_eq!(r.digest, v2_digest, "{r:?}");
         assert_eq!(r.sequence, 2, "{r:?}");
         assert_eq!(r.statuses.last().map(String::as_str), Some("committed"), "{r:?}");
         // The server saw it too.
-        let view = srv.device_view(&r.id).await;
-        assert_eq!(view["device"]["running_sha256"], v2_digest, "{view}");
+        assert_eq!(srv.running_sha256(&r.id).await, Some(v2_digest.clone()), "{r:?}");
     }
     // Devices on v1 used the delta, the others the full image.
     for r in summary.reports.iter().filter(|r| r.id.starts_with("v1-")) {
@@ -327,13 +287,12 @@ async fn fleet_updates_v1_to_v2_with_deltas_and_faults() {
     assert_eq!((r.digest.as_str(), r.sequence), (v1_digest.as_str(), 1), "{r:?}");
     assert_eq!(r.statuses.iter().filter(|s| *s == "rolled-back").count(), 3, "{r:?}");
     assert!(!r.statuses.iter().any(|s| s == "committed"), "{r:?}");
-    let view = srv.device_view("v1-00002").await;
-    assert_eq!(view["device"]["running_sha256"], v1_digest, "{view}");
+    assert_eq!(srv.running_sha256("v1-00002").await, Some(v1_digest.clone()));
     // Another class never sees the release.
     for id in ["gw-00000", "gw-00001"] {
         let r = by_id(id);
         assert_eq!((r.state, r.attempts), (EndState::UpToDate, 0), "{r:?}");
-        assert_eq!(r.no_update_reason.as_deref(), Some("no_release"), "{r:?}");
+        assert_eq!(r.no_update_reason, Some(NoUpdateReason::NO_RELEASE), "{r:?}");
         assert_eq!(r.digest, v1_digest, "{r:?}");
         assert!(r.statuses.is_empty(), "{r:?}");
     }
@@ -383,7 +342,7 @@ async fn fleet_sim_reports_held_back_devices_with_the_reason() {
     let release = srv.upload_v2(&v1, &v2).await;
     let prov = provisioning(CLASS);
     let none = FaultRates::default();
-    let early = sim::fleet("early-", 30, CLASS, &prov, &v1, "1.0.0", 1, none, 21);
+    let early = fleet_sim::fleet("early-", 30, CLASS, &prov, &v1, "1.0.0", 1, none, 21);
 
     // A salt that puts exactly one of the first fleet in the 1% canary (fixed: reproducible).
     let salt = (0u64..)
@@ -402,23 +361,29 @@ async fn fleet_sim_reports_held_back_devices_with_the_reason() {
         .map(|d| d.id.clone())
         .collect();
     // The canary's stage waits an hour before promotion: nobody else gets v2 in this test.
-    let stage = |percent: f64| serde_json::json!({"percent": percent, "soak_ms": 3_600_000});
+    let stage = |percent: f64| StageInput {
+        soak_ms: Some(3_600_000),
+        ..StageInput::percent(percent)
+    };
     let created = srv
-        .admin_json(
-            reqwest::Method::POST,
-            "/api/v1/admin/rollouts",
-            Some(serde_json::json!({
-                "release_id": release,
-                "cohort_salt": salt,
-                "plan": {"stages": [stage(1.0), stage(100.0)]},
-            })),
-        )
-        .await;
-    let rollout = created["id"].as_i64().unwrap();
+        .admin
+        .create_rollout(&NewRollout {
+            cohort_salt: Some(salt),
+            plan: PlanInput {
+                stages: Some(vec![stage(1.0), stage(100.0)]),
+                ..PlanInput::default()
+            },
+            ..NewRollout::of(release)
+        })
+        .await
+        .unwrap();
+    let rollout = created.id;
     // The admin API's plan has no sentinel: no count given is null.
-    assert!(created["stages"][0]["min_committed"].is_null(), "{created}");
+    assert_eq!(created.stages[0].min_committed, None, "{created:?}");
 
-    let summary = sim::run(&srv.ca, &fleet_options(&srv), early).await.unwrap();
+    let summary = fleet_sim::run(&srv.fleet_ca, &fleet_options(&srv), early)
+        .await
+        .unwrap();
     eprintln!("{}", summary.to_text());
     let v2_digest = sha(&v2);
     for r in &summary.reports {
@@ -428,7 +393,7 @@ async fn fleet_sim_reports_held_back_devices_with_the_reason() {
         } else {
             // Still on v1, and not mistaken for up to date.
             assert_eq!(r.state, EndState::HeldBack, "{r:?}");
-            assert_eq!(r.no_update_reason.as_deref(), Some("not_in_cohort"), "{r:?}");
+            assert_eq!(r.no_update_reason, Some(NoUpdateReason::NOT_IN_COHORT), "{r:?}");
             assert_eq!((r.attempts, r.sequence), (0, 1), "{r:?}");
         }
     }
@@ -445,14 +410,9 @@ async fn fleet_sim_reports_held_back_devices_with_the_reason() {
     assert!(summary.to_text().contains("not_in_cohort"), "{}", summary.to_text());
 
     // Paused: every device of a later fleet, in the cohort or not, is held back for the pause.
-    srv.admin_json(
-        reqwest::Method::POST,
-        &format!("/api/v1/admin/rollouts/{rollout}/pause"),
-        None,
-    )
-    .await;
-    let late = sim::fleet("late-", 12, CLASS, &prov, &v1, "1.0.0", 1, none, 22);
-    let summary = sim::run(&srv.ca, &fleet_options(&srv), late).await.unwrap();
+    srv.admin.rollout_action(rollout, &RolloutAction::PAUSE).await.unwrap();
+    let late = fleet_sim::fleet("late-", 12, CLASS, &prov, &v1, "1.0.0", 1, none, 22);
+    let summary = fleet_sim::run(&srv.fleet_ca, &fleet_options(&srv), late).await.unwrap();
     eprintln!("{}", summary.to_text());
     assert_eq!(summary.count(EndState::HeldBack), 12, "{}", summary.to_text());
     assert_eq!(summary.held_back("rollout_paused"), 12);
@@ -465,13 +425,11 @@ async fn fleet_sim_reports_held_back_devices_with_the_reason() {
     }
     // The server's view: one device offered, in the canary stage; the cumulative counts of the
     // last stage equal the totals.
-    let view = srv
-        .admin_json(reqwest::Method::GET, &format!("/api/v1/admin/rollouts/{rollout}"), None)
-        .await;
-    assert_eq!(view["stages"][0]["counts"]["committed"], 1, "{view}");
-    assert_eq!(view["stages"][1]["counts"]["offered"], 0, "{view}");
-    assert_eq!(view["stages"][1]["cumulative"], view["totals"], "{view}");
-    assert_eq!(view["totals"]["committed"], 1, "{view}");
+    let view = srv.admin.rollout(rollout).await.unwrap();
+    assert_eq!(view.stages[0].counts.committed, 1, "{view:?}");
+    assert_eq!(view.stages[1].counts.offered, 0, "{view:?}");
+    assert_eq!(view.stages[1].cumulative, view.totals, "{view:?}");
+    assert_eq!(view.totals.committed, 1, "{view:?}");
     srv.server.shutdown().await;
 }
 

@@ -5,55 +5,40 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
+use ota_protocol::device::{
+    CheckinRequest, CheckinResponse, Link as Artifact, NoUpdateReason, StatusReport, UpdateOffer, CHECKIN_PATH,
+    STATUS_PATH,
+};
 use reqwest::header;
-use serde::Deserialize;
-use serde_json::{json, Value};
 
+use super::ca::Issued;
 use super::plan::FleetOptions;
-use crate::init::Issued;
 
-/// A downloadable artifact as the check-in names it.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Artifact {
-    pub url: String,
-    pub sha256: String,
-    pub size: u64,
-    #[serde(default)]
-    pub base_sha256: Option<String>,
-}
-
-/// An update offer (`POST /api/v1/device/checkin`).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Offer {
-    pub release_id: i64,
-    pub sequence: u64,
-    pub version: String,
-    pub envelope: String,
-    pub image: Artifact,
-    pub patch: Option<Artifact>,
-}
-
-/// The check-in answer (`crate::http::device::CheckinResponse` on the server side; keep the
-/// two in step). The reason stays a string: a reason this simulator does not know (a newer
-/// server) is still reported as it was given.
-#[derive(Debug, Deserialize)]
-struct CheckinResponse {
-    update: Option<Offer>,
-    #[serde(default)]
-    no_update_reason: Option<String>,
-}
-
-/// Longest `no_update_reason` kept (the server's are short snake_case names).
+/// Longest `no_update_reason` kept (the server's are short snake_case names; one this
+/// simulator does not know, from a newer server, is kept as given up to this length).
 const MAX_REASON: usize = 64;
 
 /// What a check-in returned.
 #[derive(Debug)]
 pub enum Checkin {
-    Offer(Box<Offer>),
+    Offer(Box<UpdateOffer>),
     /// Nothing offered, with the server's `no_update_reason` (absent from older servers).
-    NoUpdate(Option<String>),
+    NoUpdate(Option<NoUpdateReason>),
     /// Rate limited: retry after this long.
     RetryAfter(Duration),
+}
+
+/// A reason this simulator does not know is kept, cut to [`MAX_REASON`] bytes.
+fn bounded(reason: NoUpdateReason) -> NoUpdateReason {
+    let name = reason.as_str();
+    if reason.is_known() || name.len() <= MAX_REASON {
+        return reason;
+    }
+    let mut end = MAX_REASON;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    NoUpdateReason::from(name.get(..end).unwrap_or_default())
 }
 
 /// A finished download.
@@ -102,10 +87,10 @@ impl Link {
     }
 
     pub async fn checkin(&self, digest: &str, version: &str, sequence: u64) -> Result<Checkin, String> {
-        let body = json!({"running": {"digest": digest, "version": version, "sequence": sequence}});
+        let body = CheckinRequest::new(digest, Some(version.to_owned()), sequence);
         let r = self
             .client
-            .post(format!("{}/api/v1/device/checkin", self.base))
+            .post(format!("{}{CHECKIN_PATH}", self.base))
             .json(&body)
             .send()
             .await
@@ -127,29 +112,16 @@ impl Link {
         let resp: CheckinResponse = r.json().await.map_err(|e| format!("checkin: {e}"))?;
         Ok(match resp.update {
             Some(o) => Checkin::Offer(Box::new(o)),
-            None => Checkin::NoUpdate(resp.no_update_reason.map(|mut r| {
-                if r.len() > MAX_REASON {
-                    let mut end = MAX_REASON;
-                    while !r.is_char_boundary(end) {
-                        end -= 1;
-                    }
-                    r.truncate(end);
-                }
-                r
-            })),
+            None => Checkin::NoUpdate(resp.no_update_reason.map(bounded)),
         })
     }
 
-    /// `POST /api/v1/device/status`; `extra` holds `reason` for `failed`.
-    pub async fn status(&self, status: &str, release_id: i64, reason: Option<&str>) -> Result<(), String> {
-        let mut body = json!({"status": status, "release_id": release_id});
-        if let (Some(r), Value::Object(m)) = (reason, &mut body) {
-            m.insert("reason".into(), Value::String(r.to_owned()));
-        }
+    /// `POST /api/v1/device/status`.
+    pub async fn status(&self, report: &StatusReport) -> Result<(), String> {
         let r = self
             .client
-            .post(format!("{}/api/v1/device/status", self.base))
-            .json(&body)
+            .post(format!("{}{STATUS_PATH}", self.base))
+            .json(report)
             .send()
             .await
             .map_err(|e| format!("status: {e}"))?;
@@ -243,5 +215,20 @@ impl Link {
             on_wire,
             resumes,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A newer server's reason is kept as given (bounded); a known one is never touched.
+    #[test]
+    fn unknown_reasons_are_kept_bounded() {
+        assert_eq!(bounded(NoUpdateReason::HELD_OUT), NoUpdateReason::HELD_OUT);
+        assert_eq!(bounded(NoUpdateReason::from("quota_wait")), "quota_wait");
+        let long = NoUpdateReason::from("é".repeat(MAX_REASON));
+        let cut = bounded(long);
+        assert!(cut.as_str().len() <= MAX_REASON && !cut.as_str().is_empty());
     }
 }

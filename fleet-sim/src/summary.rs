@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use ota_protocol::device::NoUpdateReason;
 use serde::Serialize;
 
-use super::device::{DeviceReport, EndState};
+use super::device::{DeviceReport, EndState, UNSPECIFIED};
 
 /// Device ids listed per held-back reason when that many or fewer devices share it.
 pub const MAX_LISTED_IDS: usize = 20;
@@ -73,8 +74,8 @@ impl Summary {
         for r in &reports {
             *s.by_state.entry(r.state).or_default() += 1;
             if r.state == EndState::HeldBack {
-                let reason = r.no_update_reason.clone().unwrap_or_else(|| "unspecified".into());
-                held.entry(reason).or_default().push(r.id.clone());
+                let reason = r.no_update_reason.as_ref().map_or(UNSPECIFIED, NoUpdateReason::as_str);
+                held.entry(reason.to_owned()).or_default().push(r.id.clone());
             }
             *s.by_version.entry(r.version.clone()).or_default() += 1;
             s.checkins += r.checkins;
@@ -186,7 +187,7 @@ mod tests {
             id: id.into(),
             class: "c".into(),
             state,
-            no_update_reason: reason.map(str::to_owned),
+            no_update_reason: reason.map(NoUpdateReason::from),
             version: "1.0.0".into(),
             digest: String::new(),
             sequence: 1,

@@ -10,7 +10,7 @@ use device_verifier::release::{
 use device_verifier::{verify_image, ImagePolicy, SliceFlash, TrustedKey};
 use manifest::delta::DeltaHeader;
 
-use crate::domain::Sha256;
+use crate::sha256;
 
 /// The keys and identity a device is provisioned with.
 #[derive(Debug, Clone)]
@@ -87,8 +87,9 @@ impl Firmware {
         &self.slots[self.active].bytes[..self.running_len]
     }
 
-    pub fn running_digest(&self) -> Sha256 {
-        Sha256::of(self.running_image())
+    /// SHA-256 of the running image (what the device reports in its check-in).
+    pub fn running_digest(&self) -> [u8; 32] {
+        sha256(self.running_image())
     }
 
     /// Step 1: the envelope alone (signatures, vendor/class, sequence above the stored one).
@@ -123,7 +124,7 @@ impl Firmware {
                 let header = DeltaHeader::parse(patch).map_err(|e| format!("patch-header: {e:?}"))?;
                 let entry =
                     match_patch(&release, &header, patch.len() as u64).map_err(|e| format!("patch-manifest: {e}"))?;
-                if Sha256::of(patch).0 != *entry.patch_digest.bytes {
+                if sha256(patch) != *entry.patch_digest.bytes {
                     return Err("patch-digest: the patch differs from the manifest".into());
                 }
                 let mut source: &[u8] = patch;
