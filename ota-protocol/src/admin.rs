@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::names::wire_name;
 
 /// `GET` (viewer): [`ReleaseView`]s; `POST` (release-manager): upload a `signer release`
-/// bundle as `multipart/form-data` (see [`crate::client::ReleaseUpload`]) → 201 [`ReleaseView`].
+/// bundle as `multipart/form-data` (feature `client`: `client::ReleaseUpload`) → 201 [`ReleaseView`].
 pub const RELEASES_PATH: &str = "/api/v1/admin/releases";
 /// `GET` (viewer): [`DeviceView`]s, paged by [`DeviceQuery`]; `GET …/{id}`: [`DeviceDetail`];
 /// `POST …/{id}/revoke`, `…/{id}/decommission` (admin); `PUT …/{id}/tags` (release-manager).

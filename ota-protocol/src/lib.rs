@@ -8,7 +8,7 @@
 //! * [`rollouts`] — staged rollouts (create, plan, actions, the view with its counts) and the
 //!   fleet view;
 //! * [`error`] — the error body every endpoint answers with and its stable codes;
-//! * [`client`] (feature `client`) — a typed admin client on reqwest with rustls.
+//! * `client` (feature `client`) — a typed admin client on reqwest with rustls.
 //!
 //! The wire format is the contract with devices in the field (ota-server/README.md, "API"):
 //! field names and enum spellings never change. Requests refuse unknown fields; responses may
