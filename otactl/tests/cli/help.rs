@@ -1,0 +1,73 @@
+//! The command line documents itself: `--version`, a description and help text for every
+//! option, and examples in every subcommand's `--help`, within 100 columns (as `signer`).
+
+use clap::CommandFactory as _;
+
+use super::harness::run;
+
+fn walk(path: Vec<String>, cmd: &clap::Command, out: &mut Vec<(Vec<String>, clap::Command)>) {
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let mut sub_path = path.clone();
+        sub_path.push(sub.get_name().to_owned());
+        walk(sub_path, sub, out);
+    }
+    out.push((path, cmd.clone()));
+}
+
+fn otactl() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_otactl"))
+}
+
+#[test]
+fn every_option_has_help_and_every_command_has_examples() {
+    otactl::cli::Cli::command().debug_assert();
+    let mut root = otactl::cli::Cli::command();
+    root.build();
+    let mut all = Vec::new();
+    walk(Vec::new(), &root, &mut all);
+    let mut missing = Vec::new();
+    for (path, cmd) in &all {
+        let name = format!("otactl {}", path.join(" "));
+        for arg in cmd.get_arguments() {
+            let auto = matches!(
+                arg.get_action(),
+                clap::ArgAction::Help
+                    | clap::ArgAction::HelpShort
+                    | clap::ArgAction::HelpLong
+                    | clap::ArgAction::Version
+            );
+            if !auto && arg.get_help().is_none_or(|h| h.to_string().trim().is_empty()) {
+                missing.push(format!("{name}: {} has no help", arg.get_id()));
+            }
+        }
+        let after = cmd.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+        if !after.contains("Examples:") {
+            missing.push(format!("{name}: --help shows no examples"));
+        }
+        for line in after.lines().filter(|l| l.chars().count() > 100) {
+            missing.push(format!("{name}: --help line longer than 100 columns: {line}"));
+        }
+        if !path.is_empty() && cmd.get_about().is_none() {
+            missing.push(format!("{name}: no description"));
+        }
+        // The real binary prints them.
+        let out = run(otactl().args(path), &["--help"]).ok();
+        assert!(out.stdout.contains("Examples:"), "{name} --help: {out:?}");
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+#[test]
+fn version_and_token_help_say_what_is_not_there_yet() {
+    let out = run(&mut otactl(), &["--version"]).ok();
+    assert_eq!(out.stdout.trim(), format!("otactl {}", env!("CARGO_PKG_VERSION")));
+    let out = run(&mut otactl(), &["token", "--help"]).ok();
+    assert!(
+        out.stdout.contains("`token list` and `token revoke`") && out.stdout.contains("no endpoints"),
+        "{out:?}"
+    );
+    // A usage error: clap's message, exit 2, nothing on stdout.
+    let out = run(&mut otactl(), &["rollout", "frobnicate"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stdout.is_empty());
+}
