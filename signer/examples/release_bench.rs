@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use device_verifier::{verify_envelope, ManifestPolicy, RollbackStore, SequenceCommit, StoreError, TrustedKey};
-use signer::release::{build_release, class_uuid, vendor_uuid, CoseSigner, DeltaRef, ReleaseInput};
+use signer::release::{build_release, class_ids, CoseSigner, DeltaRef, ReleaseInput};
 
 struct Zero;
 impl RollbackStore for Zero {
@@ -48,9 +48,8 @@ fn bench(label: &str, signers: &[&dyn CoseSigner], deltas: usize, threshold: usi
     let bundle = build_release(input(deltas), signers).expect("build");
     let spkis: Vec<Vec<u8>> = signers.iter().map(|s| s.public_spki()).collect();
     let keys: Vec<TrustedKey<'_>> = spkis.iter().map(|s| TrustedKey::from_spki(s).unwrap()).collect();
-    let vendor = vendor_uuid("example.com");
-    let class = class_uuid(&vendor, "sensor-v2");
-    let mut policy = ManifestPolicy::new(&keys, *vendor.as_bytes(), *class.as_bytes());
+    let ids = class_ids("example.com", "sensor-v2");
+    let mut policy = ManifestPolicy::new(&keys, ids.vendor_id, ids.class_id);
     policy.threshold = threshold;
     let env = &bundle.envelope;
     verify_envelope(env, &policy, &Zero).expect("verifies");

@@ -12,6 +12,7 @@ pub mod state;
 
 use manifest::image::ImageView;
 use manifest::suit::encode::{self, DeltaFields, ManifestFields, TextFields};
+pub use manifest::suit::{class_ids, ClassIds};
 use manifest::suit::{CoseAlg, DeltaFormat};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
@@ -54,14 +55,19 @@ pub struct ReleaseInput {
     pub deltas: Vec<DeltaRef>,
 }
 
-/// The vendor identifier for a DNS name (RFC 4122 §4.3 name-based UUID, SHA-1, DNS namespace).
+/// The vendor id of a DNS name, as a UUID: [`class_ids`]'s `vendor_id` (the one derivation the
+/// signer, the server and the devices share, docs/FORMATS.md "SUIT profile", Identifiers).
 pub fn vendor_uuid(domain: &str) -> uuid::Uuid {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_DNS, domain.as_bytes())
+    uuid::Uuid::from_bytes(class_ids(domain, "").vendor_id)
 }
 
-/// The class identifier for a class name under a vendor.
-pub fn class_uuid(vendor: &uuid::Uuid, class_name: &str) -> uuid::Uuid {
-    uuid::Uuid::new_v5(vendor, class_name.as_bytes())
+/// Vendor id and class id of a vendor domain and class name, as UUIDs ([`class_ids`]).
+pub fn class_uuids(vendor_domain: &str, class_name: &str) -> (uuid::Uuid, uuid::Uuid) {
+    let ids = class_ids(vendor_domain, class_name);
+    (
+        uuid::Uuid::from_bytes(ids.vendor_id),
+        uuid::Uuid::from_bytes(ids.class_id),
+    )
 }
 
 pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
@@ -108,8 +114,7 @@ pub fn build_release(input: ReleaseInput, signers: &[&dyn CoseSigner]) -> Result
         ));
     }
     let image = signed_image_part(&input.image)?.to_vec();
-    let vendor = vendor_uuid(&input.vendor_domain);
-    let class = class_uuid(&vendor, &input.class_name);
+    let (vendor, class) = class_uuids(&input.vendor_domain, &input.class_name);
     let image_uri = input.image_uri.clone().unwrap_or_else(|| input.image_name.clone());
 
     let precursors: Vec<Vec<u8>> = input

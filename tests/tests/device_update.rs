@@ -12,7 +12,7 @@ use manifest::delta::DeltaHeader;
 use signer::delta::MemSlot;
 use signer::keys::{load_file_key, load_public_spki};
 use signer::release::sign::KeyCoseSigner;
-use signer::release::{build_release, class_uuid, vendor_uuid, DeltaRef, ReleaseInput};
+use signer::release::{build_release, class_ids, DeltaRef, ReleaseInput};
 use std::path::PathBuf;
 
 fn fixture(rel: &str) -> PathBuf {
@@ -83,12 +83,12 @@ struct Device {
 
 impl Device {
     fn new(running: Vec<u8>) -> Self {
-        let vendor = vendor_uuid("example.com");
+        let ids = class_ids("example.com", "sensor-v1");
         Self {
             manifest_key: load_public_spki(&fixture("keys/test-only-ed25519-b.pub.pem")).unwrap(),
             image_key: load_public_spki(&fixture("keys/test-only-ed25519-a.pub.pem")).unwrap(),
-            vendor: *vendor.as_bytes(),
-            class: *class_uuid(&vendor, "sensor-v1").as_bytes(),
+            vendor: ids.vendor_id,
+            class: ids.class_id,
             nvm: Nvm(1),
             running,
         }
@@ -180,8 +180,8 @@ fn mix_and_match_patch_from_another_release_is_refused() {
                         TrustedKey::from_spki(&load_public_spki(&fixture("keys/test-only-ed25519-b.pub.pem")).unwrap())
                             .unwrap()
                     ],
-                    *vendor_uuid("example.com").as_bytes(),
-                    *class_uuid(&vendor_uuid("example.com"), "sensor-v1").as_bytes()
+                    class_ids("example.com", "sensor-v1").vendor_id,
+                    class_ids("example.com", "sensor-v1").class_id
                 ),
                 &Nvm(0)
             )

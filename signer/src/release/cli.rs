@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::report::{self, VerifyReport};
 use super::sign::{spki_from_public_key, CoseSigner};
 use super::state::SequenceState;
-use super::{build_release, class_uuid, vendor_uuid, DeltaRef, ReleaseInput};
+use super::{build_release, class_uuids, DeltaRef, ReleaseInput};
 use crate::error::Error;
 
 /// Arguments of `signer release`.
@@ -61,8 +61,7 @@ fn to_json(value: &impl serde::Serialize) -> Result<String, Error> {
 /// records the sequence. Writes human output to `out`.
 pub fn release(args: &ReleaseArgs, signers: &[&dyn CoseSigner], out: &mut dyn Write) -> Result<(), Error> {
     let image = read(&args.image)?;
-    let vendor = vendor_uuid(&args.vendor_domain);
-    let class = class_uuid(&vendor, &args.class_name);
+    let (vendor, class) = class_uuids(&args.vendor_domain, &args.class_name);
     let mut state = SequenceState::load(&args.state_file)?;
 
     let mut plan = vec![
@@ -195,10 +194,7 @@ pub fn release_verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<Result<V
     let image_keys = read_keys(&args.image_keys)?;
     let image = args.image.as_deref().map(read).transpose()?;
     let identity = match (&args.vendor_domain, &args.class_name) {
-        (Some(v), Some(c)) => {
-            let vendor = vendor_uuid(v);
-            Some((vendor, class_uuid(&vendor, c)))
-        }
+        (Some(v), Some(c)) => Some(class_uuids(v, c)),
         (None, None) => None,
         _ => return Err(Error::usage("give both --vendor and --class, or neither")),
     };
