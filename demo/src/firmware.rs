@@ -5,9 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use manifest::image::encode::ImageOptions;
 use manifest::image::{ImageVersion, ImageView, TrailerLayout};
-use signer::image::{sign_image, PublicKeyFormat, ShaChoice, SignSettings};
+use signer::image::{sign_image, SignSettings};
 use signer::keys::{generate_file_key, load_file_key, FileKey, KeyAlgorithm, SigningKey as _};
 use signer::output::Overwrite;
 use signer::release::sign::KeyCoseSigner;
@@ -104,26 +103,18 @@ pub fn repo_payloads(repo: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
 
 /// Signs `payload` as MCUboot image `major.minor.0`.
 pub fn sign(payload: &[u8], major: u8, minor: u8, key: &FileKey) -> Result<Vec<u8>> {
-    let settings = SignSettings {
-        image: ImageOptions {
-            pad_header: true,
-            version: ImageVersion {
-                major,
-                minor,
-                revision: 0,
-                build: 0,
-            },
-            security_counter: Some(0),
-            ..ImageOptions::default()
+    let settings = SignSettings::new(
+        ImageVersion {
+            major,
+            minor,
+            revision: 0,
+            build: 0,
         },
-        slot_size: SLOT_SIZE,
-        trailer: TrailerLayout::for_align(8, None),
-        pad: false,
-        confirm: false,
-        public_key_format: PublicKeyFormat::Hash,
-        sha: ShaChoice::Auto,
-        pure: false,
-    };
+        SLOT_SIZE,
+    )
+    .pad_header(true)
+    .security_counter(Some(0))
+    .trailer(TrailerLayout::for_align(8, None));
     Ok(sign_image(payload, &settings, key)
         .map_err(|f| anyhow::anyhow!("{f}"))?
         .bytes)

@@ -7,15 +7,14 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use fleet_sim::{DeviceSpec, EndState, FaultRates, FleetCa, FleetOptions, Provisioning};
-use manifest::image::encode::ImageOptions;
-use manifest::image::TrailerLayout;
+use manifest::image::{ImageVersion, TrailerLayout};
 use ota_protocol::client::{AdminClient, ReleaseUpload};
 use ota_protocol::device::NoUpdateReason;
 use ota_protocol::rollouts::{NewRollout, PlanInput, RolloutAction, StageInput};
 use ota_server::config::{Config, DeviceClass, Limits, TlsConfig, TrustConfig};
 use ota_server::domain::auth::Role;
 use ota_server::init::DevCa;
-use signer::image::{sign_image, PublicKeyFormat, ShaChoice, SignSettings};
+use signer::image::{sign_image, SignSettings};
 use signer::release::sign::KeyCoseSigner;
 use signer::release::{build_release, CoseSigner, DeltaRef, ReleaseInput};
 
@@ -39,20 +38,10 @@ fn sha(b: &[u8]) -> String {
 fn factory_image() -> Vec<u8> {
     let key = signer::keys::load_file_key(&repo("fixtures/keys/test-only-ed25519-a.pem")).unwrap();
     let payload: Vec<u8> = (0..20_000u32).map(|i| (i as u8).wrapping_mul(7)).collect();
-    let settings = SignSettings {
-        image: ImageOptions {
-            pad_header: true,
-            security_counter: Some(0),
-            ..ImageOptions::default()
-        },
-        slot_size: 0x20000,
-        trailer: TrailerLayout::for_align(8, None),
-        pad: false,
-        confirm: false,
-        public_key_format: PublicKeyFormat::Hash,
-        sha: ShaChoice::Auto,
-        pure: false,
-    };
+    let settings = SignSettings::new(ImageVersion::default(), 0x20000)
+        .pad_header(true)
+        .security_counter(Some(0))
+        .trailer(TrailerLayout::for_align(8, None));
     sign_image(&payload, &settings, &key).unwrap().bytes
 }
 

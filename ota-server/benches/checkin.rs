@@ -15,14 +15,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::pkcs8::EncodePublicKey as _;
-use manifest::image::encode::ImageOptions;
-use manifest::image::TrailerLayout;
+use manifest::image::{ImageVersion, TrailerLayout};
 use ota_protocol::client::{AdminClient, ReleaseUpload};
 use ota_protocol::device::{CheckinRequest, CheckinResponse};
 use ota_server::config::{Config, DeviceClass, Limits, TlsConfig, TrustConfig};
 use ota_server::domain::auth::Role;
 use ota_server::init::DevCa;
-use signer::image::{sign_image, PublicKeyFormat, ShaChoice, SignSettings};
+use signer::image::{sign_image, SignSettings};
 use signer::release::{build_release, CoseSigner, ReleaseInput};
 
 const CLASS: &str = "sensor-v2";
@@ -94,20 +93,10 @@ fn signed_image(len: usize) -> Vec<u8> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let key = signer::keys::load_file_key(&root.join("fixtures/keys/test-only-ed25519-a.pem")).unwrap();
     let payload: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31)).collect();
-    let settings = SignSettings {
-        image: ImageOptions {
-            pad_header: true,
-            security_counter: Some(1),
-            ..ImageOptions::default()
-        },
-        slot_size: u32::try_from(len + 0x10000).unwrap(),
-        trailer: TrailerLayout::for_align(8, None),
-        pad: false,
-        confirm: false,
-        public_key_format: PublicKeyFormat::Hash,
-        sha: ShaChoice::Auto,
-        pure: false,
-    };
+    let settings = SignSettings::new(ImageVersion::default(), u32::try_from(len + 0x10000).unwrap())
+        .pad_header(true)
+        .security_counter(Some(1))
+        .trailer(TrailerLayout::for_align(8, None));
     sign_image(&payload, &settings, &key).unwrap().bytes
 }
 

@@ -42,8 +42,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::pkcs8::EncodePublicKey as _;
-use manifest::image::encode::ImageOptions;
-use manifest::image::TrailerLayout;
+use manifest::image::{ImageVersion, TrailerLayout};
 use ota_protocol::client::{AdminClient, ReleaseUpload};
 use ota_protocol::device::{CheckinRequest, CheckinResponse, StatusReport};
 use ota_protocol::rollouts::{NewRollout, PlanInput, RolloutState, RolloutView, StageInput, TimelineKind};
@@ -55,7 +54,7 @@ use ota_server::domain::rollout::{
 use ota_server::domain::Sha256;
 use ota_server::rollouts::{RolloutService, COHORT_REFRESH_MS};
 use serde_json::{json, Value};
-use signer::image::{sign_image, PublicKeyFormat, ShaChoice, SignSettings};
+use signer::image::{sign_image, SignSettings};
 use signer::release::{build_release, CoseSigner, DeltaRef, ReleaseInput};
 
 /// The class with a rollout.
@@ -277,20 +276,10 @@ fn signed_image(len: usize, version: u8, counter: u32) -> Vec<u8> {
     for i in (0..len).step_by(4096) {
         payload[i] = payload[i].wrapping_add(version);
     }
-    let settings = SignSettings {
-        image: ImageOptions {
-            pad_header: true,
-            security_counter: Some(counter),
-            ..ImageOptions::default()
-        },
-        slot_size: u32::try_from(len + 0x10000).unwrap(),
-        trailer: TrailerLayout::for_align(8, None),
-        pad: false,
-        confirm: false,
-        public_key_format: PublicKeyFormat::Hash,
-        sha: ShaChoice::Auto,
-        pure: false,
-    };
+    let settings = SignSettings::new(ImageVersion::default(), u32::try_from(len + 0x10000).unwrap())
+        .pad_header(true)
+        .security_counter(Some(counter))
+        .trailer(TrailerLayout::for_align(8, None));
     sign_image(&payload, &settings, &key).unwrap().bytes
 }
 

@@ -3,10 +3,9 @@
 use std::path::PathBuf;
 
 use ed25519_dalek::pkcs8::EncodePublicKey as _;
-use manifest::image::encode::ImageOptions;
-use manifest::image::TrailerLayout;
+use manifest::image::{ImageVersion, TrailerLayout};
 use ota_protocol::client::{BundleFile, ReleaseUpload};
-use signer::image::{sign_image, PublicKeyFormat, ShaChoice, SignSettings};
+use signer::image::{sign_image, SignSettings};
 use signer::release::{build_release, CoseSigner, DeltaRef, ReleaseBundle, ReleaseInput};
 
 pub const VENDOR: &str = "example.com";
@@ -53,20 +52,10 @@ pub fn signed_image(len: usize, seed: u8, trusted: bool) -> Vec<u8> {
     let payload: Vec<u8> = (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
         .collect();
-    let settings = SignSettings {
-        image: ImageOptions {
-            pad_header: true,
-            security_counter: Some(1),
-            ..ImageOptions::default()
-        },
-        slot_size: u32::try_from(len + 0x10000).unwrap(),
-        trailer: TrailerLayout::for_align(8, None),
-        pad: false,
-        confirm: false,
-        public_key_format: PublicKeyFormat::Hash,
-        sha: ShaChoice::Auto,
-        pure: false,
-    };
+    let settings = SignSettings::new(ImageVersion::default(), u32::try_from(len + 0x10000).unwrap())
+        .pad_header(true)
+        .security_counter(Some(1))
+        .trailer(TrailerLayout::for_align(8, None));
     sign_image(&payload, &settings, &key).unwrap().bytes
 }
 
