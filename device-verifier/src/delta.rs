@@ -8,8 +8,9 @@
 //! let header = delta::read_header(&mut source)?;        // strict header checks
 //! let entry = release::match_patch(&release, &header, patch_size)?; // allowed by the manifest?
 //! release::check_patch_file(&entry, &mut staged_patch, &mut page)?;  // the signed patch file?
-//! let verified = delta::apply_and_verify(&header, &mut base, &mut target, &mut source,
-//!                                        &mut ram, &mut page, &policy)?;
+//! let io = ApplyIo { base: &mut base, target: &mut target, patch: &mut source,
+//!                    ram: &mut ram, page: &mut page };
+//! let verified = delta::apply_and_verify(&header, io, &policy)?;
 //! ```
 //!
 //! Order of work (FORMATS §Delta, "Apply"):
@@ -241,19 +242,44 @@ pub fn apply<B: FlashRead, T: FlashWrite, S: PatchSource>(
     })
 }
 
+/// What [`apply_and_verify`] reads, writes and works in: the slots, the patch stream and the
+/// caller's RAM, all borrowed.
+pub struct ApplyIo<'a, B, T, S> {
+    /// The running image, the patch's precursor (only ever read).
+    pub base: &'a mut B,
+    /// The inactive slot the result is written to (and then verified in).
+    pub target: &'a mut T,
+    /// The patch payload, positioned right after the header [`read_header`] consumed.
+    pub patch: &'a mut S,
+    /// Decoder state.
+    pub ram: &'a mut ApplyRam,
+    /// One flash page; doubles as [`verify_image`]'s scratch buffer.
+    pub page: &'a mut [u8],
+}
+
+impl<B, T, S> core::fmt::Debug for ApplyIo<'_, B, T, S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ApplyIo")
+            .field("page_len", &self.page.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// [`apply`], then the full image check ([`verify_image`]: hash, trusted signature,
-/// anti-rollback) on the target slot. `page` doubles as `verify_image`'s scratch buffer.
-#[allow(clippy::too_many_arguments)]
+/// anti-rollback) on the target slot.
 pub fn apply_and_verify<B: FlashRead, T: FlashWrite + FlashRead, S: PatchSource>(
     header: &DeltaHeader,
-    base: &mut B,
-    target: &mut T,
-    source: &mut S,
-    ram: &mut ApplyRam,
-    page: &mut [u8],
+    io: ApplyIo<'_, B, T, S>,
     policy: &ImagePolicy<'_>,
 ) -> Result<VerifiedImage, ApplyError> {
-    let applied = apply(header, base, target, source, ram, page)?;
+    let ApplyIo {
+        base,
+        target,
+        patch,
+        ram,
+        page,
+    } = io;
+    let applied = apply(header, base, target, patch, ram, page)?;
     let verified = verify_image(target, policy, page).map_err(|e| ApplyError::new(Kind::Verify(e.kind), e.offset))?;
     // The signed image must lie inside the bytes this patch produced.
     if verified.image_len() > applied.result_size() {

@@ -26,7 +26,7 @@
 //! `fw-v1.signed.bin`, the image the device runs. Those keys are public: test only.
 //!
 //! ```
-//! use device_verifier::delta::{self, ApplyError, ApplyRam};
+//! use device_verifier::delta::{self, ApplyError, ApplyIo, ApplyRam};
 //! use device_verifier::release::{check_patch_file, match_patch};
 //! use device_verifier::{
 //!     bind_image, verify_envelope, verify_image, BoundImage, FlashError, FlashRead, FlashWrite, ImagePolicy,
@@ -180,8 +180,14 @@
 //!             // 3. Base digest checked before the first erase; result digest and the rebuilt
 //!             //    image's MCUboot signature checked after the last write.
 //!             let mut ram = ApplyRam::new(); // 3.5 KiB; a `static` on a small device
-//!             let mut base = SliceFlash::new(running);
-//!             delta::apply_and_verify(&header, &mut base, inactive, &mut source, &mut ram, &mut page, &trust.image)?;
+//!             let io = ApplyIo {
+//!                 base: &mut SliceFlash::new(running),
+//!                 target: inactive,
+//!                 patch: &mut source,
+//!                 ram: &mut ram,
+//!                 page: &mut page,
+//!             };
+//!             delta::apply_and_verify(&header, io, &trust.image)?;
 //!         }
 //!         Download::Image(image) => {
 //!             // The same check as step 4, on the download itself, before the first erase.

@@ -9,7 +9,7 @@
 mod common;
 
 use common::{key_a, repo_fixture};
-use device_verifier::delta::{self, ApplyErrorKind, ApplyRam};
+use device_verifier::delta::{self, ApplyErrorKind, ApplyIo, ApplyRam};
 use device_verifier::flash::nor::{NorRegion, RegionError, MAX_GRANULE};
 use device_verifier::{verify_image, FlashError, FlashRead, FlashWrite, ImagePolicy, SliceFlash, TrustedKey};
 use embedded_storage::nor_flash::{
@@ -267,7 +267,17 @@ fn apply_v1_to_v2(
     let mut source: &[u8] = &patch;
     let header = delta::read_header(&mut source)?;
     let mut ram = ApplyRam::new();
-    delta::apply_and_verify(&header, &mut base, &mut target, &mut source, &mut ram, page, &policy)
+    delta::apply_and_verify(
+        &header,
+        ApplyIo {
+            base: &mut base,
+            target: &mut target,
+            patch: &mut source,
+            ram: &mut ram,
+            page,
+        },
+        &policy,
+    )
 }
 
 #[test]

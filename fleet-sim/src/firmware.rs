@@ -3,7 +3,7 @@
 //! manifest (or check the full image) → write the inactive slot → bind the new image to the
 //! release → boot it → commit the new anti-rollback floor. Synchronous and in memory.
 
-use device_verifier::delta::{self, ApplyRam, PatchSource as _};
+use device_verifier::delta::{self, ApplyIo, ApplyRam, PatchSource as _};
 use device_verifier::release::{
     bind_image, match_patch, verify_envelope, BoundImage, ManifestPolicy, RollbackStore, SequenceCommit, StoreError,
 };
@@ -136,11 +136,13 @@ impl Firmware {
                 let mut ram = ApplyRam::new();
                 delta::apply_and_verify(
                     &header,
-                    &mut base,
-                    target,
-                    &mut source,
-                    &mut ram,
-                    &mut page,
+                    ApplyIo {
+                        base: &mut base,
+                        target,
+                        patch: &mut source,
+                        ram: &mut ram,
+                        page: &mut page,
+                    },
                     &image_policy,
                 )
                 .map_err(|e| format!("apply: {e:?}"))?;

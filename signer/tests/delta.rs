@@ -5,7 +5,7 @@
 mod common;
 
 use common::{edit, fixture, rng_bytes, RecordingSlot};
-use device_verifier::delta::{self as device, ApplyErrorKind, ApplyRam};
+use device_verifier::delta::{self as device, ApplyErrorKind, ApplyIo, ApplyRam};
 use device_verifier::SliceFlash;
 use manifest::delta::{PatchView, HEADER_LEN};
 use proptest::prelude::*;
@@ -270,11 +270,13 @@ fn apply_verified(old: &[u8], patch: &[u8], target: &mut RecordingSlot) -> Resul
     let mut page = [0u8; 512];
     let verified = device::apply_and_verify(
         &header,
-        &mut SliceFlash::new(old),
-        target,
-        &mut source,
-        &mut ApplyRam::new(),
-        &mut page,
+        ApplyIo {
+            base: &mut SliceFlash::new(old),
+            target,
+            patch: &mut source,
+            ram: &mut ApplyRam::new(),
+            page: &mut page,
+        },
         &policy,
     )?;
     Ok(verified.image_len())

@@ -3,7 +3,7 @@
 //! verify the envelope → authorise the patch against the manifest → apply it into the other
 //! slot → bind the new image to the release → boot → commit the new anti-rollback floor.
 
-use device_verifier::delta::{self, ApplyRam};
+use device_verifier::delta::{self, ApplyIo, ApplyRam};
 use device_verifier::release::{
     bind_image, match_patch, verify_envelope, ManifestPolicy, RollbackStore, SequenceCommit, StoreError,
 };
@@ -119,11 +119,13 @@ impl Device {
         };
         delta::apply_and_verify(
             &header,
-            &mut base,
-            &mut target,
-            &mut source,
-            &mut ram,
-            &mut page,
+            ApplyIo {
+                base: &mut base,
+                target: &mut target,
+                patch: &mut source,
+                ram: &mut ram,
+                page: &mut page,
+            },
             &image_policy,
         )
         .map_err(|e| format!("apply: {e:?}"))?;

@@ -123,7 +123,7 @@ fn panic(_info: &PanicInfo<'_>) -> ! {
 #[cfg(feature = "delta")]
 mod delta {
     use core::hint::black_box;
-    use device_verifier::delta::{apply_and_verify, read_header, ApplyRam};
+    use device_verifier::delta::{apply_and_verify, read_header, ApplyIo, ApplyRam};
     use device_verifier::{FlashError, FlashRead, FlashWrite, ImagePolicy, TrustedKey};
 
     /// Where the downloaded patch sits, 64 KiB.
@@ -179,11 +179,13 @@ mod delta {
         };
         let result = apply_and_verify(
             &header,
-            &mut base,
-            &mut OpaqueSlot,
-            &mut source,
-            &mut ram,
-            &mut page,
+            ApplyIo {
+                base: &mut base,
+                target: &mut OpaqueSlot,
+                patch: &mut source,
+                ram: &mut ram,
+                page: &mut page,
+            },
             &policy,
         );
         black_box(&result);
@@ -195,7 +197,7 @@ mod delta {
 #[cfg(feature = "embedded-storage")]
 mod nor {
     use core::hint::black_box;
-    use device_verifier::delta::{apply_and_verify, read_header, ApplyRam};
+    use device_verifier::delta::{apply_and_verify, read_header, ApplyIo, ApplyRam};
     use device_verifier::flash::nor::NorRegion;
     use device_verifier::{verify_image, ImagePolicy, TrustedKey};
     use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash};
@@ -267,11 +269,13 @@ mod nor {
         let mut page = [0u8; 4096];
         let result = apply_and_verify(
             &header,
-            &mut slot,
-            &mut target,
-            &mut source,
-            &mut ram,
-            &mut page,
+            ApplyIo {
+                base: &mut slot,
+                target: &mut target,
+                patch: &mut source,
+                ram: &mut ram,
+                page: &mut page,
+            },
             &policy,
         );
         black_box(&result);
