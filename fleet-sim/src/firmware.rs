@@ -5,7 +5,8 @@
 
 use device_verifier::delta::{self, ApplyIo, ApplyRam, PatchSource as _};
 use device_verifier::release::{
-    bind_image, match_patch, verify_envelope, BoundImage, ManifestPolicy, RollbackStore, SequenceCommit, StoreError,
+    bind_image, check_patch_file, match_patch, verify_envelope, BoundImage, ManifestPolicy, RollbackStore,
+    SequenceCommit, StoreError,
 };
 use device_verifier::{verify_image, ImagePolicy, SliceFlash, TrustedKey};
 use manifest::delta::DeltaHeader;
@@ -124,9 +125,9 @@ impl Firmware {
                 let header = DeltaHeader::parse(patch).map_err(|e| format!("patch-header: {e:?}"))?;
                 let entry =
                     match_patch(&release, &header, patch.len() as u64).map_err(|e| format!("patch-manifest: {e}"))?;
-                if sha256(patch) != *entry.patch_digest.bytes {
-                    return Err("patch-digest: the patch differs from the manifest".into());
-                }
+                // The patch file itself must be the one the manifest names (docs/FORMATS.md, Delta).
+                check_patch_file(&entry, &mut SliceFlash::new(patch), &mut page)
+                    .map_err(|e| format!("patch-digest: the patch differs from the manifest ({e})"))?;
                 let mut source: &[u8] = patch;
                 let header = delta::read_header(&mut source).map_err(|e| format!("patch-header: {e:?}"))?;
                 let [a, b] = &mut self.slots;

@@ -5,7 +5,8 @@
 
 use device_verifier::delta::{self, ApplyIo, ApplyRam};
 use device_verifier::release::{
-    bind_image, match_patch, verify_envelope, ManifestPolicy, RollbackStore, SequenceCommit, StoreError,
+    bind_image, check_patch_file, match_patch, verify_envelope, ManifestPolicy, RollbackStore, SequenceCommit,
+    StoreError,
 };
 use device_verifier::{verify_image, ImagePolicy, SliceFlash, TrustedKey, VerifyErrorKind};
 use manifest::delta::DeltaHeader;
@@ -103,10 +104,9 @@ impl Device {
         let header = DeltaHeader::parse(&release.patch).map_err(|e| format!("patch header: {e:?}"))?;
         let entry = match_patch(&verified, &header, release.patch.len() as u64).map_err(|e| format!("patch: {e}"))?;
         // The patch file itself must be the one the manifest names.
-        let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&release.patch).into();
-        if &digest != entry.patch_digest.bytes {
-            return Err("patch digest differs from the manifest".into());
-        }
+        let mut scratch = [0u8; 512];
+        check_patch_file(&entry, &mut SliceFlash::new(&release.patch), &mut scratch)
+            .map_err(|e| format!("patch digest differs from the manifest: {e}"))?;
         let mut base = SliceFlash::new(&self.running);
         let mut target = MemSlot::new(0x20000);
         let mut source: &[u8] = &release.patch;
