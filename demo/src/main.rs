@@ -149,28 +149,10 @@ async fn run(a: Args) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use clap::{CommandFactory as _, Parser as _};
+    use clap::CommandFactory as _;
 
     #[test]
-    fn cli_is_well_formed() {
-        super::Args::command().debug_assert();
-    }
-
-    /// `--version` works, every option says what it does, and `--help` ends with examples.
-    #[test]
-    fn cli_documents_every_option_and_has_examples() {
-        let mut cmd = super::Args::command();
-        for arg in cmd.get_arguments() {
-            assert!(
-                arg.get_help().is_some_and(|h| !h.to_string().trim().is_empty()),
-                "--{} has no help text",
-                arg.get_id()
-            );
-        }
-        let help = cmd.render_long_help().to_string();
-        assert!(help.contains("Examples:"), "{help}");
-        let e = super::Args::try_parse_from(["ota-demo", "--version"]).unwrap_err();
-        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayVersion);
-        assert!(e.to_string().contains(env!("CARGO_PKG_VERSION")), "{e}");
+    fn every_option_has_help_and_every_command_has_examples() {
+        cli_conventions::assert_documented(super::Args::command());
     }
 }

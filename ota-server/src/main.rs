@@ -437,54 +437,9 @@ async fn main() -> ExitCode {
 mod tests {
     use clap::CommandFactory as _;
 
-    fn is_auto(arg: &clap::Arg) -> bool {
-        matches!(
-            arg.get_action(),
-            clap::ArgAction::Help | clap::ArgAction::HelpShort | clap::ArgAction::HelpLong | clap::ArgAction::Version
-        )
-    }
-
-    fn walk(path: String, cmd: &clap::Command, problems: &mut Vec<String>) {
-        for arg in cmd.get_arguments().filter(|a| !is_auto(a)) {
-            let help = arg
-                .get_help()
-                .or(arg.get_long_help())
-                .map(|h| h.to_string())
-                .unwrap_or_default();
-            if help.trim().is_empty() {
-                problems.push(format!("{path}: {} has no help", arg.get_id()));
-            }
-        }
-        let after: String = [cmd.get_after_help(), cmd.get_after_long_help()]
-            .into_iter()
-            .flatten()
-            .map(|h| h.to_string())
-            .collect();
-        if !after.contains("Example") {
-            problems.push(format!("{path}: --help shows no example"));
-        }
-        // clap wraps help at 100 columns without a terminal: longer examples would break mid-command.
-        for line in after.lines().filter(|l| l.chars().count() > 100) {
-            problems.push(format!("{path}: --help line longer than 100 columns: {line}"));
-        }
-        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
-            walk(format!("{path} {}", sub.get_name()), sub, problems);
-        }
-    }
-
-    #[test]
-    fn cli_is_well_formed() {
-        super::Cli::command().debug_assert();
-    }
-
-    /// Every option has help text and every command's `--help` shows examples.
     #[test]
     fn every_option_has_help_and_every_command_has_examples() {
-        let mut cmd = super::Cli::command();
-        cmd.build();
-        let mut problems = Vec::new();
-        walk("ota-server".into(), &cmd, &mut problems);
-        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        cli_conventions::assert_documented(super::Cli::command());
     }
 
     #[test]

@@ -25,51 +25,9 @@ fn commands() -> Vec<(Vec<String>, clap::Command)> {
     all
 }
 
-fn is_auto(arg: &clap::Arg) -> bool {
-    matches!(
-        arg.get_action(),
-        clap::ArgAction::Help | clap::ArgAction::HelpShort | clap::ArgAction::HelpLong | clap::ArgAction::Version
-    )
-}
-
-#[test]
-fn cli_definition_is_well_formed() {
-    signer::cli::Cli::command().debug_assert();
-}
-
 #[test]
 fn every_option_has_help_and_every_command_has_examples() {
-    let mut missing = Vec::new();
-    for (path, cmd) in commands() {
-        let name = format!("signer {}", path.join(" "));
-        for arg in cmd.get_arguments().filter(|a| !is_auto(a)) {
-            let help = arg
-                .get_help()
-                .or(arg.get_long_help())
-                .map(|h| h.to_string())
-                .unwrap_or_default();
-            if help.trim().is_empty() {
-                missing.push(format!("{name}: {} has no help", arg.get_id()));
-            }
-        }
-        let after = [cmd.get_after_help(), cmd.get_after_long_help()]
-            .into_iter()
-            .flatten()
-            .map(|h| h.to_string())
-            .collect::<String>();
-        if !after.contains("Example") {
-            missing.push(format!("{name}: --help shows no example"));
-        }
-        // clap wraps help at 100 columns when it cannot see a terminal: an example longer than
-        // that would be broken mid-command.
-        for line in after.lines().filter(|l| l.chars().count() > 100) {
-            missing.push(format!("{name}: --help line longer than 100 columns: {line}"));
-        }
-        if cmd.get_about().is_none() && !path.is_empty() {
-            missing.push(format!("{name}: no description"));
-        }
-    }
-    assert!(missing.is_empty(), "{}", missing.join("\n"));
+    cli_conventions::assert_documented(signer::cli::Cli::command());
 }
 
 /// The real binary prints the examples for every subcommand (`--help` and `-h`).

@@ -20,41 +20,20 @@ fn otactl() -> std::process::Command {
 
 #[test]
 fn every_option_has_help_and_every_command_has_examples() {
-    otactl::cli::Cli::command().debug_assert();
+    cli_conventions::assert_documented(otactl::cli::Cli::command());
     let mut root = otactl::cli::Cli::command();
     root.build();
     let mut all = Vec::new();
     walk(Vec::new(), &root, &mut all);
-    let mut missing = Vec::new();
-    for (path, cmd) in &all {
-        let name = format!("otactl {}", path.join(" "));
-        for arg in cmd.get_arguments() {
-            let auto = matches!(
-                arg.get_action(),
-                clap::ArgAction::Help
-                    | clap::ArgAction::HelpShort
-                    | clap::ArgAction::HelpLong
-                    | clap::ArgAction::Version
-            );
-            if !auto && arg.get_help().is_none_or(|h| h.to_string().trim().is_empty()) {
-                missing.push(format!("{name}: {} has no help", arg.get_id()));
-            }
-        }
-        let after = cmd.get_after_help().map(|h| h.to_string()).unwrap_or_default();
-        if !after.contains("Examples:") {
-            missing.push(format!("{name}: --help shows no examples"));
-        }
-        for line in after.lines().filter(|l| l.chars().count() > 100) {
-            missing.push(format!("{name}: --help line longer than 100 columns: {line}"));
-        }
-        if !path.is_empty() && cmd.get_about().is_none() {
-            missing.push(format!("{name}: no description"));
-        }
-        // The real binary prints them.
+    // The real binary prints them.
+    for (path, _) in &all {
         let out = run(otactl().args(path), &["--help"]).ok();
-        assert!(out.stdout.contains("Examples:"), "{name} --help: {out:?}");
+        assert!(
+            out.stdout.contains("Examples:"),
+            "otactl {} --help: {out:?}",
+            path.join(" ")
+        );
     }
-    assert!(missing.is_empty(), "{}", missing.join("\n"));
 }
 
 #[test]
