@@ -17,6 +17,30 @@ pub fn json(value: &impl Serialize) -> Result<()> {
     Ok(())
 }
 
+/// A list command's output: `items` as one JSON document with `--json`; otherwise `empty` when
+/// there are none, else a table with `header` and one `row` per item.
+pub fn list<T: Serialize>(
+    json_mode: bool,
+    items: &[T],
+    empty: &str,
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> Result<()> {
+    if json_mode {
+        return json(&items);
+    }
+    if items.is_empty() {
+        line(empty);
+        return Ok(());
+    }
+    let mut table = Table::new(header);
+    for item in items {
+        table.row(row(item));
+    }
+    table.print();
+    Ok(())
+}
+
 /// Prints a line on stdout; a closed pipe (`otactl ... | head`) ends the program quietly.
 pub fn line(text: &str) {
     let mut out = std::io::stdout().lock();

@@ -2,7 +2,7 @@
 
 use super::Context;
 use crate::error::Result;
-use crate::output::{self, Table};
+use crate::output;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -24,23 +24,19 @@ pub struct Args {
 pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     let mut log = ctx.client()?.audit().await?;
     log.truncate(args.limit);
-    if ctx.json {
-        return output::json(&log);
-    }
-    if log.is_empty() {
-        output::line("the audit log is empty");
-        return Ok(());
-    }
-    let mut t = Table::new(&["AT", "ACTOR", "ACTION", "TARGET", "RESULT"]);
-    for e in &log {
-        t.row(vec![
-            output::time(e.at_ms),
-            e.actor.clone(),
-            e.action.clone(),
-            e.target.clone(),
-            e.result.clone(),
-        ]);
-    }
-    t.print();
-    Ok(())
+    output::list(
+        ctx.json,
+        &log,
+        "the audit log is empty",
+        &["AT", "ACTOR", "ACTION", "TARGET", "RESULT"],
+        |e| {
+            vec![
+                output::time(e.at_ms),
+                e.actor.clone(),
+                e.action.clone(),
+                e.target.clone(),
+                e.result.clone(),
+            ]
+        },
+    )
 }

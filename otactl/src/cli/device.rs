@@ -134,37 +134,33 @@ async fn list(ctx: &Context, client: &ota_protocol::client::AdminClient, args: &
             break;
         }
     }
-    if ctx.json {
-        return output::json(&devices);
-    }
-    if devices.is_empty() {
-        output::line("no devices");
-        return Ok(());
-    }
-    let mut t = Table::new(&[
-        "ID",
-        "CLASS",
-        "STATE",
-        "VERSION",
-        "SEQUENCE",
-        "LAST STATUS",
-        "LAST SEEN",
-        "TAGS",
-    ]);
-    for d in &devices {
-        t.row(vec![
-            d.id.clone(),
-            output::opt(d.class.as_deref()),
-            d.state.to_string(),
-            output::opt(d.running_version.as_deref()),
-            output::opt(d.running_sequence),
-            output::opt(d.last_status.as_deref()),
-            output::time(d.last_seen_ms),
-            d.tags.join(","),
-        ]);
-    }
-    t.print();
-    Ok(())
+    output::list(
+        ctx.json,
+        &devices,
+        "no devices",
+        &[
+            "ID",
+            "CLASS",
+            "STATE",
+            "VERSION",
+            "SEQUENCE",
+            "LAST STATUS",
+            "LAST SEEN",
+            "TAGS",
+        ],
+        |d| {
+            vec![
+                d.id.clone(),
+                output::opt(d.class.as_deref()),
+                d.state.to_string(),
+                output::opt(d.running_version.as_deref()),
+                output::opt(d.running_sequence),
+                output::opt(d.last_status.as_deref()),
+                output::time(d.last_seen_ms),
+                d.tags.join(","),
+            ]
+        },
+    )
 }
 
 async fn show(ctx: &Context, client: &ota_protocol::client::AdminClient, id: &str) -> Result<()> {

@@ -106,30 +106,26 @@ async fn upload(ctx: &Context, dir: &std::path::Path) -> Result<()> {
 
 async fn list(ctx: &Context) -> Result<()> {
     let releases = ctx.client()?.releases().await?;
-    if ctx.json {
-        return output::json(&releases);
-    }
-    if releases.is_empty() {
-        output::line("no releases (upload one with `otactl release upload DIR`)");
-        return Ok(());
-    }
-    let mut t = Table::new(&[
-        "ID", "CLASS", "VERSION", "SEQUENCE", "IMAGE", "PATCHES", "UPLOADED", "BY",
-    ]);
-    for r in &releases {
-        t.row(vec![
-            r.id.to_string(),
-            r.class.clone(),
-            r.version.clone(),
-            r.sequence.to_string(),
-            output::bytes(r.image_size),
-            r.patches.len().to_string(),
-            output::time(r.created_ms),
-            r.uploaded_by.clone(),
-        ]);
-    }
-    t.print();
-    Ok(())
+    output::list(
+        ctx.json,
+        &releases,
+        "no releases (upload one with `otactl release upload DIR`)",
+        &[
+            "ID", "CLASS", "VERSION", "SEQUENCE", "IMAGE", "PATCHES", "UPLOADED", "BY",
+        ],
+        |r| {
+            vec![
+                r.id.to_string(),
+                r.class.clone(),
+                r.version.clone(),
+                r.sequence.to_string(),
+                output::bytes(r.image_size),
+                r.patches.len().to_string(),
+                output::time(r.created_ms),
+                r.uploaded_by.clone(),
+            ]
+        },
+    )
 }
 
 async fn show(ctx: &Context, id: i64) -> Result<()> {

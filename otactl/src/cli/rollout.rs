@@ -10,7 +10,7 @@ use ota_protocol::rollouts::{NewRollout, PlanInput, Promotion, RolloutAction, Ro
 
 use super::{split_list, Context};
 use crate::error::{Error, Result};
-use crate::output::{self, Table};
+use crate::output;
 use view::{print_status, stage_text, state_text, target};
 
 /// The server's default stages (ota-server/README.md, "Rollouts"), used when a stage option is
@@ -250,41 +250,37 @@ async fn create(ctx: &Context, args: &CreateArgs) -> Result<()> {
 
 async fn list(ctx: &Context) -> Result<()> {
     let rollouts = ctx.client()?.rollouts().await?;
-    if ctx.json {
-        return output::json(&rollouts);
-    }
-    if rollouts.is_empty() {
-        output::line("no rollouts (start one with `otactl rollout create --release ID`)");
-        return Ok(());
-    }
-    let mut t = Table::new(&[
-        "ID",
-        "NAME",
-        "RELEASE",
-        "TARGET",
-        "STATE",
-        "STAGE",
-        "COMMITTED",
-        "OFFERED",
-        "FAILED",
-        "UPDATED",
-    ]);
-    for r in &rollouts {
-        t.row(vec![
-            r.id.to_string(),
-            r.name.clone(),
-            format!("{} ({})", r.release.version, r.release.id),
-            target(r),
-            r.state.to_string(),
-            stage_text(r),
-            r.totals.committed.to_string(),
-            r.totals.offered.to_string(),
-            r.totals.failures().to_string(),
-            output::time(r.updated_ms),
-        ]);
-    }
-    t.print();
-    Ok(())
+    output::list(
+        ctx.json,
+        &rollouts,
+        "no rollouts (start one with `otactl rollout create --release ID`)",
+        &[
+            "ID",
+            "NAME",
+            "RELEASE",
+            "TARGET",
+            "STATE",
+            "STAGE",
+            "COMMITTED",
+            "OFFERED",
+            "FAILED",
+            "UPDATED",
+        ],
+        |r| {
+            vec![
+                r.id.to_string(),
+                r.name.clone(),
+                format!("{} ({})", r.release.version, r.release.id),
+                target(r),
+                r.state.to_string(),
+                stage_text(r),
+                r.totals.committed.to_string(),
+                r.totals.offered.to_string(),
+                r.totals.failures().to_string(),
+                output::time(r.updated_ms),
+            ]
+        },
+    )
 }
 
 async fn status(ctx: &Context, id: i64) -> Result<()> {
