@@ -9,27 +9,25 @@
 //! Reports, from one run on one machine: check-in req/s and p50/p99 against the trivial axum
 //! handler (both plain HTTP on loopback, same accept loop and client), check-ins over mutual TLS,
 //! and 16 MiB image download throughput (TLS and plain).
+//!
+//! `common/mod.rs` (shared with the rollout bench) has the knobs, the keys, the signed image and
+//! its release bundle, the plain-HTTP clients and the percentiles.
+
+mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::pkcs8::EncodePublicKey as _;
-use manifest::image::{ImageVersion, TrailerLayout};
-use ota_protocol::client::{AdminClient, ReleaseUpload};
+use ota_protocol::client::AdminClient;
 use ota_protocol::device::{CheckinRequest, CheckinResponse};
 use ota_server::config::{Config, DeviceClass, Limits, TlsConfig, TrustConfig};
 use ota_server::domain::auth::Role;
 use ota_server::init::DevCa;
-use signer::image::{sign_image, SignSettings};
-use signer::release::{build_release, CoseSigner, ReleaseInput};
+
+use common::{env_num, plain_clients, VENDOR};
 
 const CLASS: &str = "sensor-v2";
-const VENDOR: &str = "example.com";
-
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 #[derive(Debug)]
 struct Stats {
@@ -79,35 +77,16 @@ where
         errors += e;
     }
     let elapsed = start.elapsed();
-    all.sort();
-    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
     Stats {
         rps: all.len() as f64 / elapsed.as_secs_f64(),
-        p50: pct(0.50),
-        p99: pct(0.99),
+        p50: common::percentile(&mut all, 0.50),
+        p99: common::percentile(&mut all, 0.99),
         errors,
     }
 }
 
-fn signed_image(len: usize) -> Vec<u8> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let key = signer::keys::load_file_key(&root.join("fixtures/keys/test-only-ed25519-a.pem")).unwrap();
-    let payload: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31)).collect();
-    let settings = SignSettings::new(ImageVersion::default(), u32::try_from(len + 0x10000).unwrap())
-        .pad_header(true)
-        .security_counter(Some(1))
-        .trailer(TrailerLayout::for_align(8, None));
-    sign_image(&payload, &settings, &key).unwrap().bytes
-}
-
 async fn start(dir: &std::path::Path, ca: &DevCa, db: &str, insecure: bool) -> ota_server::RunningServer {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mkey = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
-    std::fs::write(
-        dir.join("m.pem"),
-        mkey.verifying_key().to_public_key_pem(Default::default()).unwrap(),
-    )
-    .unwrap();
+    let manifest_key = common::write_manifest_public_key(dir);
     let server = ca.issue_server(&["localhost"]).unwrap();
     std::fs::write(dir.join("ca.pem"), ca.cert_pem()).unwrap();
     std::fs::write(dir.join("s.pem"), server.cert_pem).unwrap();
@@ -124,8 +103,8 @@ async fn start(dir: &std::path::Path, ca: &DevCa, db: &str, insecure: bool) -> o
             device_ca: vec![dir.join("ca.pem")],
         }),
         trust: TrustConfig {
-            image_keys: vec![root.join("fixtures/keys/test-only-ed25519-a.pub.pem")],
-            manifest_keys: vec![dir.join("m.pem")],
+            image_keys: vec![common::image_public_key()],
+            manifest_keys: vec![manifest_key],
             manifest_threshold: 1,
         },
         classes: vec![DeviceClass {
@@ -157,12 +136,6 @@ async fn trivial_server() -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     addr
-}
-
-fn plain_clients(n: usize) -> Vec<reqwest::Client> {
-    (0..n)
-        .map(|_| reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap())
-        .collect()
 }
 
 fn print(name: &str, s: &Stats) {
@@ -207,23 +180,8 @@ async fn run() {
     );
 
     // A release, so check-ins of devices running something else get real offers.
-    let image = signed_image(16 * 1024 * 1024);
-    let mkey = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
-    let bundle = build_release(
-        ReleaseInput {
-            image: image.clone(),
-            image_name: "fw.bin".into(),
-            image_uri: None,
-            sequence: 1,
-            vendor_domain: VENDOR.into(),
-            class_name: CLASS.into(),
-            version: "1.0.0".into(),
-            notes: String::new(),
-            deltas: vec![],
-        },
-        &[&mkey as &dyn CoseSigner],
-    )
-    .unwrap();
+    let image = common::signed_image(16 * 1024 * 1024, 0, 1);
+    let upload = common::release_upload(common::release_input(CLASS, 1, "1.0.0", image.clone()));
     let token = ota_server::init::create_token(plain.store.as_ref(), "bench", Role::Admin)
         .await
         .unwrap();
@@ -231,7 +189,6 @@ async fn run() {
         .token(token)
         .build()
         .unwrap();
-    let upload = ReleaseUpload::new(bundle.envelope, bundle.image_name, bundle.image);
     let t = Instant::now();
     admin.upload_release(&upload).await.expect("release upload");
     println!("ingest of a 16 MiB release (verify + store): {:.2?}", t.elapsed());
