@@ -3,9 +3,11 @@
 
 pub mod batch;
 pub mod cache;
+mod migrate;
 pub mod postgres;
 mod queries;
 pub mod sqlite;
+pub mod write_behind;
 
 use std::fmt;
 use std::sync::Arc;

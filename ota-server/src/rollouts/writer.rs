@@ -12,15 +12,11 @@
 //! records on start, so a lost record is a device counted one step behind (its next report or
 //! check-in moves it on), never a device counted twice.
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
-
-use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
 
 use crate::domain::rollout::DeviceRecord;
 use crate::domain::Millis;
+use crate::store::write_behind::{Limits, WriteBehind};
 use crate::store::{SharedStore, StoreError};
 
 /// Most records committed per flush.
@@ -30,97 +26,61 @@ const MAX_PENDING: usize = 8 * MAX_BATCH;
 /// Longest a record waits to be written.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(10);
 
-type Done = oneshot::Sender<Result<(), Arc<StoreError>>>;
+/// A device record of a rollout, and when it changed.
+type Item = (i64, DeviceRecord, Millis);
 
-#[derive(Debug)]
-enum Msg {
-    Record(i64, DeviceRecord, Millis),
-    Flush(Done),
-}
-
-/// Hands device records to the background writer. Cheap to clone.
+/// Hands device records to the background writer ([`WriteBehind`], coalesced per
+/// (rollout, device)). Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct RecordWriter {
-    tx: mpsc::Sender<Msg>,
-}
-
-fn stopped() -> StoreError {
-    StoreError::Unavailable("rollout record writer stopped".into())
+    inner: WriteBehind<Item>,
 }
 
 impl RecordWriter {
     pub fn spawn(store: SharedStore) -> Self {
-        let (tx, rx) = mpsc::channel(MAX_PENDING);
-        tokio::spawn(writer(store, rx));
-        Self { tx }
+        let limits = Limits {
+            max_batch: MAX_BATCH,
+            max_pending: MAX_PENDING,
+            flush_interval: FLUSH_INTERVAL,
+            name: "rollout record writer",
+            failed: "rollout record write",
+        };
+        let key = |(rollout, record, _): &Item| Some((*rollout, record.device_id.clone()));
+        let inner = WriteBehind::spawn(limits, key, move |batch| write(store.clone(), batch));
+        Self { inner }
     }
 
     /// Queues a record of `rollout` (returns once the writer has it, not when it is stored).
     pub async fn record(&self, rollout: i64, record: DeviceRecord, now: Millis) -> Result<(), StoreError> {
-        self.tx
-            .send(Msg::Record(rollout, record, now))
-            .await
-            .map_err(|_| stopped())
+        self.inner.record((rollout, record, now)).await
     }
 
     /// Stores every record queued before this call.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let (done, wait) = oneshot::channel();
-        self.tx.send(Msg::Flush(done)).await.map_err(|_| stopped())?;
-        match wait.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(StoreError::Unavailable(format!("rollout record write: {e}"))),
-            Err(_) => Err(stopped()),
-        }
+        self.inner.flush().await
     }
 }
 
-async fn writer(store: SharedStore, mut rx: mpsc::Receiver<Msg>) {
-    let mut msgs = Vec::with_capacity(MAX_BATCH);
-    // Per rollout, per device: the latest record and when it changed.
-    let mut pending: HashMap<i64, HashMap<String, (DeviceRecord, Millis)>> = HashMap::new();
-    let mut waiters: Vec<Done> = Vec::new();
-    let mut open = true;
-    while open {
-        if rx.recv_many(&mut msgs, MAX_BATCH).await == 0 {
-            break;
-        }
-        let deadline = Instant::now() + FLUSH_INTERVAL;
-        let mut count = 0usize;
-        loop {
-            for msg in msgs.drain(..) {
-                match msg {
-                    Msg::Record(rollout, record, now) => {
-                        count += 1;
-                        pending
-                            .entry(rollout)
-                            .or_default()
-                            .insert(record.device_id.clone(), (record, now));
-                    }
-                    Msg::Flush(done) => waiters.push(done),
-                }
+/// One transaction per rollout.
+async fn write(store: SharedStore, batch: Vec<Item>) -> Result<(), StoreError> {
+    let mut by_rollout: Vec<(i64, Vec<&DeviceRecord>, Millis)> = Vec::new();
+    for (rollout, record, at) in &batch {
+        match by_rollout.iter_mut().find(|(id, _, _)| id == rollout) {
+            Some((_, records, now)) => {
+                records.push(record);
+                *now = (*now).max(*at);
             }
-            if count >= MAX_BATCH || !waiters.is_empty() {
-                break;
-            }
-            tokio::select! {
-                n = rx.recv_many(&mut msgs, MAX_BATCH - count) => if n == 0 { open = false; break },
-                _ = tokio::time::sleep_until(deadline) => break,
-            }
-        }
-        let mut result = Ok(());
-        for (rollout, records) in pending.drain() {
-            let now = records.values().map(|(_, at)| *at).max().unwrap_or(0);
-            let refs: Vec<&DeviceRecord> = records.values().map(|(r, _)| r).collect();
-            if let Err(e) = store.save_rollout(rollout, None, &refs, now).await {
-                // Devices report again (and check in with what they run); the next change of
-                // each of these devices rewrites its row.
-                tracing::error!(error = %e, rollout, records = refs.len(), "rollout record write failed");
-                result = Err(Arc::new(e));
-            }
-        }
-        for done in waiters.drain(..) {
-            let _ = done.send(result.clone());
+            None => by_rollout.push((*rollout, vec![record], *at)),
         }
     }
+    let mut result = Ok(());
+    for (rollout, records, now) in by_rollout {
+        if let Err(e) = store.save_rollout(rollout, None, &records, now).await {
+            // Devices report again (and check in with what they run); the next change of
+            // each of these devices rewrites its row.
+            tracing::error!(error = %e, rollout, records = records.len(), "rollout record write failed");
+            result = Err(e);
+        }
+    }
+    result
 }

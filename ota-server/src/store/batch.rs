@@ -15,144 +15,91 @@
 //! Revocation is unaffected: check-in writes never touch `state`, and every request still reads
 //! the device's state from the store (PostgreSQL) or its write-through cache (SQLite).
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
-
-use super::{CheckinRecord, DeviceEvent, Result, SharedStore, StoreError};
+use super::write_behind::{Limits, WriteBehind};
+use super::{CheckinRecord, DeviceEvent, Result, SharedStore};
 
 /// Most check-ins committed in one transaction.
 pub const MAX_BATCH: usize = 1024;
 /// Check-ins handed over but not yet written, before handlers wait for the writer.
 pub const MAX_PENDING: usize = 8 * MAX_BATCH;
 
-type Done = oneshot::Sender<std::result::Result<(), Arc<StoreError>>>;
-
 #[derive(Debug)]
-enum Msg {
-    /// A check-in to write; `Some` = the caller waits for its commit.
-    Record(CheckinRecord, Option<Done>),
+enum Item {
+    Checkin(CheckinRecord),
     /// A device's status report, for its history.
     Event(String, DeviceEvent),
-    /// Commit everything received before this message, then answer.
-    Flush(Done),
 }
 
-/// Hands check-ins to a background writer. Cheap to clone.
+/// Hands check-ins to a background writer ([`WriteBehind`]). Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct CheckinWriter {
-    tx: mpsc::Sender<Msg>,
-}
-
-fn stopped() -> StoreError {
-    StoreError::Unavailable("check-in writer stopped".into())
+    inner: WriteBehind<Item>,
 }
 
 impl CheckinWriter {
     /// Spawns the writer task on the current runtime; it ends when every sender is dropped
     /// (after writing what it holds). `flush_interval`: longest a check-in waits to be written.
     pub fn spawn(store: SharedStore, flush_interval: Duration) -> Self {
-        let (tx, rx) = mpsc::channel::<Msg>(MAX_PENDING);
-        tokio::spawn(writer(store, rx, flush_interval));
-        Self { tx }
+        let limits = Limits {
+            max_batch: MAX_BATCH,
+            max_pending: MAX_PENDING,
+            flush_interval,
+            name: "check-in writer",
+            failed: "batched check-in write",
+        };
+        // Not coalesced here: `record_checkins` keeps the last report of each device.
+        let inner = WriteBehind::spawn(limits, |_: &Item| None::<()>, move |batch| write(store.clone(), batch));
+        Self { inner }
     }
 
     /// Records one check-in write-behind: returns once the writer has it (not yet committed).
     pub async fn record(&self, record: CheckinRecord) -> Result<()> {
-        self.tx.send(Msg::Record(record, None)).await.map_err(|_| stopped())
+        self.inner.record(Item::Checkin(record)).await
     }
 
     /// Records one check-in and resolves once it is committed.
     pub async fn record_durable(&self, record: CheckinRecord) -> Result<()> {
-        let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Msg::Record(record, Some(done)))
-            .await
-            .map_err(|_| stopped())?;
-        answer(wait).await
+        self.inner.record_durable(Item::Checkin(record)).await
     }
 
     /// Records a status report in the device's history, write-behind like check-ins (events of
     /// one device are written in the order given).
     pub async fn record_event(&self, device_id: &str, event: DeviceEvent) -> Result<()> {
-        self.tx
-            .send(Msg::Event(device_id.to_owned(), event))
-            .await
-            .map_err(|_| stopped())
+        self.inner.record(Item::Event(device_id.to_owned(), event)).await
     }
 
     /// Commits every check-in and event recorded before this call.
     pub async fn flush(&self) -> Result<()> {
-        let (done, wait) = oneshot::channel();
-        self.tx.send(Msg::Flush(done)).await.map_err(|_| stopped())?;
-        answer(wait).await
+        self.inner.flush().await
     }
 }
 
-async fn answer(wait: oneshot::Receiver<std::result::Result<(), Arc<StoreError>>>) -> Result<()> {
-    match wait.await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(StoreError::Unavailable(format!("batched check-in write: {e}"))),
-        Err(_) => Err(stopped()),
-    }
-}
-
-async fn writer(store: SharedStore, mut rx: mpsc::Receiver<Msg>, flush_interval: Duration) {
-    let mut msgs = Vec::with_capacity(MAX_BATCH);
-    let mut rows: Vec<CheckinRecord> = Vec::with_capacity(MAX_BATCH);
-    let mut events: Vec<(String, DeviceEvent)> = Vec::new();
-    let mut waiters: Vec<Done> = Vec::new();
-    let mut open = true;
-    while open {
-        // Wait for the first message of a flush, then gather until the batch is full, someone
-        // waits for a commit, or the interval has passed.
-        if rx.recv_many(&mut msgs, MAX_BATCH).await == 0 {
-            break;
-        }
-        let deadline = Instant::now() + flush_interval;
-        loop {
-            for msg in msgs.drain(..) {
-                match msg {
-                    Msg::Record(r, done) => {
-                        rows.push(r);
-                        waiters.extend(done);
-                    }
-                    Msg::Event(id, event) => events.push((id, event)),
-                    Msg::Flush(done) => waiters.push(done),
-                }
-            }
-            let queued = rows.len() + events.len();
-            if queued >= MAX_BATCH || !waiters.is_empty() {
-                break;
-            }
-            let room = MAX_BATCH - queued;
-            tokio::select! {
-                n = rx.recv_many(&mut msgs, room) => if n == 0 { open = false; break },
-                _ = tokio::time::sleep_until(deadline) => break,
-            }
-        }
-        let mut result = if rows.is_empty() {
-            Ok(())
-        } else {
-            store.record_checkins(&rows).await.map_err(Arc::new)
-        };
-        if !events.is_empty() {
-            if let Err(e) = store.record_events(&events).await {
-                tracing::error!(error = %e, events = events.len(), "status event write failed; events dropped");
-                result = Err(Arc::new(e));
-            }
-            events.clear();
-        }
-        if let Err(e) = &result {
-            // Write-behind: the devices already have their answers; they report again at their
-            // next check-in, which rewrites the same row.
-            tracing::error!(error = %e, rows = rows.len(), "check-in write failed; rows dropped");
-        }
-        rows.clear();
-        for done in waiters.drain(..) {
-            let _ = done.send(result.clone());
+async fn write(store: SharedStore, batch: Vec<Item>) -> Result<()> {
+    let mut rows = Vec::with_capacity(batch.len());
+    let mut events = Vec::new();
+    for item in batch {
+        match item {
+            Item::Checkin(r) => rows.push(r),
+            Item::Event(id, e) => events.push((id, e)),
         }
     }
+    let mut result = if rows.is_empty() {
+        Ok(())
+    } else {
+        store.record_checkins(&rows).await
+    };
+    if let Err(e) = &result {
+        // Write-behind: the devices already have their answers; they report again at their
+        // next check-in, which rewrites the same row.
+        tracing::error!(error = %e, rows = rows.len(), "check-in write failed; rows dropped");
+    }
+    if !events.is_empty() {
+        if let Err(e) = store.record_events(&events).await {
+            tracing::error!(error = %e, events = events.len(), "status event write failed; events dropped");
+            result = Err(e);
+        }
+    }
+    result
 }

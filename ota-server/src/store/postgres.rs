@@ -6,19 +6,19 @@
 use std::str::FromStr as _;
 
 use anyhow::Context as _;
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Connection as _;
 
 use super::cache::DeviceCache;
+use super::migrate::baseline;
 use super::queries::{dollar, impl_store};
 
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("migrations/postgres/0001_init.sql")),
-    (2, include_str!("migrations/postgres/0002_rollouts.sql")),
-    (3, include_str!("migrations/postgres/0003_device_tags.sql")),
-];
+/// `store/migrations/postgres`, applied in order, each once (recorded in `_sqlx_migrations`).
+static MIGRATOR: Migrator = sqlx::migrate!("src/store/migrations/postgres");
 
-/// Serializes migrations of concurrent replicas (pg_advisory_xact_lock key).
+/// Serializes the baseline check of concurrent replicas (pg_advisory_xact_lock key; the
+/// migrator takes its own lock).
 const MIGRATION_LOCK: i64 = 0x6f74_615f_6d69_6772;
 
 #[derive(Debug)]
@@ -84,26 +84,15 @@ impl PgStore {
             .bind(MIGRATION_LOCK)
             .execute(&mut *tx)
             .await?;
-        sqlx::raw_sql(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)",
-        )
-        .execute(&mut *tx)
-        .await?;
-        for (version, sql) in MIGRATIONS {
-            let done = sqlx::query("SELECT 1 FROM schema_migrations WHERE version = $1")
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if done.is_none() {
-                sqlx::raw_sql(sql).execute(&mut *tx).await?;
-                sqlx::query("INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)")
-                    .bind(version)
-                    .bind(crate::domain::Clock::now_ms(&crate::domain::SystemClock))
-                    .execute(&mut *tx)
-                    .await?;
-            }
+        let table = "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1";
+        let exists = |name: &'static str| sqlx::query(table).bind(name);
+        if exists("schema_migrations").fetch_optional(&mut *tx).await?.is_some()
+            && exists("_sqlx_migrations").fetch_optional(&mut *tx).await?.is_none()
+        {
+            baseline::<sqlx::Postgres>(&mut *tx, &MIGRATOR, dollar).await?;
         }
         tx.commit().await?;
+        MIGRATOR.run(&self.pool).await?;
         Ok(())
     }
 }

@@ -3,17 +3,15 @@
 use std::str::FromStr as _;
 use std::time::Duration;
 
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::cache::DeviceCache;
+use super::migrate::baseline;
 use super::queries::{impl_store, same};
 
-/// Migrations, applied in order, each once (recorded in `schema_migrations`).
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("migrations/sqlite/0001_init.sql")),
-    (2, include_str!("migrations/sqlite/0002_rollouts.sql")),
-    (3, include_str!("migrations/sqlite/0003_device_tags.sql")),
-];
+/// `store/migrations/sqlite`, applied in order, each once (recorded in `_sqlx_migrations`).
+static MIGRATOR: Migrator = sqlx::migrate!("src/store/migrations/sqlite");
 
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -54,27 +52,16 @@ impl SqliteStore {
     }
 
     async fn migrate(&self) -> anyhow::Result<()> {
-        sqlx::raw_sql(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)",
-        )
-        .execute(&self.pool)
-        .await?;
-        for (version, sql) in MIGRATIONS {
-            let mut tx = self.pool.begin().await?;
-            let done = sqlx::query("SELECT 1 FROM schema_migrations WHERE version = ?")
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if done.is_none() {
-                sqlx::raw_sql(sql).execute(&mut *tx).await?;
-                sqlx::query("INSERT INTO schema_migrations (version, applied_ms) VALUES (?, ?)")
-                    .bind(version)
-                    .bind(crate::domain::Clock::now_ms(&crate::domain::SystemClock))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
+        let mut tx = self.pool.begin().await?;
+        let table = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?";
+        let exists = |name: &'static str| sqlx::query(table).bind(name);
+        if exists("schema_migrations").fetch_optional(&mut *tx).await?.is_some()
+            && exists("_sqlx_migrations").fetch_optional(&mut *tx).await?.is_none()
+        {
+            baseline::<sqlx::Sqlite>(&mut *tx, &MIGRATOR, same).await?;
         }
+        tx.commit().await?;
+        MIGRATOR.run(&self.pool).await?;
         Ok(())
     }
 }

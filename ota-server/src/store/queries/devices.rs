@@ -1,0 +1,123 @@
+//! Devices: registration, lookups (through the write-through cache), state and tags.
+
+macro_rules! impl_devices {
+    ($ty:ty, $row:ty, $sql:path) => {
+        use sqlx::Row as _;
+        use $crate::domain::{parse_tags, Device, DeviceState, Millis};
+        use $crate::store::queries::DEVICE_COLS;
+        use $crate::store::{digest, to_u64, Result, StoreError};
+
+        pub(crate) fn device_row(r: &$row) -> Result<Device> {
+            let state: String = r.try_get("state")?;
+            let running_digest: Option<String> = r.try_get("running_digest")?;
+            let running_sequence: Option<i64> = r.try_get("running_sequence")?;
+            Ok(Device {
+                id: r.try_get("id")?,
+                class: r.try_get("class")?,
+                state: DeviceState::parse(&state).ok_or_else(|| StoreError::Corrupt(state.clone()))?,
+                registered_ms: r.try_get("registered_ms")?,
+                last_seen_ms: r.try_get("last_seen_ms")?,
+                running_digest: running_digest.as_deref().map(digest).transpose()?,
+                running_version: r.try_get("running_version")?,
+                running_sequence: running_sequence.map(to_u64).transpose()?,
+                last_status: r.try_get("last_status")?,
+                tags: parse_tags(&r.try_get::<String, _>("tags")?),
+            })
+        }
+
+        impl $ty {
+            pub(crate) async fn device(&self, id: &str) -> Result<Option<Device>> {
+                if let Some(d) = self.devices.get(id) {
+                    return Ok(Some(d));
+                }
+                let epoch = self.devices.epoch();
+                let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE id = ?");
+                let sql = $sql(&sql);
+                let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+                let device = row.as_ref().map(device_row).transpose()?;
+                if let Some(d) = &device {
+                    self.devices.put(epoch, d);
+                }
+                Ok(device)
+            }
+
+            pub(crate) async fn register_device(&self, id: &str, class: Option<&str>, now: Millis) -> Result<Device> {
+                let sql = $sql(
+                    "INSERT INTO devices (id, class, state, registered_ms, last_seen_ms) \
+                     VALUES (?, ?, 'active', ?, ?) ON CONFLICT (id) DO NOTHING",
+                );
+                sqlx::query(&sql)
+                    .bind(id)
+                    .bind(class)
+                    .bind(now)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                self.device(id)
+                    .await?
+                    .ok_or(StoreError::Corrupt("device vanished".into()))
+            }
+
+            pub(crate) async fn register_devices(&self, ids: &[String], class: &str, now: Millis) -> Result<()> {
+                for chunk in ids.chunks(500) {
+                    let values = vec!["(?, ?, 'active', ?, ?)"; chunk.len()].join(", ");
+                    let sql = format!(
+                        "INSERT INTO devices (id, class, state, registered_ms, last_seen_ms) VALUES {values} \
+                         ON CONFLICT (id) DO NOTHING"
+                    );
+                    let sql = $sql(&sql);
+                    let mut q = sqlx::query(&sql);
+                    for id in chunk {
+                        q = q.bind(id.as_str()).bind(class).bind(now).bind(now);
+                    }
+                    q.execute(&self.pool).await?;
+                }
+                Ok(())
+            }
+
+            pub(crate) async fn set_device_tags(&self, id: &str, tags: &[String]) -> Result<bool> {
+                let sql = $sql("UPDATE devices SET tags = ? WHERE id = ?");
+                self.devices.forget(id);
+                let done = sqlx::query(&sql)
+                    .bind(tags.join(","))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                self.devices.forget(id);
+                Ok(done.rows_affected() == 1)
+            }
+
+            pub(crate) async fn set_device_state(&self, id: &str, state: DeviceState) -> Result<bool> {
+                let sql = $sql("UPDATE devices SET state = ? WHERE id = ?");
+                self.devices.forget(id);
+                let done = sqlx::query(&sql)
+                    .bind(state.as_str())
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                self.devices.forget(id);
+                Ok(done.rows_affected() == 1)
+            }
+
+            pub(crate) async fn list_devices(&self, limit: i64, after: Option<&str>) -> Result<Vec<Device>> {
+                let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE id > ? ORDER BY id LIMIT ?");
+                let sql = $sql(&sql);
+                let rows = sqlx::query(&sql)
+                    .bind(after.unwrap_or(""))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(device_row).collect()
+            }
+
+            pub(crate) async fn count_devices(&self) -> Result<i64> {
+                let row = sqlx::query("SELECT COUNT(*) AS n FROM devices")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(row.try_get("n")?)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_devices;
