@@ -149,10 +149,9 @@ pub struct Patch {
     pub size: u64,
 }
 
-/// A verified, stored release.
+/// What verifying a release establishes (see [`ingest::VerifiedBundle`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Release {
-    pub id: i64,
+pub struct ReleaseFacts {
     pub class_name: String,
     pub class_id: String,
     pub sequence: u64,
@@ -162,6 +161,13 @@ pub struct Release {
     pub image_digest: Sha256,
     pub image_size: u64,
     pub patches: Vec<Patch>,
+}
+
+/// A verified, stored release: its verified facts, and who stored it when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub id: i64,
+    pub facts: ReleaseFacts,
     pub created_ms: Millis,
     pub uploaded_by: String,
 }

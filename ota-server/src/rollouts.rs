@@ -114,7 +114,7 @@ enum Choice {
 
 /// Rollouts of the class a device's check-in is about (drafts offer nothing).
 fn of_class(l: &Live, class: &str) -> bool {
-    l.release.class_name == class && l.row.rollout.state != RolloutState::Draft
+    l.release.facts.class_name == class && l.row.rollout.state != RolloutState::Draft
 }
 
 /// What a check-in reveals about the device's records: running the new image with its
@@ -131,7 +131,8 @@ fn observations(
         .filter(|l| of_class(l, class))
         .filter_map(|l| {
             let mut r = l.records.get(&device.id)?.clone();
-            let seen = if running.digest == l.release.image_digest && running.sequence >= l.release.sequence {
+            let seen = if running.digest == l.release.facts.image_digest && running.sequence >= l.release.facts.sequence
+            {
                 r.apply(&DeviceReport::Committed, now)
             } else {
                 r.observe_running(&running.digest.hex(), now)
@@ -145,7 +146,9 @@ fn observations(
 fn choose(live: &BTreeMap<i64, Live>, device: &Device, class: &str, running: &Running) -> Choice {
     // Anti-rollback: never offer what the device cannot accept.
     let applicable = |l: &Live| {
-        of_class(l, class) && l.release.sequence > running.sequence && l.release.image_digest != running.digest
+        of_class(l, class)
+            && l.release.facts.sequence > running.sequence
+            && l.release.facts.image_digest != running.digest
     };
     let decision = |l: &Live| {
         l.row
@@ -186,9 +189,9 @@ fn why_nothing(live: &BTreeMap<i64, Live>, device: &Device, class: &str, running
     let mut other_targets = false;
     // Drafts included: a draft of a newer release is "not started", not "no rollout".
     let newer = live.values().rev().filter(|l| {
-        l.release.class_name == class
-            && l.release.sequence > running.sequence
-            && l.release.image_digest != running.digest
+        l.release.facts.class_name == class
+            && l.release.facts.sequence > running.sequence
+            && l.release.facts.image_digest != running.digest
     });
     for l in newer {
         if !l.row.rollout.targets(&device.tags) {
@@ -256,14 +259,17 @@ impl RolloutService {
             start,
         } = spec;
         let mut live = self.live.write().await;
-        for other in live.values().filter(|l| l.release.class_name == release.class_name) {
+        for other in live
+            .values()
+            .filter(|l| l.release.facts.class_name == release.facts.class_name)
+        {
             if other.release.id == release.id && !other.finished() {
                 return Err(RolloutError::AlreadyRolling(release.id, other.row.id));
             }
-            if other.release.sequence > release.sequence {
+            if other.release.facts.sequence > release.facts.sequence {
                 return Err(RolloutError::Superseded {
                     release: release.id,
-                    sequence: release.sequence,
+                    sequence: release.facts.sequence,
                     newer: other.release.id,
                 });
             }
@@ -278,7 +284,7 @@ impl RolloutService {
         if start {
             rollout.act(RolloutAction::Start, now)?;
         }
-        let name = name.unwrap_or_else(|| format!("{} to {}", release.version, release.class_name));
+        let name = name.unwrap_or_else(|| format!("{} to {}", release.facts.version, release.facts.class_name));
         let id = self.store.insert_rollout(release.id, &name, &rollout, now).await?;
         let row = crate::store::RolloutRow {
             id,
@@ -462,10 +468,10 @@ impl RolloutService {
                     let r = &l.row.rollout;
                     CohortQuery {
                         rollout: l.row.id,
-                        class: l.release.class_name.clone(),
+                        class: l.release.facts.class_name.clone(),
                         salt: r.salt,
                         fraction_bp: r.plan.stages[r.stage].fraction_bp,
-                        sequence: l.release.sequence,
+                        sequence: l.release.facts.sequence,
                         tags: r.target_tags.clone(),
                     }
                 })

@@ -16,9 +16,10 @@ use async_trait::async_trait;
 use ota_protocol::ErrorCode;
 
 use crate::domain::auth::{Role, TokenRecord};
+use crate::domain::ingest::VerifiedBundle;
 use crate::domain::offer::Running;
 use crate::domain::rollout::{DeviceRecord, Rollout};
-use crate::domain::{Device, DeviceState, Millis, Patch, Release, Sha256};
+use crate::domain::{Device, DeviceState, Millis, Release, Sha256};
 
 /// A store failure. `Conflict` is a client-visible state conflict; the rest are internal.
 #[derive(Debug, thiserror::Error)]
@@ -34,22 +35,6 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
-
-/// A release to insert (verified by the caller).
-#[derive(Debug, Clone)]
-pub struct NewRelease {
-    pub class_name: String,
-    pub class_id: String,
-    pub sequence: u64,
-    pub version: String,
-    pub envelope_digest: Sha256,
-    pub envelope_size: u64,
-    pub image_digest: Sha256,
-    pub image_size: u64,
-    pub patches: Vec<Patch>,
-    pub created_ms: Millis,
-    pub uploaded_by: String,
-}
 
 /// One check-in to record.
 #[derive(Debug, Clone)]
@@ -136,9 +121,9 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Highest sequence number stored for the class (0 if none).
     async fn max_sequence(&self, class_id: &str) -> Result<u64>;
-    /// Inserts atomically; `Conflict(ErrorCode::SEQUENCE_NOT_ABOVE_PREVIOUS)` unless the sequence is above
-    /// every stored release of the class.
-    async fn insert_release(&self, release: &NewRelease) -> Result<Release>;
+    /// Stores a verified release atomically; `Conflict(ErrorCode::SEQUENCE_NOT_ABOVE_PREVIOUS)`
+    /// unless its sequence is above every stored release of the class.
+    async fn insert_release(&self, release: &VerifiedBundle, uploaded_by: &str, now: Millis) -> Result<Release>;
     async fn latest_release(&self, class_name: &str) -> Result<Option<Release>>;
     async fn release(&self, id: i64) -> Result<Option<Release>>;
     async fn list_releases(&self) -> Result<Vec<Release>>;

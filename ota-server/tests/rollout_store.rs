@@ -8,7 +8,7 @@ use ota_server::domain::offer::{NoUpdateReason, Offer, Running};
 use ota_server::domain::rollout::RolloutPlan;
 use ota_server::domain::Sha256;
 use ota_server::rollouts::{Action, RolloutService, RolloutSpec};
-use ota_server::store::{self, NewRelease, SharedStore};
+use ota_server::store::{self, SharedStore};
 
 const CLASS: &str = "sensor-v2";
 const SALT: [u8; 16] = *b"store-test-salt!";
@@ -41,24 +41,73 @@ fn spec(plan: RolloutPlan, target_tags: Vec<String>) -> RolloutSpec {
     }
 }
 
-/// Release 2.0.0 (sequence 2) of the class; its image digest is `[2; 32]`.
-async fn insert_release(store: &SharedStore, t0: i64) -> ota_server::domain::Release {
-    store
-        .insert_release(&NewRelease {
-            class_name: CLASS.into(),
-            class_id: "c".into(),
-            sequence: 2,
-            version: "2.0.0".into(),
-            envelope_digest: Sha256([1; 32]),
-            envelope_size: 10,
-            image_digest: Sha256([2; 32]),
-            image_size: 100,
-            patches: vec![],
-            created_ms: t0,
-            uploaded_by: "test".into(),
-        })
-        .await
+/// Release `{sequence}.0.0` of the class, signed with the test-only keys, verified by the
+/// server's verifier (the only way to a `VerifiedBundle`) and stored.
+async fn insert_release_seq(store: &SharedStore, sequence: u64, t0: i64) -> ota_server::domain::Release {
+    use ed25519_dalek::pkcs8::EncodePublicKey as _;
+    use manifest::image::{ImageVersion, TrailerLayout};
+    use ota_server::domain::ingest::{Bundle, ClassRef, ReleaseVerifier as _, StagedArtifact, SuitVerifier};
+    use signer::release::{build_release, CoseSigner, ReleaseInput};
+
+    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/keys");
+    let image_key = signer::keys::load_file_key(&keys.join("test-only-ed25519-a.pem")).unwrap();
+    let payload: Vec<u8> = (0..4096u32).map(|i| (i as u8).wrapping_add(sequence as u8)).collect();
+    let settings = signer::image::SignSettings::new(ImageVersion::default(), 0x20000)
+        .pad_header(true)
+        .security_counter(Some(1))
+        .trailer(TrailerLayout::for_align(8, None));
+    let image = signer::image::sign_image(&payload, &settings, &image_key)
         .unwrap()
+        .bytes;
+    let manifest_key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+    let input = ReleaseInput {
+        image,
+        image_name: "firmware.bin".into(),
+        image_uri: None,
+        sequence,
+        vendor_domain: "example.com".into(),
+        class_name: CLASS.into(),
+        version: format!("{sequence}.0.0"),
+        notes: "test release".into(),
+        deltas: vec![],
+    };
+    let bundle = build_release(input, &[&manifest_key as &dyn CoseSigner]).unwrap();
+    let staged = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(staged.path(), &bundle.image).unwrap();
+    let verifier = SuitVerifier {
+        image_keys: vec![signer::keys::load_public_spki(&keys.join("test-only-ed25519-a.pub.pem")).unwrap()],
+        manifest_keys: vec![manifest_key.verifying_key().to_public_key_der().unwrap().into_vec()],
+        threshold: 1,
+        classes: vec![ClassRef::derive(CLASS, "example.com")],
+    };
+    let upload = Bundle {
+        envelope: bundle.envelope.clone(),
+        image: StagedArtifact {
+            name: "firmware.bin".into(),
+            path: staged.path().to_path_buf(),
+            digest: Sha256::of(&bundle.image),
+            size: bundle.image.len() as u64,
+        },
+        patches: vec![],
+        summary: None,
+    };
+    let class = verifier.class_of(&bundle.envelope).unwrap();
+    let verified = verifier.verify(&upload, &class, 0).unwrap();
+    store.insert_release(&verified, "test", t0).await.unwrap()
+}
+
+/// Release 2.0.0 (sequence 2) of the class.
+async fn insert_release(store: &SharedStore, t0: i64) -> ota_server::domain::Release {
+    insert_release_seq(store, 2, t0).await
+}
+
+/// What a device running `release` reports.
+fn runs(release: &ota_server::domain::Release) -> Running {
+    Running {
+        digest: release.facts.image_digest,
+        version: None,
+        sequence: release.facts.sequence,
+    }
 }
 
 fn running(digest: u8, sequence: u64) -> Running {
@@ -199,7 +248,7 @@ async fn exercise(store: SharedStore) {
     for (i, d) in offered.iter().enumerate().skip(1) {
         if i == 1 {
             let device = store.device(d).await.unwrap().unwrap();
-            service.offer(&device, CLASS, &running(2, 2), t0 + 9).await.unwrap();
+            service.offer(&device, CLASS, &runs(&release), t0 + 9).await.unwrap();
         } else {
             service.report(d, &commit, t0 + 9).await.unwrap();
         }
@@ -370,22 +419,7 @@ async fn update_under_way_finishes_before_a_newer_rollout() {
     let ids = vec!["dev-0001".to_owned()];
     store.register_devices(&ids, CLASS, t0).await.unwrap();
     let v2 = insert_release(&store, t0).await;
-    let v3 = store
-        .insert_release(&NewRelease {
-            sequence: 3,
-            version: "3.0.0".into(),
-            envelope_digest: Sha256([3; 32]),
-            image_digest: Sha256([4; 32]),
-            class_name: CLASS.into(),
-            class_id: "c".into(),
-            envelope_size: 10,
-            image_size: 100,
-            patches: vec![],
-            created_ms: t0,
-            uploaded_by: "test".into(),
-        })
-        .await
-        .unwrap();
+    let v3 = insert_release_seq(&store, 3, t0).await;
     let service = RolloutService::load(store.clone()).await.unwrap();
     let mut plan = RolloutPlan::canary_by_share(0);
     plan.stages = vec![plan.stages[3].clone()];
@@ -393,7 +427,7 @@ async fn update_under_way_finishes_before_a_newer_rollout() {
     service.tick(t0).await.unwrap();
     let device = store.device(&ids[0]).await.unwrap().unwrap();
     let offered = |o: Offer| match o {
-        Offer::Update { release, .. } => Some(release.version),
+        Offer::Update { release, .. } => Some(release.facts.version),
         Offer::NoUpdate(_) => None,
     };
     assert_eq!(
@@ -419,7 +453,7 @@ async fn update_under_way_finishes_before_a_newer_rollout() {
     );
     // It commits v2 (seen by its check-in on the new image), then gets v3.
     assert_eq!(
-        offered(service.offer(&device, CLASS, &running(2, 2), t0 + 5).await.unwrap()).as_deref(),
+        offered(service.offer(&device, CLASS, &runs(&v2), t0 + 5).await.unwrap()).as_deref(),
         Some("3.0.0")
     );
     let v = service.view(r2).await.unwrap();
@@ -453,12 +487,12 @@ async fn no_update_reasons_follow_the_offer_decision() {
     // No rollout of anything newer (the HTTP layer tells up_to_date / no_release from it).
     assert_eq!(offer(device(0).await, t0).await, nothing(NoUpdateReason::NO_ROLLOUT));
     let current = service
-        .offer(&device(0).await, CLASS, &running(2, 2), t0)
+        .offer(&device(0).await, CLASS, &runs(&release), t0)
         .await
         .unwrap();
     assert_eq!(current, nothing(NoUpdateReason::NO_ROLLOUT));
     assert_eq!(
-        ota_server::domain::offer::nothing_newer(Some(&release), &running(2, 2)),
+        ota_server::domain::offer::nothing_newer(Some(&release), &runs(&release)),
         Some(NoUpdateReason::UP_TO_DATE)
     );
     assert_eq!(

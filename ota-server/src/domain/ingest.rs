@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use ota_protocol::ErrorCode;
 
-use super::{Patch, Sha256};
+use super::{ReleaseFacts, Sha256};
 pub use suit::SuitVerifier;
 
 /// An uploaded file, already hashed while it was written to staging.
@@ -56,17 +56,23 @@ impl ClassRef {
     }
 }
 
-/// What verification established.
+/// Proof that a bundle passed every check of the release verifier: only this module and its
+/// verifier construct one, and the store inserts nothing else (like `device_verifier`'s
+/// `VerifiedImage`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedBundle {
-    pub class: ClassRef,
-    pub sequence: u64,
-    pub version: String,
-    pub envelope_digest: Sha256,
-    pub envelope_size: u64,
-    pub image_digest: Sha256,
-    pub image_size: u64,
-    pub patches: Vec<Patch>,
+    facts: ReleaseFacts,
+}
+
+impl VerifiedBundle {
+    fn new(facts: ReleaseFacts) -> Self {
+        Self { facts }
+    }
+
+    /// What verification established.
+    pub fn facts(&self) -> &ReleaseFacts {
+        &self.facts
+    }
 }
 
 /// How a rejection maps onto HTTP (the HTTP layer picks the status).

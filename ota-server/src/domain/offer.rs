@@ -24,7 +24,7 @@ pub fn nothing_newer(latest: Option<&Release>, running: &Running) -> Option<NoUp
     match latest {
         None => Some(NoUpdateReason::NO_RELEASE),
         // Anti-rollback: an older or equal sequence, or the same image, is nothing newer.
-        Some(r) if r.sequence <= running.sequence || r.image_digest == running.digest => {
+        Some(r) if r.facts.sequence <= running.sequence || r.facts.image_digest == running.digest => {
             Some(NoUpdateReason::UP_TO_DATE)
         }
         Some(_) => None,
@@ -62,6 +62,7 @@ impl OfferPolicy for LatestRelease {
             return Offer::NoUpdate(NoUpdateReason::NO_RELEASE);
         };
         let patch = release
+            .facts
             .patches
             .iter()
             .find(|p| p.base_digest == running.digest)
@@ -76,7 +77,7 @@ impl OfferPolicy for LatestRelease {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::DeviceState;
+    use crate::domain::{DeviceState, ReleaseFacts};
 
     fn device() -> Device {
         Device {
@@ -96,21 +97,23 @@ mod tests {
     fn release(seq: u64) -> Release {
         Release {
             id: 1,
-            class_name: "c".into(),
-            class_id: "x".into(),
-            sequence: seq,
-            version: "2".into(),
-            envelope_digest: Sha256([1; 32]),
-            envelope_size: 10,
-            image_digest: Sha256([2; 32]),
-            image_size: 100,
-            patches: vec![Patch {
-                format: 1,
-                base_digest: Sha256([9; 32]),
-                base_size: 90,
-                digest: Sha256([3; 32]),
-                size: 5,
-            }],
+            facts: ReleaseFacts {
+                class_name: "c".into(),
+                class_id: "x".into(),
+                sequence: seq,
+                version: "2".into(),
+                envelope_digest: Sha256([1; 32]),
+                envelope_size: 10,
+                image_digest: Sha256([2; 32]),
+                image_size: 100,
+                patches: vec![Patch {
+                    format: 1,
+                    base_digest: Sha256([9; 32]),
+                    base_size: 90,
+                    digest: Sha256([3; 32]),
+                    size: 5,
+                }],
+            },
             created_ms: 0,
             uploaded_by: "t".into(),
         }

@@ -22,14 +22,15 @@ impl From<&Release> for ReleaseView {
     fn from(r: &Release) -> Self {
         Self {
             id: r.id,
-            class: r.class_name.clone(),
-            class_id: r.class_id.clone(),
-            sequence: r.sequence,
-            version: r.version.clone(),
-            envelope_sha256: r.envelope_digest.hex(),
-            image_sha256: r.image_digest.hex(),
-            image_size: r.image_size,
+            class: r.facts.class_name.clone(),
+            class_id: r.facts.class_id.clone(),
+            sequence: r.facts.sequence,
+            version: r.facts.version.clone(),
+            envelope_sha256: r.facts.envelope_digest.hex(),
+            image_sha256: r.facts.image_digest.hex(),
+            image_size: r.facts.image_size,
             patches: r
+                .facts
                 .patches
                 .iter()
                 .map(|p| PatchView {

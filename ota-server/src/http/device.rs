@@ -30,20 +30,20 @@ async fn envelope_bytes(state: &AppState, release: &Release) -> Result<Arc<[u8]>
         .envelopes
         .lock()
         .ok()
-        .and_then(|m| m.get(&release.envelope_digest).cloned())
+        .and_then(|m| m.get(&release.facts.envelope_digest).cloned())
     {
         return Ok(b);
     }
     let mut stream = state
         .artifacts
-        .get_range(&release.envelope_digest, 0, release.envelope_size)
+        .get_range(&release.facts.envelope_digest, 0, release.facts.envelope_size)
         .await
         .map_err(ApiError::internal)?;
-    let mut bytes = Vec::with_capacity(usize::try_from(release.envelope_size).unwrap_or(0));
+    let mut bytes = Vec::with_capacity(usize::try_from(release.facts.envelope_size).unwrap_or(0));
     while let Some(chunk) = stream.next().await {
         bytes.extend_from_slice(&chunk.map_err(ApiError::internal)?);
     }
-    if Sha256::of(&bytes) != release.envelope_digest {
+    if Sha256::of(&bytes) != release.facts.envelope_digest {
         return Err(ApiError::internal("stored envelope digest mismatch"));
     }
     let bytes: Arc<[u8]> = bytes.into();
@@ -51,7 +51,7 @@ async fn envelope_bytes(state: &AppState, release: &Release) -> Result<Arc<[u8]>
         if m.len() > 1024 {
             m.clear();
         }
-        m.insert(release.envelope_digest, bytes.clone());
+        m.insert(release.facts.envelope_digest, bytes.clone());
     }
     Ok(bytes)
 }
@@ -162,13 +162,13 @@ pub async fn checkin(
             let envelope = envelope_bytes(&state, &release).await?;
             CheckinResponse::offer(UpdateOffer {
                 release_id: release.id,
-                sequence: release.sequence,
-                version: release.version.clone(),
+                sequence: release.facts.sequence,
+                version: release.facts.version.clone(),
                 envelope: base64::engine::general_purpose::STANDARD.encode(&envelope),
                 image: Link {
-                    url: artifact_url(&release.image_digest),
-                    sha256: release.image_digest.hex(),
-                    size: release.image_size,
+                    url: artifact_url(&release.facts.image_digest),
+                    sha256: release.facts.image_digest.hex(),
+                    size: release.facts.image_size,
                 },
                 patch: patch.map(|p| PatchLink {
                     url: artifact_url(&p.digest),

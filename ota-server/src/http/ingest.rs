@@ -22,9 +22,9 @@ use super::auth::AdminAuth;
 use super::error::ApiError;
 use super::{outcome, AppState};
 use crate::domain::auth::Role;
-use crate::domain::ingest::{Bundle, StagedArtifact, VerifiedBundle};
+use crate::domain::ingest::{Bundle, StagedArtifact};
 use crate::domain::Sha256;
-use crate::store::{NewRelease, StoreError};
+use crate::store::StoreError;
 
 /// Largest envelope or summary held in memory.
 const MAX_SMALL_PART: usize = 64 * 1024;
@@ -226,7 +226,7 @@ async fn ingest(
     }
     match state
         .store
-        .insert_release(&new_release(&verified, admin, state.clock.now_ms()))
+        .insert_release(&verified, &admin.actor(), state.clock.now_ms())
         .await
     {
         Ok(release) => {
@@ -256,21 +256,5 @@ async fn remove(state: &AppState, digests: &[Sha256]) {
         if let Err(e) = state.artifacts.remove(d).await {
             tracing::error!(error = %e, digest = %d, "cleanup after failed ingest");
         }
-    }
-}
-
-fn new_release(v: &VerifiedBundle, admin: &AdminAuth, now: i64) -> NewRelease {
-    NewRelease {
-        class_name: v.class.name.clone(),
-        class_id: v.class.class_id_string(),
-        sequence: v.sequence,
-        version: v.version.clone(),
-        envelope_digest: v.envelope_digest,
-        envelope_size: v.envelope_size,
-        image_digest: v.image_digest,
-        image_size: v.image_size,
-        patches: v.patches.clone(),
-        created_ms: now,
-        uploaded_by: admin.actor(),
     }
 }

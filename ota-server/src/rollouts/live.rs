@@ -111,6 +111,7 @@ impl Live {
     pub fn update_offer(&self, running: &Running) -> Offer {
         let patch = self
             .release
+            .facts
             .patches
             .iter()
             .find(|p| p.base_digest == running.digest)

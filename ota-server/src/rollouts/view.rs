@@ -109,9 +109,9 @@ pub(super) fn view_of(l: &Live) -> RolloutView {
         name: l.row.name.clone(),
         release: RolloutReleaseView {
             id: l.release.id,
-            version: l.release.version.clone(),
-            sequence: l.release.sequence,
-            class: l.release.class_name.clone(),
+            version: l.release.facts.version.clone(),
+            sequence: l.release.facts.sequence,
+            class: l.release.facts.class_name.clone(),
         },
         target_tags: r.target_tags.clone(),
         state: state_name(&r.state),

@@ -77,10 +77,11 @@ macro_rules! impl_store {
         mod store_impl {
             use super::$ty;
             use $crate::domain::auth::{Role, TokenRecord};
+            use $crate::domain::ingest::VerifiedBundle;
             use $crate::domain::rollout::{DeviceRecord, Rollout};
             use $crate::domain::{Device, DeviceState, Millis, Release, Sha256};
             use $crate::store::{
-                AuditRecord, CheckinRecord, ClassDevice, DeviceEvent, NewRelease, Result, RolloutRow, VersionCount,
+                AuditRecord, CheckinRecord, ClassDevice, DeviceEvent, Result, RolloutRow, VersionCount,
             };
 
             // Each method calls the inherent method of the same name (inherent methods win).
@@ -125,8 +126,8 @@ macro_rules! impl_store {
                 async fn max_sequence(&self, class_id: &str) -> Result<u64> {
                     $ty::max_sequence(self, class_id).await
                 }
-                async fn insert_release(&self, release: &NewRelease) -> Result<Release> {
-                    $ty::insert_release(self, release).await
+                async fn insert_release(&self, release: &VerifiedBundle, by: &str, now: Millis) -> Result<Release> {
+                    $ty::insert_release(self, release, by, now).await
                 }
                 async fn latest_release(&self, class_name: &str) -> Result<Option<Release>> {
                     $ty::latest_release(self, class_name).await

@@ -13,7 +13,7 @@ use ota_protocol::ErrorCode;
 use serde::Deserialize;
 
 use super::{Bundle, ClassRef, Rejection, ReleaseVerifier, VerifiedBundle};
-use crate::domain::{Patch, Sha256};
+use crate::domain::{Patch, ReleaseFacts, Sha256};
 
 /// Trusted keys (DER SubjectPublicKeyInfo) and the classes this server distributes to.
 #[derive(Debug, Clone)]
@@ -239,8 +239,9 @@ impl ReleaseVerifier for SuitVerifier {
                 version = summary.version;
             }
         }
-        Ok(VerifiedBundle {
-            class: class.clone(),
+        Ok(VerifiedBundle::new(ReleaseFacts {
+            class_name: class.name.clone(),
+            class_id: class.class_id_string(),
             sequence: release.sequence(),
             version: version.unwrap_or_default(),
             envelope_digest,
@@ -248,6 +249,6 @@ impl ReleaseVerifier for SuitVerifier {
             image_digest: image.digest,
             image_size: image.size,
             patches,
-        })
+        }))
     }
 }

@@ -3,24 +3,27 @@
 macro_rules! impl_releases {
     ($ty:ty, $row:ty, $sql:path) => {
         use sqlx::Row as _;
-        use $crate::domain::{Patch, Release, Sha256};
+        use $crate::domain::ingest::VerifiedBundle;
+        use $crate::domain::{Millis, Patch, Release, ReleaseFacts, Sha256};
         use $crate::store::queries::RELEASE_COLS;
-        use $crate::store::{digest, to_i64, to_u64, NewRelease, Result, StoreError};
+        use $crate::store::{digest, to_i64, to_u64, Result, StoreError};
 
         fn release_row(r: &$row) -> Result<Release> {
             let envelope: String = r.try_get("envelope_digest")?;
             let image: String = r.try_get("image_digest")?;
             Ok(Release {
                 id: r.try_get("id")?,
-                class_name: r.try_get("class_name")?,
-                class_id: r.try_get("class_id")?,
-                sequence: to_u64(r.try_get("sequence")?)?,
-                version: r.try_get("version")?,
-                envelope_digest: digest(&envelope)?,
-                envelope_size: to_u64(r.try_get("envelope_size")?)?,
-                image_digest: digest(&image)?,
-                image_size: to_u64(r.try_get("image_size")?)?,
-                patches: Vec::new(),
+                facts: ReleaseFacts {
+                    class_name: r.try_get("class_name")?,
+                    class_id: r.try_get("class_id")?,
+                    sequence: to_u64(r.try_get("sequence")?)?,
+                    version: r.try_get("version")?,
+                    envelope_digest: digest(&envelope)?,
+                    envelope_size: to_u64(r.try_get("envelope_size")?)?,
+                    image_digest: digest(&image)?,
+                    image_size: to_u64(r.try_get("image_size")?)?,
+                    patches: Vec::new(),
+                },
                 created_ms: r.try_get("created_ms")?,
                 uploaded_by: r.try_get("uploaded_by")?,
             })
@@ -46,7 +49,7 @@ macro_rules! impl_releases {
                      WHERE release_id = ? ORDER BY position",
                 );
                 let rows = sqlx::query(&sql).bind(release.id).fetch_all(&self.pool).await?;
-                release.patches = rows.iter().map(patch_row).collect::<Result<_>>()?;
+                release.facts.patches = rows.iter().map(patch_row).collect::<Result<_>>()?;
                 Ok(release)
             }
 
@@ -59,7 +62,13 @@ macro_rules! impl_releases {
                 }
             }
 
-            pub(crate) async fn insert_release(&self, r: &NewRelease) -> Result<Release> {
+            pub(crate) async fn insert_release(
+                &self,
+                verified: &VerifiedBundle,
+                uploaded_by: &str,
+                now: Millis,
+            ) -> Result<Release> {
+                let r = verified.facts();
                 let seq = to_i64(r.sequence)?;
                 let mut tx = self.pool.begin().await?;
                 let sql = $sql(
@@ -93,8 +102,8 @@ macro_rules! impl_releases {
                     .bind(to_i64(r.envelope_size)?)
                     .bind(r.image_digest.hex())
                     .bind(to_i64(r.image_size)?)
-                    .bind(r.created_ms)
-                    .bind(r.uploaded_by.as_str())
+                    .bind(now)
+                    .bind(uploaded_by)
                     .fetch_one(&mut *tx)
                     .await?;
                 let mut release = release_row(&row)?;
@@ -115,7 +124,7 @@ macro_rules! impl_releases {
                         .await?;
                 }
                 tx.commit().await?;
-                release.patches = r.patches.clone();
+                release.facts.patches = r.patches.clone();
                 Ok(release)
             }
 
