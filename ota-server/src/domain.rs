@@ -1,5 +1,5 @@
-//! Policy without network or SQL; the clock is injected. The one I/O: ingest's image check
-//! streams the staged image file through `device-verifier`'s `FlashRead` (`ingest/suit.rs`).
+//! Policy without I/O: no network, no SQL, no files; the clock is injected, and ingest's image
+//! check reads the staged image through an injected `device-verifier` `FlashRead`.
 
 pub mod auth;
 pub mod ingest;

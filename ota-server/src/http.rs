@@ -34,6 +34,7 @@ use crate::domain::offer::OfferPolicy;
 use crate::domain::{Sha256, SharedClock};
 use crate::metrics::Metrics;
 use crate::rollouts::RolloutService;
+use crate::service::ingest::IngestService;
 use crate::store::batch::CheckinWriter;
 use crate::store::cache::LatestReleases;
 use crate::store::{AuditRecord, SharedStore};
@@ -67,6 +68,18 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The ingest workflow over this state's store, artifacts and verifier.
+    pub fn ingest(&self) -> IngestService {
+        IngestService {
+            store: self.store.clone(),
+            artifacts: self.artifacts.clone(),
+            verifier: self.verifier.clone(),
+            latest: self.latest.clone(),
+            clock: self.clock.clone(),
+            staging_dir: self.staging_dir.clone(),
+        }
+    }
+
     pub fn class_known(&self, name: &str) -> bool {
         self.classes.iter().any(|c| c.name == name)
     }

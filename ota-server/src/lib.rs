@@ -1,13 +1,13 @@
 //! `ota-server`: distributes signed releases to devices. It never signs and holds no private key.
 //!
 //! Layers (docs/ARCHITECTURE.md, "Inside ota-server"):
-//! * [`http`] extracts and authenticates, calls [`rollouts`] and [`domain`], maps results to JSON /
-//!   stable error codes;
+//! * [`http`] extracts and authenticates, calls [`service`], [`rollouts`] and [`domain`], maps
+//!   results to JSON / stable error codes;
+//! * [`service`] owns workflows (today: release ingest) and returns typed errors;
 //! * [`rollouts`] is the rollout service: the engine in [`domain::rollout`] wired to the store and
 //!   to device traffic;
-//! * [`domain`] is policy without network or SQL (ingest checks, offer decision, rollout engine,
-//!   roles) with the clock injected; ingest reads the staged image through the verifier's
-//!   `FlashRead`;
+//! * [`domain`] is policy without I/O (ingest checks, offer decision, rollout engine, roles) with
+//!   the clock injected; ingest reads the image through an injected `FlashRead`;
 //! * [`store`] is the only place SQL lives: one [`store::Store`] trait, SQLite and PostgreSQL;
 //! * [`artifacts`] holds images, patches and envelopes content-addressed by SHA-256.
 
@@ -19,6 +19,7 @@ pub mod init;
 pub mod metrics;
 pub mod rollouts;
 pub mod serve;
+pub mod service;
 pub mod store;
 pub mod tls;
 

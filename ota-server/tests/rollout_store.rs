@@ -42,7 +42,7 @@ fn spec(plan: RolloutPlan, target_tags: Vec<String>) -> RolloutSpec {
 }
 
 /// Release `{sequence}.0.0` of the class, signed with the test-only keys, verified by the
-/// server's verifier (the only way to a `VerifiedBundle`) and stored.
+/// server's verifier (the only way to a `VerifiedBundle`; the image read from memory) and stored.
 async fn insert_release_seq(store: &SharedStore, sequence: u64, t0: i64) -> ota_server::domain::Release {
     use ed25519_dalek::pkcs8::EncodePublicKey as _;
     use manifest::image::{ImageVersion, TrailerLayout};
@@ -72,8 +72,6 @@ async fn insert_release_seq(store: &SharedStore, sequence: u64, t0: i64) -> ota_
         deltas: vec![],
     };
     let bundle = build_release(input, &[&manifest_key as &dyn CoseSigner]).unwrap();
-    let staged = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(staged.path(), &bundle.image).unwrap();
     let verifier = SuitVerifier {
         image_keys: vec![signer::keys::load_public_spki(&keys.join("test-only-ed25519-a.pub.pem")).unwrap()],
         manifest_keys: vec![manifest_key.verifying_key().to_public_key_der().unwrap().into_vec()],
@@ -84,7 +82,7 @@ async fn insert_release_seq(store: &SharedStore, sequence: u64, t0: i64) -> ota_
         envelope: bundle.envelope.clone(),
         image: StagedArtifact {
             name: "firmware.bin".into(),
-            path: staged.path().to_path_buf(),
+            path: "firmware.bin".into(),
             digest: Sha256::of(&bundle.image),
             size: bundle.image.len() as u64,
         },
@@ -92,7 +90,8 @@ async fn insert_release_seq(store: &SharedStore, sequence: u64, t0: i64) -> ota_
         summary: None,
     };
     let class = verifier.class_of(&bundle.envelope).unwrap();
-    let verified = verifier.verify(&upload, &class, 0).unwrap();
+    let mut image = device_verifier::flash::SliceFlash::new(&bundle.image);
+    let verified = verifier.verify(&upload, &class, 0, &mut image).unwrap();
     store.insert_release(&verified, "test", t0).await.unwrap()
 }
 

@@ -8,12 +8,14 @@ mod suit;
 use std::fmt;
 use std::path::PathBuf;
 
+use device_verifier::flash::FlashRead;
 use ota_protocol::ErrorCode;
 
 use super::{ReleaseFacts, Sha256};
 pub use suit::SuitVerifier;
 
-/// An uploaded file, already hashed while it was written to staging.
+/// An uploaded file, already hashed while it was written to staging (`path` names it for the
+/// caller, which opens it; see [`ReleaseVerifier::verify`]).
 #[derive(Debug, Clone)]
 pub struct StagedArtifact {
     pub name: String,
@@ -157,7 +159,13 @@ pub trait ReleaseVerifier: Send + Sync + fmt::Debug {
     /// floor for [`ReleaseVerifier::verify`], which checks the class again after the signature.
     fn class_of(&self, envelope: &[u8]) -> Result<ClassRef, Rejection>;
 
-    /// Full verification; `floor` is the highest sequence number stored for the class.
-    /// Blocking (reads the staged image).
-    fn verify(&self, bundle: &Bundle, class: &ClassRef, floor: u64) -> Result<VerifiedBundle, Rejection>;
+    /// Full verification; `floor` is the highest sequence number stored for the class, `image`
+    /// reads the staged image (the caller opens it: this module does no I/O). Blocking.
+    fn verify(
+        &self,
+        bundle: &Bundle,
+        class: &ClassRef,
+        floor: u64,
+        image: &mut dyn FlashRead,
+    ) -> Result<VerifiedBundle, Rejection>;
 }

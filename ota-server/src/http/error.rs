@@ -9,6 +9,7 @@ use ota_protocol::{ErrorBody, ErrorCode};
 use serde::de::DeserializeOwned;
 
 use crate::domain::ingest::{RejectKind, Rejection};
+use crate::service::ingest::IngestError;
 use crate::store::StoreError;
 
 /// An error response; its body is `ota_protocol::ErrorBody`.
@@ -66,6 +67,21 @@ impl From<Rejection> for ApiError {
             RejectKind::Conflict => StatusCode::CONFLICT,
         };
         Self::new(status, r.code, r.message)
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Rejected(r) => r.into(),
+            IngestError::SequenceNotAbovePrevious => Self::new(
+                StatusCode::CONFLICT,
+                ErrorCode::SEQUENCE_NOT_ABOVE_PREVIOUS,
+                "a release with this or a higher sequence number exists for the class",
+            ),
+            IngestError::Store(e) => e.into(),
+            IngestError::Internal(cause) => Self::internal(cause),
+        }
     }
 }
 

@@ -7,8 +7,8 @@
 //! * `patch` — a delta patch (zero or more);
 //! * `summary` — `release.json` (optional; cross-checked, never trusted).
 //!
-//! Files are streamed to a staging directory and hashed as they arrive; nothing reaches the
-//! artifact store or the database unless every check passes.
+//! Files are streamed to a staging directory and hashed as they arrive; the ingest service
+//! ([`crate::service::ingest`]) verifies them and stores nothing unless every check passes.
 
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{Multipart, State};
@@ -22,9 +22,9 @@ use super::auth::AdminAuth;
 use super::error::ApiError;
 use super::{outcome, AppState};
 use crate::domain::auth::Role;
-use crate::domain::ingest::{Bundle, StagedArtifact};
+use crate::domain::ingest::StagedArtifact;
 use crate::domain::Sha256;
-use crate::store::StoreError;
+use crate::service::ingest::{Staged, Upload};
 
 /// Largest envelope or summary held in memory.
 const MAX_SMALL_PART: usize = 64 * 1024;
@@ -56,12 +56,6 @@ async fn read_small(mut field: Field<'_>, what: &str) -> Result<Vec<u8>, ApiErro
     Ok(out)
 }
 
-/// A staged file; deleted when dropped unless moved into the store.
-struct Staged {
-    artifact: StagedArtifact,
-    _guard: tempfile::TempPath,
-}
-
 async fn stage(state: &AppState, mut field: Field<'_>, name: String) -> Result<Staged, ApiError> {
     let tmp = tempfile::Builder::new()
         .prefix("upload-")
@@ -84,25 +78,7 @@ async fn stage(state: &AppState, mut field: Field<'_>, name: String) -> Result<S
             digest: Sha256(sha2::Digest::finalize(hasher).into()),
             size,
         },
-        _guard: path,
-    })
-}
-
-async fn stage_bytes(state: &AppState, bytes: &[u8], name: &str) -> Result<Staged, ApiError> {
-    let mut tmp = tempfile::Builder::new()
-        .prefix("upload-")
-        .tempfile_in(&state.staging_dir)
-        .map_err(ApiError::internal)?;
-    std::io::Write::write_all(&mut tmp, bytes).map_err(ApiError::internal)?;
-    let path = tmp.into_temp_path();
-    Ok(Staged {
-        artifact: StagedArtifact {
-            name: name.to_owned(),
-            path: path.to_path_buf(),
-            digest: Sha256::of(bytes),
-            size: bytes.len() as u64,
-        },
-        _guard: path,
+        guard: path,
     })
 }
 
@@ -185,76 +161,12 @@ async fn ingest(
 ) -> Result<(StatusCode, Json<ReleaseView>), ApiError> {
     let parts = read_parts(state, multipart).await?;
     let incomplete = |what: &str| ApiError::bad_request(ErrorCode::BUNDLE_INCOMPLETE, format!("missing `{what}` part"));
-    let envelope = parts.envelope.ok_or_else(|| incomplete("envelope"))?;
-    let image = parts.image.ok_or_else(|| incomplete("image"))?;
-
-    let class = state.verifier.class_of(&envelope)?;
-    let floor = state.store.max_sequence(&class.class_id_string()).await?;
-    let bundle = Bundle {
-        envelope,
-        image: image.artifact.clone(),
-        patches: parts.patches.iter().map(|p| p.artifact.clone()).collect(),
+    let upload = Upload {
+        envelope: parts.envelope.ok_or_else(|| incomplete("envelope"))?,
+        image: parts.image.ok_or_else(|| incomplete("image"))?,
+        patches: parts.patches,
         summary: parts.summary,
     };
-    let verifier = state.verifier.clone();
-    let (bundle, verified) = tokio::task::spawn_blocking(move || {
-        let v = verifier.verify(&bundle, &class, floor);
-        (bundle, v)
-    })
-    .await
-    .map_err(ApiError::internal)?;
-    let verified = verified?;
-
-    // Verified: move artifacts into the store, then record the release atomically.
-    let envelope = stage_bytes(state, &bundle.envelope, "release.suit").await?;
-    let mut created = Vec::new();
-    let mut all = vec![&envelope, &image];
-    all.extend(parts.patches.iter());
-    for staged in all {
-        match state
-            .artifacts
-            .put(&staged.artifact.digest, &staged.artifact.path)
-            .await
-        {
-            Ok(true) => created.push(staged.artifact.digest),
-            Ok(false) => {}
-            Err(e) => {
-                remove(state, &created).await;
-                return Err(ApiError::internal(e));
-            }
-        }
-    }
-    match state
-        .store
-        .insert_release(&verified, &admin.actor(), state.clock.now_ms())
-        .await
-    {
-        Ok(release) => {
-            state.latest.invalidate();
-            Ok((StatusCode::CREATED, Json(ReleaseView::from(&release))))
-        }
-        Err(e) => {
-            remove(state, &created).await;
-            Err(match e {
-                StoreError::Conflict(code) if code == ErrorCode::SEQUENCE_NOT_ABOVE_PREVIOUS => ApiError::new(
-                    StatusCode::CONFLICT,
-                    ErrorCode::SEQUENCE_NOT_ABOVE_PREVIOUS,
-                    "a release with this or a higher sequence number exists for the class",
-                ),
-                other => other.into(),
-            })
-        }
-    }
-}
-
-async fn remove(state: &AppState, digests: &[Sha256]) {
-    for d in digests {
-        // A concurrent ingest may have recorded a release that shares this artifact.
-        if state.store.artifact_known(d).await.unwrap_or(true) {
-            continue;
-        }
-        if let Err(e) = state.artifacts.remove(d).await {
-            tracing::error!(error = %e, digest = %d, "cleanup after failed ingest");
-        }
-    }
+    let release = state.ingest().ingest(upload, &admin.actor()).await?;
+    Ok((StatusCode::CREATED, Json(ReleaseView::from(&release))))
 }

@@ -1,8 +1,5 @@
 //! [`SuitVerifier`]: the device's verifier (`device-verifier`) run over an uploaded bundle.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt as _;
-
 use device_verifier::flash::{FlashError, FlashRead};
 use device_verifier::release::{
     bind_image, verify_envelope, ManifestPolicy, RollbackStore, SequenceCommit, StoreError,
@@ -37,19 +34,16 @@ impl RollbackStore for Floor {
     }
 }
 
-/// A staged image read like a flash slot, without loading it into memory.
-struct FileFlash {
-    file: File,
-    len: u32,
-}
+/// The injected image reader, as the verifier's generic `FlashRead`.
+struct Image<'a>(&'a mut dyn FlashRead);
 
-impl FlashRead for FileFlash {
+impl FlashRead for Image<'_> {
     fn capacity(&self) -> u32 {
-        self.len
+        self.0.capacity()
     }
 
     fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), FlashError> {
-        self.file.read_exact_at(buf, u64::from(offset)).map_err(|_| FlashError)
+        self.0.read(offset, buf)
     }
 }
 
@@ -135,7 +129,13 @@ impl ReleaseVerifier for SuitVerifier {
             })
     }
 
-    fn verify(&self, bundle: &Bundle, class: &ClassRef, floor: u64) -> Result<VerifiedBundle, Rejection> {
+    fn verify(
+        &self,
+        bundle: &Bundle,
+        class: &ClassRef,
+        floor: u64,
+        reader: &mut dyn FlashRead,
+    ) -> Result<VerifiedBundle, Rejection> {
         let manifest_keys = keys(&self.manifest_keys);
         let policy = ManifestPolicy {
             trusted_keys: &manifest_keys,
@@ -161,18 +161,15 @@ impl ReleaseVerifier for SuitVerifier {
             ));
         }
         // The device's own binding: digest and size again, then the MCUboot signature.
-        let len = u32::try_from(image.size)
+        u32::try_from(image.size)
             .map_err(|_| Rejection::verification(ErrorCode::IMAGE_SIZE_MISMATCH, "image larger than 4 GiB"))?;
-        let file = File::open(&image.path)
-            .map_err(|_| Rejection::verification(ErrorCode::IMAGE_MALFORMED, "staged image unreadable"))?;
         let image_keys = keys(&self.image_keys);
         let image_policy = ImagePolicy {
             trusted_keys: &image_keys,
             security_counter_floor: None,
         };
         let mut buf = vec![0u8; 16 * 1024];
-        bind_image(&release, &mut FileFlash { file, len }, &image_policy, &mut buf)
-            .map_err(|e| image_rejection(e.kind))?;
+        bind_image(&release, &mut Image(reader), &image_policy, &mut buf).map_err(|e| image_rejection(e.kind))?;
 
         // Every patch the manifest allows must be uploaded, and nothing else.
         let mut patches = Vec::new();
