@@ -19,11 +19,13 @@ Examples:
   # start over with new development keys and a new fleet CA
   ota-demo --force
 
-Everything is written under --dir: development keys, the fleet CA, ota-server.toml, the SQLite
-database and artifacts. The next run replaces all of it except the keys and the fleet CA (mode
-0600), which it reuses (so a browser told to trust the CA keeps trusting it); --force makes new
-ones. Keys made here are for development only. Progress goes to stderr; the summary (or, with
---json, one JSON document) to stdout.";
+Everything is written under --dir: development keys, the signing audit log audit.jsonl (one
+record per image or manifest signature, written before the signed output exists), the fleet CA,
+ota-server.toml, the SQLite database and artifacts. The next run replaces all of it except the
+keys with their audit log and the fleet CA (private keys mode 0600), which it reuses (so a
+browser told to trust the CA keeps trusting it); --force makes new ones. Keys made here are
+for development only. Progress goes to stderr; the summary (or, with --json, one JSON document)
+to stdout.";
 
 /// Runs the whole pipeline on one machine: signs releases, serves them from a real ota-server
 /// (SQLite, mutual TLS), and rolls them out in stages to a simulated fleet.
@@ -101,6 +103,10 @@ async fn run(a: Args) -> Result<()> {
             "generated"
         }
     );
+    eprintln!(
+        "   every signature is recorded in the signing audit log: {}",
+        world.keys.audit_log.display()
+    );
     let opts = DemoOptions {
         devices: a.devices,
         bad_boot_fail: (a.bad_boot_fail / 100.0).clamp(0.0, 1.0),
@@ -123,6 +129,7 @@ async fn run(a: Args) -> Result<()> {
             "elapsed_s": outcome.elapsed.as_secs_f64(),
             "dashboard": dashboard,
             "fleet_ca": world.ca_pem,
+            "audit_log": world.keys.audit_log,
             "dir": dir,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);

@@ -159,23 +159,20 @@ pub async fn run(world: &World, repo: &Path, opts: &DemoOptions, verbose: bool) 
     };
     say("== signing v1 (factory image), v2 and v3 with the development image key");
     let (p1, p2) = firmware::repo_payloads(repo)?;
-    let v1 = firmware::sign(&p1, 1, 0, &world.keys.image)?;
-    let v2 = firmware::sign(&p2, 2, 0, &world.keys.image)?;
+    let v1 = world.keys.sign(&p1, 1, 0)?;
+    let v2 = world.keys.sign(&p2, 2, 0)?;
     // The bad release: same code as v2 under a new version; the simulator makes it fail to boot
     // on a share of devices, as a boot-time regression on some hardware revisions would.
-    let v3 = firmware::sign(&p2, 3, 0, &world.keys.image)?;
+    let v3 = world.keys.sign(&p2, 3, 0)?;
     let release = |image: &[u8], version: &str, sequence: u64, base: &[u8]| {
-        firmware::cut_release(
-            &ReleaseSpec {
-                image,
-                version,
-                sequence,
-                class: CLASS,
-                vendor_domain: VENDOR,
-                delta_from: vec![base],
-            },
-            &world.keys.manifest,
-        )
+        world.keys.cut_release(&ReleaseSpec {
+            image,
+            version,
+            sequence,
+            class: CLASS,
+            vendor_domain: VENDOR,
+            delta_from: vec![base],
+        })
     };
     let good = release(&v2, "2.0.0", 2, &v1)?;
     let bad = release(&v3, BAD_VERSION, 3, &v2)?;

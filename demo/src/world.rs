@@ -50,13 +50,15 @@ impl std::fmt::Debug for World {
 }
 
 /// What a new run keeps of an earlier one in the same directory (unless `--force`): the
-/// development signing keys, the fleet CA (a browser told to trust it keeps trusting it) and the
+/// development signing keys with the audit log of what they signed (append-only, like every
+/// signing audit log), the fleet CA (a browser told to trust it keeps trusting it) and the
 /// server's key, each with its public half or certificate. Private keys are mode 0600.
-pub const KEPT: [&str; 8] = [
+pub const KEPT: [&str; 9] = [
     "image-key.pem",
     "image-key.pub.pem",
     "manifest-key.pem",
     "manifest-key.pub.pem",
+    firmware::AUDIT_LOG,
     "tls/fleet-ca.key",
     "tls/fleet-ca.pem",
     "tls/server.key",
@@ -97,8 +99,8 @@ pub fn prepare_dir(dir: &Path, force: bool) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(
         dir.join(MARKER),
-        "scratch directory of ota-demo: emptied on its next run except for the development keys \
-         and the fleet CA (ota-demo --force replaces those too)\n",
+        "scratch directory of ota-demo: emptied on its next run except for the development keys, \
+         their signing audit log and the fleet CA (ota-demo --force replaces those too)\n",
     )?;
     Ok(())
 }

@@ -45,20 +45,19 @@ async fn dashboard_shows_progress_and_pause_reason_in_chromium() {
         ..DemoOptions::default()
     };
     let (p1, _) = firmware::repo_payloads(&repo()).unwrap();
-    let v1 = firmware::sign(&p1, 1, 0, &world.keys.image).unwrap();
-    let v3 = firmware::sign(&p1, 3, 0, &world.keys.image).unwrap();
-    let bundle = firmware::cut_release(
-        &ReleaseSpec {
+    let v1 = world.keys.sign(&p1, 1, 0).unwrap();
+    let v3 = world.keys.sign(&p1, 3, 0).unwrap();
+    let bundle = world
+        .keys
+        .cut_release(&ReleaseSpec {
             image: &v3,
             version: BAD_VERSION,
             sequence: 3,
             class: CLASS,
             vendor_domain: VENDOR,
             delta_from: vec![&v1],
-        },
-        &world.keys.manifest,
-    )
-    .unwrap();
+        })
+        .unwrap();
     let release = world.upload(&bundle).await.unwrap();
 
     // The browser is up and polling before the rollout starts.

@@ -3,7 +3,8 @@
 //! * counts carry both meanings, named (`counts` = this stage, `cumulative` = so far), and no
 //!   sentinel leaks into the plan (`min_committed` is null when none was given);
 //! * the browser trust hint is printed next to the dashboard URL;
-//! * private keys are mode 0600 and a second run keeps them; only `--force` replaces them.
+//! * private keys are mode 0600 and a second run keeps them; only `--force` replaces them;
+//! * every signature is in the audit log in the demo's directory, which is kept with the keys.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
@@ -45,6 +46,24 @@ fn demo(dir: &Path, extra: &[&str]) -> Output {
     );
     out
 }
+
+/// The signing audit log's records (one per signature: three images and two manifests a run),
+/// checking that it is private like the keys.
+fn audit_records(dir: &Path) -> Vec<String> {
+    let path = dir.join("audit.jsonl");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "audit.jsonl has mode {mode:o}");
+    std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let record: Value = serde_json::from_str(line).unwrap();
+            record["command"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+const ONE_RUN: [&str; 5] = ["sign", "sign", "sign", "release", "release"];
 
 fn keys(dir: &Path) -> Vec<Vec<u8>> {
     PRIVATE_KEYS
@@ -107,6 +126,11 @@ fn json_stdout_is_one_document_and_keys_survive_reruns() {
         "no colour codes when stderr is not a terminal"
     );
     let first = keys(&dir);
+    assert_eq!(
+        Path::new(v["audit_log"].as_str().unwrap()),
+        dir.join("audit.jsonl").canonicalize().unwrap()
+    );
+    assert_eq!(audit_records(&dir), ONE_RUN, "every signature is in the audit log");
 
     // A second run (text summary) reuses the keys and the fleet CA, untouched.
     let out = demo(&dir, &[]);
@@ -114,6 +138,11 @@ fn json_stdout_is_one_document_and_keys_survive_reruns() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("kept from the previous run"), "{stderr}");
     assert_eq!(keys(&dir), first, "a rerun without --force replaced a key");
+    assert_eq!(
+        audit_records(&dir),
+        ONE_RUN.repeat(2),
+        "the audit log is kept with the keys"
+    );
     assert!(stdout.starts_with("== summary"), "{stdout}");
     for needed in [
         "this stage",
@@ -141,6 +170,7 @@ fn json_stdout_is_one_document_and_keys_survive_reruns() {
     for (a, b) in first.iter().zip(&third) {
         assert_ne!(a, b, "--force kept a key");
     }
+    assert_eq!(audit_records(&dir), ONE_RUN, "new keys, new audit log");
 }
 
 #[test]

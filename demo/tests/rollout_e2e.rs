@@ -49,25 +49,24 @@ async fn staged_rollouts_end_to_end() {
 
     // Firmware: v1 on the devices; v2 (good) and v3 (bad) released with deltas.
     let (p1, p2) = firmware::repo_payloads(&repo()).unwrap();
-    let key = &world.keys.image;
+    let keys = &world.keys;
     let (v1, v2, v3) = (
-        firmware::sign(&p1, 1, 0, key).unwrap(),
-        firmware::sign(&p2, 2, 0, key).unwrap(),
-        firmware::sign(&p2, 3, 0, key).unwrap(),
+        keys.sign(&p1, 1, 0).unwrap(),
+        keys.sign(&p2, 2, 0).unwrap(),
+        keys.sign(&p2, 3, 0).unwrap(),
     );
     let cut = |image: &[u8], version: &str, sequence: u64, base: &[u8]| {
-        firmware::cut_release(
-            &ReleaseSpec {
+        world
+            .keys
+            .cut_release(&ReleaseSpec {
                 image,
                 version,
                 sequence,
                 class: CLASS,
                 vendor_domain: VENDOR,
                 delta_from: vec![base],
-            },
-            &world.keys.manifest,
-        )
-        .unwrap()
+            })
+            .unwrap()
     };
     let (good_bundle, bad_bundle) = (cut(&v2, "2.0.0", 2, &v1), cut(&v3, BAD_VERSION, 3, &v2));
     let good_release = world.upload(&good_bundle).await.unwrap();

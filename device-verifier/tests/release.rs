@@ -1,5 +1,6 @@
 //! Release-manifest attacks, named by the threat they defend against (RFC 9124 REQ.SEC.*, TUF).
-//! Images are imgtool 2.5.0 samples; envelopes are built here with the manifest crate's encoder.
+//! Images are imgtool 2.5.0 samples; envelopes are built here with the manifest crate's
+//! `EnvelopeBuilder`.
 
 use device_verifier::{
     bind_image, verify_envelope, verify_image, ImagePolicy, ManifestPolicy, RollbackStore, SequenceCommit, SliceFlash,
@@ -7,7 +8,7 @@ use device_verifier::{
 };
 use ed25519_dalek::pkcs8::EncodePublicKey;
 use ed25519_dalek::{Signer, SigningKey};
-use manifest::suit::encode::{self, ManifestFields, TextFields};
+use manifest::suit::encode::{EnvelopeBuilder, ManifestFields, TextFields};
 use manifest::suit::CoseAlg;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -80,11 +81,11 @@ fn spec(sequence: u64, image: Vec<u8>) -> Spec {
 }
 
 fn envelope(s: &Spec, signers: &[&SigningKey]) -> Vec<u8> {
-    let text = encode::text_bstr(&TextFields {
+    let text = TextFields {
         language: "en",
         version: "1.0.0",
         notes: "test",
-    });
+    };
     let fields = ManifestFields {
         sequence: s.sequence,
         vendor_id: s.vendor,
@@ -94,19 +95,12 @@ fn envelope(s: &Spec, signers: &[&SigningKey]) -> Vec<u8> {
         install_uri: "image.bin",
         deltas: &[],
     };
-    let manifest = encode::manifest_bstr(&fields, Some(&sha256(&text)));
-    let digest = encode::digest(&sha256(&manifest));
-    let protected = encode::protected_header(CoseAlg::ED25519);
-    let sigs: Vec<Vec<u8>> = signers
-        .iter()
-        .map(|k| {
-            encode::sign1(
-                &protected,
-                &k.sign(&encode::sig_structure(&protected, &digest)).to_bytes(),
-            )
-        })
-        .collect();
-    encode::envelope(&digest, &sigs, &manifest, Some(&text))
+    let mut builder = EnvelopeBuilder::new(&fields, &text);
+    for k in signers {
+        let signature = k.sign(&builder.to_be_signed(CoseAlg::ED25519).unwrap());
+        builder.add_signature(CoseAlg::ED25519, &signature.to_bytes()).unwrap();
+    }
+    builder.finish().unwrap()
 }
 
 #[derive(Default)]
@@ -405,11 +399,11 @@ fn eddsa_minus_8_is_accepted_as_ed25519() {
     // RFC 9864 deprecates EdDSA (-8) in favour of Ed25519 (-19), but other tools still emit it.
     let k = key(1);
     let s = spec(2, image_a());
-    let text = encode::text_bstr(&TextFields {
+    let text = TextFields {
         language: "en",
         version: "1",
         notes: "",
-    });
+    };
     let fields = ManifestFields {
         sequence: s.sequence,
         vendor_id: s.vendor,
@@ -419,25 +413,16 @@ fn eddsa_minus_8_is_accepted_as_ed25519() {
         install_uri: "i",
         deltas: &[],
     };
-    let manifest = encode::manifest_bstr(&fields, Some(&sha256(&text)));
-    let digest = encode::digest(&sha256(&manifest));
-    let protected = encode::protected_header(CoseAlg::EDDSA);
-    let sig = encode::sign1(
-        &protected,
-        &k.sign(&encode::sig_structure(&protected, &digest)).to_bytes(),
-    );
-    let env = encode::envelope(&digest, &[sig], &manifest, Some(&text));
+    let builder = EnvelopeBuilder::new(&fields, &text);
+    let signature = k.sign(&builder.to_be_signed(CoseAlg::EDDSA).unwrap()).to_bytes();
+    let mut eddsa = builder.clone();
+    eddsa.add_signature(CoseAlg::EDDSA, &signature).unwrap();
+    let env = eddsa.finish().unwrap();
     assert_eq!(check(&env, &[&k], 1, &Store::default()), Ok(2));
     // The signature covers the protected header: relabelling the algorithm breaks it.
-    let relabelled = encode::envelope(
-        &digest,
-        &[encode::sign1(
-            &encode::protected_header(CoseAlg::ED25519),
-            &k.sign(&encode::sig_structure(&protected, &digest)).to_bytes(),
-        )],
-        &manifest,
-        Some(&text),
-    );
+    let mut relabelled = builder;
+    relabelled.add_signature(CoseAlg::ED25519, &signature).unwrap();
+    let relabelled = relabelled.finish().unwrap();
     assert_eq!(
         check(&relabelled, &[&k], 1, &Store::default()),
         Err(Kind::UntrustedManifestKey)

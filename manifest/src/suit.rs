@@ -184,7 +184,8 @@ impl<'a> Digest<'a> {
     }
 }
 
-/// SHA-256, supplied by the caller so that this crate stays free of cryptography.
+/// SHA-256, supplied by the caller so that the decoders stay free of cryptography (only the
+/// `alloc` encoders hash, for `encode::EnvelopeBuilder`).
 pub trait Sha256Fn {
     fn sha256(&self, data: &[u8]) -> [u8; SHA256_LEN];
 }

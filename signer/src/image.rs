@@ -326,9 +326,18 @@ impl<'s> PreparedImage<'s> {
 
 /// Builds, hashes and signs an image; the result is checked by `device-verifier` before return.
 ///
-/// This signs with `key` as it is, with no audit record (library use, tests). `signer sign` signs
-/// a [`PreparedImage`] through [`AuditedKey::sign_output`](crate::audit::AuditedKey::sign_output)
-/// instead, so that every signature it makes is in the audit log.
+/// # Production callers sign through the audit log
+///
+/// This signs with `key` as it is and writes no audit record of its own. Production callers sign
+/// through an [`AuditedKey`](crate::audit::AuditedKey): best with
+/// [`AuditedKey::sign_image`](crate::audit::AuditedKey::sign_image) (the demo) or, for an output
+/// of their own making, a [`PreparedImage`] through
+/// [`AuditedKey::sign_output`](crate::audit::AuditedKey::sign_output) (`signer sign`), whose
+/// records also name the signed digest and the SHA-256 of the output; passing an `AuditedKey`
+/// here records the signature too, without those. The trust model requires every signature to be
+/// in the audit log before the signed output exists (docs/ARCHITECTURE.md): an image signed with
+/// a raw key boots on every device that trusts the key, and the log does not know it exists.
+/// Tests and benches may pass raw keys.
 pub fn sign_image(input: &[u8], settings: &SignSettings, key: &dyn SigningKey) -> Result<SignedImage, Error> {
     let prepared = PreparedImage::new(input, settings, key.algorithm(), key.public_spki()?)?;
     let signature = key.sign(prepared.message())?;

@@ -1,8 +1,9 @@
 //! Release bundles: a signed SUIT envelope (our profile, `docs/FORMATS.md`) plus the image it
 //! names, any delta patches, and a `release.json` summary.
 //!
-//! [`build_release`] encodes the manifest, signs the SUIT_Digest with every given signer, then
-//! re-verifies the envelope with the device's own verifier before returning it.
+//! [`build_release`] makes the envelope with `manifest`'s [`EnvelopeBuilder`] (manifest,
+//! SUIT_Digest, one COSE_Sign1 per signer), then re-verifies it with the device's own verifier
+//! before returning it.
 
 pub mod bundle;
 pub mod cli;
@@ -11,7 +12,7 @@ pub mod sign;
 pub mod state;
 
 use manifest::image::ImageView;
-use manifest::suit::encode::{self, DeltaFields, ManifestFields, TextFields};
+use manifest::suit::encode::{BuildError, DeltaFields, EnvelopeBuilder, ManifestFields, TextFields};
 pub use manifest::suit::{class_ids, ClassIds};
 use manifest::suit::{CoseAlg, DeltaFormat};
 use serde::Serialize;
@@ -74,6 +75,12 @@ pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }
 
+/// The builder refuses only what `build_release` rules out before it asks a key (signer count,
+/// algorithms): a bug if it happens.
+fn build_error(e: BuildError) -> Error {
+    Error::internal(format!("cannot build the envelope: {e}"))
+}
+
 /// One signature in the summary.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SignatureSummary {
@@ -93,11 +100,22 @@ pub fn signed_image_part(image: &[u8]) -> Result<&[u8], Error> {
         .ok_or_else(|| Error::input("image shorter than its TLV area"))
 }
 
-/// Builds and signs a release. The bundle is checked by `device_verifier::verify_envelope`
-/// with the signers' own keys before it is returned.
+/// Builds and signs a release. The envelope is assembled by
+/// [`EnvelopeBuilder`] (each signer is asked once, for the `Sig_structure` of its algorithm) and
+/// checked by `device_verifier::verify_envelope` with the signers' own keys before the bundle is
+/// returned.
 ///
-/// Each signer is asked once; the `signer release` command passes keys wrapped in
-/// [`crate::audit::AuditedKey`], so each manifest signature is in the audit log before it is used.
+/// # Production callers sign through the audit log
+///
+/// This function writes no audit record: it signs with whatever `signers` it is given.
+/// Production callers pass each key as an [`AuditedKey`](crate::audit::AuditedKey) adapted with
+/// [`KeyCoseSigner::new`](sign::KeyCoseSigner::new) — as `signer release` and the demo do — so
+/// that each manifest signature is appended (and fsynced) to the audit log before this function
+/// gets it, and so before any bundle exists. That is the trust model's rule
+/// (docs/ARCHITECTURE.md: every signature is in the audit log before the signed output is
+/// written): a manifest signed with a raw key is a release the log cannot account for, which
+/// devices would nevertheless install. Tests and benches may pass raw keys
+/// (`ed25519_dalek::SigningKey`, `p256::ecdsa::SigningKey`).
 pub fn build_release(input: ReleaseInput, signers: &[&dyn CoseSigner]) -> Result<ReleaseBundle, Error> {
     if signers.is_empty() {
         return Err(Error::usage("a release needs at least one manifest signing key"));
@@ -106,6 +124,18 @@ pub fn build_release(input: ReleaseInput, signers: &[&dyn CoseSigner]) -> Result
         return Err(Error::usage(format!(
             "at most {} signatures",
             manifest::suit::MAX_SIGNATURES
+        )));
+    }
+    // Every key's algorithm is checked before any key is asked: no signature (and no audit
+    // record) is made for a release that cannot be built.
+    if let Some(alg) = signers
+        .iter()
+        .map(|s| CoseAlg(s.cose_alg()))
+        .find(|alg| !alg.is_supported())
+    {
+        return Err(Error::key(format!(
+            "signing algorithm {} is outside the SUIT profile",
+            alg.0
         )));
     }
     if input.sequence == 0 {
@@ -144,38 +174,29 @@ pub fn build_release(input: ReleaseInput, signers: &[&dyn CoseSigner]) -> Result
         install_uri: &image_uri,
         deltas: &delta_fields,
     };
-    let text = encode::text_bstr(&TextFields {
-        language: "en",
-        version: &input.version,
-        notes: &input.notes,
-    });
-    let manifest_bstr = encode::manifest_bstr(&fields, Some(&sha256(&text)));
-    // draft §8.3: the SUIT_Digest covers the manifest bstr including its header.
-    let digest = encode::digest(&sha256(&manifest_bstr));
-
-    let mut sign1s = Vec::new();
+    let mut builder = EnvelopeBuilder::new(
+        &fields,
+        &TextFields {
+            language: "en",
+            version: &input.version,
+            notes: &input.notes,
+        },
+    );
     let mut signatures = Vec::new();
     for signer in signers {
         let alg = CoseAlg(signer.cose_alg());
-        if !alg.is_supported() {
-            return Err(Error::key(format!(
-                "signing algorithm {} is outside the SUIT profile",
-                alg.0
-            )));
-        }
-        let protected = encode::protected_header(alg);
-        // RFC 9052 §4.4: sign ["Signature1", protected, h'', SUIT_Digest].
-        let signature = signer.sign(&encode::sig_structure(&protected, &digest))?;
-        if signature.len() != alg.signature_len() {
-            return Err(Error::internal("signer returned a malformed signature"));
-        }
-        sign1s.push(encode::sign1(&protected, &signature));
+        // RFC 9052 §4.4: sign ["Signature1", << {1: alg} >>, h'', SUIT_Digest] (draft §8.3).
+        let to_be_signed = builder.to_be_signed(alg).map_err(build_error)?;
+        let signature = signer.sign(&to_be_signed)?;
+        builder
+            .add_signature(alg, &signature)
+            .map_err(|e| Error::internal(format!("signer returned a malformed signature: {e}")))?;
         signatures.push(SignatureSummary {
             alg: alg.name().unwrap_or("unknown").to_owned(),
             key_sha256: hex::encode(sha256(&signer.public_spki())),
         });
     }
-    let envelope = encode::envelope(&digest, &sign1s, &manifest_bstr, Some(&text));
+    let envelope = builder.finish().map_err(build_error)?;
 
     let spkis: Vec<Vec<u8>> = signers.iter().map(|s| s.public_spki()).collect();
     report::verify_envelope_with(&envelope, &spkis, signers.len(), Some((vendor, class)), 0).map_err(|e| {

@@ -1,11 +1,18 @@
 //! The canonical encoding our tools emit (feature `alloc`).
 //!
 //! Deterministic (RFC 8949 §4.2.1): preferred integer/length encodings, definite lengths, map
-//! keys in bytewise order of their encodings. Hashing and signing are the caller's: build the
-//! manifest with [`manifest_bstr`], hash it into [`digest`], sign [`sig_structure`] with each
-//! key, wrap with [`sign1`], and assemble with [`envelope`].
+//! keys in bytewise order of their encodings.
+//!
+//! [`EnvelopeBuilder`] makes a whole envelope: it encodes the manifest and text, hashes them,
+//! hands out the bytes each key signs and assembles the signed envelope. The pieces it is made
+//! of ([`manifest_bstr`], [`digest`], [`sig_structure`], [`sign1`], [`envelope`], [`Writer`])
+//! stay public for tests that need an envelope the builder would never make.
+
+mod builder;
 
 use alloc::vec::Vec;
+
+pub use builder::{BuildError, EnvelopeBuilder};
 
 use super::{Command, CoseAlg, DeltaFormat, DigestAlg, Member, Parameter, SHA256_LEN, TAG_COSE_SIGN1, TAG_ENVELOPE};
 

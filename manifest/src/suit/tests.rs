@@ -1,4 +1,4 @@
-use super::encode::{self, DeltaFields, ManifestFields, TextFields};
+use super::encode::{self, BuildError, DeltaFields, EnvelopeBuilder, ManifestFields, TextFields};
 use super::*;
 use crate::error::DecodeErrorKind as Kind;
 use alloc::vec::Vec;
@@ -22,17 +22,125 @@ fn fields<'a>(deltas: &'a [DeltaFields<'a>]) -> ManifestFields<'a> {
     }
 }
 
+const TEXT: TextFields<'static> = TextFields {
+    language: "en",
+    version: "1.2.3",
+    notes: "fixes",
+};
+
 /// An envelope with a fake signature (structure only; signatures are the verifier's job).
 fn envelope(deltas: &[DeltaFields<'_>]) -> Vec<u8> {
-    let text = encode::text_bstr(&TextFields {
-        language: "en",
-        version: "1.2.3",
-        notes: "fixes",
-    });
+    let mut builder = EnvelopeBuilder::new(&fields(deltas), &TEXT);
+    builder.add_signature(CoseAlg::ED25519, &[0u8; 64]).unwrap();
+    builder.finish().unwrap()
+}
+
+/// The same envelope assembled from the encoder's pieces by hand (as the signer did before the
+/// builder existed): the builder must not change a byte of it.
+fn envelope_by_hand(deltas: &[DeltaFields<'_>], sigs: &[(CoseAlg, &[u8])]) -> Vec<u8> {
+    let text = encode::text_bstr(&TEXT);
     let manifest = encode::manifest_bstr(&fields(deltas), Some(&sha256(&text)));
     let digest = encode::digest(&sha256(&manifest));
-    let sig = encode::sign1(&encode::protected_header(CoseAlg::ED25519), &[0u8; 64]);
-    encode::envelope(&digest, &[sig], &manifest, Some(&text))
+    let sign1s: Vec<Vec<u8>> = sigs
+        .iter()
+        .map(|(alg, sig)| encode::sign1(&encode::protected_header(*alg), sig))
+        .collect();
+    encode::envelope(&digest, &sign1s, &manifest, Some(&text))
+}
+
+const DELTA: DeltaFields<'static> = DeltaFields {
+    format: DeltaFormat::FWSIGN_V1,
+    precursor_digest: [4; 32],
+    precursor_size: 1000,
+    patch_digest: [5; 32],
+    patch_size: 99,
+    uri: "p.bin",
+};
+
+#[test]
+fn builder_round_trips_through_the_decoder() {
+    let deltas = [DELTA];
+    let sigs: [(CoseAlg, [u8; 64]); 2] = [(CoseAlg::ED25519, [0xa5; 64]), (CoseAlg::ESP256, [0x5a; 64])];
+    let mut builder = EnvelopeBuilder::new(&fields(&deltas), &TEXT);
+    let mut signed = Vec::new();
+    for (alg, sig) in &sigs {
+        signed.push(builder.to_be_signed(*alg).unwrap());
+        builder.add_signature(*alg, sig).unwrap();
+    }
+    assert_eq!(builder.signature_count(), 2);
+    let digest_encoded = builder.digest_encoded().to_vec();
+    let manifest_bstr = builder.manifest_bstr().to_vec();
+    let bytes = builder.finish().unwrap();
+
+    let env = Envelope::decode(&bytes).unwrap();
+    assert_eq!(env.digest_encoded(), digest_encoded);
+    assert_eq!(env.manifest_bstr(), manifest_bstr);
+    assert_eq!(env.digest().bytes, &sha256(env.manifest_bstr()));
+    let blocks: Vec<Sign1<'_>> = env.signatures().map(Result::unwrap).collect();
+    assert_eq!(blocks.len(), sigs.len());
+    for ((block, (alg, sig)), tbs) in blocks.iter().zip(&sigs).zip(&signed) {
+        assert_eq!((block.alg, block.signature), (*alg, &sig[..]));
+        // What a verifier reconstructs is exactly what the signer was given.
+        let mut buf = [0u8; SIG_STRUCTURE_MAX];
+        assert_eq!(block.sig_structure(env.digest_encoded(), &mut buf), Some(&tbs[..]));
+    }
+    let m = env.manifest(&sha256).unwrap();
+    assert_eq!(m.sequence(), 7);
+    assert_eq!(m.common().image_size(), 34768);
+    assert_eq!(m.common().deltas().count(), 1);
+    let text = m.text().unwrap();
+    assert_eq!((text.version, text.notes), (Some("1.2.3"), Some("fixes")));
+}
+
+#[test]
+fn builder_output_is_deterministic_and_equals_the_pieces() {
+    for deltas in [&[][..], &[DELTA][..]] {
+        let build = || {
+            let mut b = EnvelopeBuilder::new(&fields(deltas), &TEXT);
+            b.add_signature(CoseAlg::ED25519, &[1; 64]).unwrap();
+            b.add_signature(CoseAlg::ESP256, &[2; 64]).unwrap();
+            b.finish().unwrap()
+        };
+        let first = build();
+        assert_eq!(first, build());
+        assert_eq!(
+            first,
+            envelope_by_hand(deltas, &[(CoseAlg::ED25519, &[1; 64]), (CoseAlg::ESP256, &[2; 64])])
+        );
+    }
+}
+
+#[test]
+fn builder_refuses_what_the_decoder_would_refuse() {
+    let mut b = EnvelopeBuilder::new(&fields(&[]), &TEXT);
+    for len in [0, 63, 65, 72] {
+        assert_eq!(
+            b.add_signature(CoseAlg::ED25519, &alloc::vec![0; len]),
+            Err(BuildError::SignatureLength {
+                alg: CoseAlg::ED25519,
+                expected: 64,
+                actual: len
+            })
+        );
+    }
+    // ES384 (-35) is outside the profile, for signing and for adding alike.
+    let es384 = CoseAlg(-35);
+    assert_eq!(b.to_be_signed(es384), Err(BuildError::UnsupportedAlgorithm(es384)));
+    assert_eq!(
+        b.add_signature(es384, &[0; 64]),
+        Err(BuildError::UnsupportedAlgorithm(es384))
+    );
+    assert_eq!(b.signature_count(), 0, "a refused signature is not added");
+    assert_eq!(b.clone().finish(), Err(BuildError::NoSignature));
+    for _ in 0..MAX_SIGNATURES {
+        b.add_signature(CoseAlg::ED25519, &[0; 64]).unwrap();
+    }
+    assert_eq!(
+        b.add_signature(CoseAlg::ED25519, &[0; 64]),
+        Err(BuildError::TooManySignatures)
+    );
+    let bytes = b.finish().unwrap();
+    assert_eq!(Envelope::decode(&bytes).unwrap().signatures().count(), MAX_SIGNATURES);
 }
 
 #[test]

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use super::{append, rfc3339_utc, sha256_hex, AuditEntry};
 use crate::error::Error;
+use crate::image::{PreparedImage, SignSettings, SignedImage};
 use crate::keys::{key_hash, open_signing_key, KeyAlgorithm, SigningKey};
 
 /// A signing key whose every signature is appended to the audit log first.
@@ -60,6 +61,20 @@ impl AuditedKey {
         let (output, made) = finish(&signature)?;
         self.record(message, signed_digest, Some(&output))?;
         Ok((output, made))
+    }
+
+    /// Builds and signs an MCUboot image as [`crate::image::sign_image`] does, through the log:
+    /// the record (with the image hash as the signed digest and the SHA-256 of the returned
+    /// image) is on disk before the image is returned.
+    pub fn sign_image(&self, input: &[u8], settings: &SignSettings) -> Result<SignedImage, Error> {
+        let prepared = PreparedImage::new(input, settings, self.inner.algorithm(), self.inner.public_spki()?)?;
+        let message = prepared.message().to_vec();
+        let digest = prepared.digest().to_vec();
+        let (_, signed) = self.sign_output(&message, Some(&digest), |signature| {
+            let signed = prepared.finish(signature)?;
+            Ok((signed.bytes.clone(), signed))
+        })?;
+        Ok(signed)
     }
 
     /// The log this key records to.
