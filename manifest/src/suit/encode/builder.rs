@@ -46,7 +46,7 @@ impl fmt::Display for BuildError {
             }
             Self::SignatureLength { alg, expected, actual } => write!(
                 f,
-                "a {} signature is {expected} bytes, got {actual}",
+                "{} signatures are {expected} bytes, got {actual}",
                 alg.name().unwrap_or("COSE")
             ),
             Self::TooManySignatures => write!(f, "at most {MAX_SIGNATURES} signatures"),
