@@ -34,6 +34,7 @@ use crate::domain::offer::OfferPolicy;
 use crate::domain::{Sha256, SharedClock};
 use crate::metrics::Metrics;
 use crate::rollouts::RolloutService;
+use crate::service::checkin::CheckinService;
 use crate::service::ingest::IngestService;
 use crate::store::batch::CheckinWriter;
 use crate::store::cache::LatestReleases;
@@ -77,6 +78,23 @@ impl AppState {
             latest: self.latest.clone(),
             clock: self.clock.clone(),
             staging_dir: self.staging_dir.clone(),
+        }
+    }
+
+    /// The device workflows (identity, check-in, status reports) over this state.
+    pub fn checkin(&self) -> CheckinService {
+        CheckinService {
+            store: self.store.clone(),
+            artifacts: self.artifacts.clone(),
+            offer: self.offer.clone(),
+            offer_mode: self.offer_mode,
+            rollouts: self.rollouts.clone(),
+            clock: self.clock.clone(),
+            metrics: self.metrics.clone(),
+            classes: self.classes.clone(),
+            checkins: self.checkins.clone(),
+            latest: self.latest.clone(),
+            envelopes: self.envelopes.clone(),
         }
     }
 

@@ -9,7 +9,7 @@ use ota_protocol::ErrorCode;
 use super::error::ApiError;
 use super::AppState;
 use crate::domain::auth::{hash_token, Role, TokenRecord};
-use crate::domain::{Device, DeviceState};
+use crate::domain::Device;
 use crate::tls::{valid_device_id, DeviceIdentity};
 
 /// Per-connection facts the accept loop attaches to every request.
@@ -62,35 +62,11 @@ impl FromRequestParts<AppState> for DeviceAuth {
                 "a device certificate issued by the fleet CA is required",
             ));
         };
-        let device = match state.store.device(&ident.id).await? {
-            Some(d) => d,
-            None => {
-                let class = ident.class.as_deref().filter(|c| state.class_known(c));
-                let d = state
-                    .store
-                    .register_device(&ident.id, class, state.clock.now_ms())
-                    .await?;
-                state.metrics.inc("ota_devices_registered_total", &[]);
-                tracing::info!(device = %ident.id, "device registered on first contact");
-                d
-            }
-        };
-        match device.state {
-            DeviceState::Active => Ok(Self {
-                device,
-                cert_class: ident.class,
-            }),
-            DeviceState::Revoked => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                ErrorCode::DEVICE_REVOKED,
-                "device is revoked",
-            )),
-            DeviceState::Decommissioned => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                ErrorCode::DEVICE_DECOMMISSIONED,
-                "device is decommissioned",
-            )),
-        }
+        let device = state.checkin().device(&ident).await?;
+        Ok(Self {
+            device,
+            cert_class: ident.class,
+        })
     }
 }
 

@@ -9,6 +9,7 @@ use ota_protocol::{ErrorBody, ErrorCode};
 use serde::de::DeserializeOwned;
 
 use crate::domain::ingest::{RejectKind, Rejection};
+use crate::service::checkin::CheckinError;
 use crate::service::ingest::IngestError;
 use crate::store::StoreError;
 
@@ -81,6 +82,23 @@ impl From<IngestError> for ApiError {
             ),
             IngestError::Store(e) => e.into(),
             IngestError::Internal(cause) => Self::internal(cause),
+        }
+    }
+}
+
+impl From<CheckinError> for ApiError {
+    fn from(e: CheckinError) -> Self {
+        let message = e.to_string();
+        match e {
+            CheckinError::Revoked => Self::new(StatusCode::FORBIDDEN, ErrorCode::DEVICE_REVOKED, message),
+            CheckinError::Decommissioned => Self::new(StatusCode::FORBIDDEN, ErrorCode::DEVICE_DECOMMISSIONED, message),
+            CheckinError::InvalidDigest => Self::bad_request(ErrorCode::INVALID_DIGEST, message),
+            CheckinError::InvalidSequence => Self::bad_request(ErrorCode::INVALID_SEQUENCE, message),
+            CheckinError::UnknownClass => Self::bad_request(ErrorCode::UNKNOWN_DEVICE_CLASS, message),
+            CheckinError::ClassRequired => Self::bad_request(ErrorCode::DEVICE_CLASS_REQUIRED, message),
+            CheckinError::Rollout(e) => e.into(),
+            CheckinError::Store(e) => e.into(),
+            CheckinError::Internal(cause) => Self::internal(cause),
         }
     }
 }

@@ -1,0 +1,233 @@
+//! Device traffic: who a device is (looked up, or registered on first contact), its check-ins
+//! (class, write-behind record, offer decision) and its status reports.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures_util::StreamExt as _;
+use ota_protocol::device::{CheckinRequest, StatusReport};
+
+use crate::artifacts::ArtifactStore;
+use crate::config::OfferMode;
+use crate::domain::ingest::ClassRef;
+use crate::domain::offer::{nothing_newer, NoUpdateReason, Offer, OfferPolicy, Running};
+use crate::domain::{Device, DeviceState, Millis, Patch, Release, Sha256, SharedClock};
+use crate::metrics::Metrics;
+use crate::rollouts::{RolloutError, RolloutService};
+use crate::store::batch::CheckinWriter;
+use crate::store::cache::LatestReleases;
+use crate::store::{CheckinRecord, DeviceEvent, SharedStore, StoreError};
+use crate::tls::DeviceIdentity;
+
+/// Why a device request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckinError {
+    #[error("device is revoked")]
+    Revoked,
+    #[error("device is decommissioned")]
+    Decommissioned,
+    /// `running.digest` is not 64 hex digits.
+    #[error("running.digest must be 64 hex digits")]
+    InvalidDigest,
+    /// `running.sequence` does not fit the store.
+    #[error("sequence out of range")]
+    InvalidSequence,
+    /// The class named by the request is not configured.
+    #[error("class is not configured")]
+    UnknownClass,
+    /// The device has no class yet and the request names none.
+    #[error("first check-in must name the class")]
+    ClassRequired,
+    #[error(transparent)]
+    Rollout(#[from] RolloutError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+fn internal(e: impl std::fmt::Display) -> CheckinError {
+    CheckinError::Internal(e.to_string())
+}
+
+/// What a check-in answers.
+#[derive(Debug)]
+pub enum CheckinAnswer {
+    NoUpdate(NoUpdateReason),
+    /// An offer of `release` (with `patch` from the running image, if any) and its envelope.
+    Update {
+        release: Box<Release>,
+        patch: Option<Patch>,
+        envelope: Arc<[u8]>,
+    },
+}
+
+/// The device workflows. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct CheckinService {
+    pub store: SharedStore,
+    pub artifacts: Arc<dyn ArtifactStore>,
+    /// The policy used when `offer_mode = "latest"`.
+    pub offer: Arc<dyn OfferPolicy>,
+    pub offer_mode: OfferMode,
+    pub rollouts: Arc<RolloutService>,
+    pub clock: SharedClock,
+    pub metrics: Arc<Metrics>,
+    pub classes: Arc<Vec<ClassRef>>,
+    pub checkins: CheckinWriter,
+    pub latest: Arc<LatestReleases>,
+    /// Envelopes are small and sent on every offer: kept in memory by digest.
+    pub envelopes: Arc<Mutex<HashMap<Sha256, Arc<[u8]>>>>,
+}
+
+impl CheckinService {
+    fn class_known(&self, name: &str) -> bool {
+        self.classes.iter().any(|c| c.name == name)
+    }
+
+    /// The active device `ident` names, registered on first contact.
+    pub async fn device(&self, ident: &DeviceIdentity) -> Result<Device, CheckinError> {
+        let device = match self.store.device(&ident.id).await? {
+            Some(d) => d,
+            None => {
+                let class = ident.class.as_deref().filter(|c| self.class_known(c));
+                let d = self
+                    .store
+                    .register_device(&ident.id, class, self.clock.now_ms())
+                    .await?;
+                self.metrics.inc("ota_devices_registered_total", &[]);
+                tracing::info!(device = %ident.id, "device registered on first contact");
+                d
+            }
+        };
+        match device.state {
+            DeviceState::Active => Ok(device),
+            DeviceState::Revoked => Err(CheckinError::Revoked),
+            DeviceState::Decommissioned => Err(CheckinError::Decommissioned),
+        }
+    }
+
+    /// A check-in at `now` of `device` (whose certificate names `cert_class`, if any).
+    pub async fn checkin(
+        &self,
+        device: &Device,
+        cert_class: Option<String>,
+        req: CheckinRequest,
+        now: Millis,
+    ) -> Result<CheckinAnswer, CheckinError> {
+        let digest = Sha256::parse_hex(&req.running.digest).ok_or(CheckinError::InvalidDigest)?;
+        let running = Running {
+            digest,
+            version: req.running.version.filter(|v| v.len() <= 64),
+            sequence: req.running.sequence,
+        };
+        if i64::try_from(running.sequence).is_err() {
+            return Err(CheckinError::InvalidSequence);
+        }
+        let class = match device.class.clone().or(cert_class.filter(|c| self.class_known(c))) {
+            Some(c) => c,
+            None => match req.class {
+                Some(c) if self.class_known(&c) => c,
+                Some(_) => return Err(CheckinError::UnknownClass),
+                None => return Err(CheckinError::ClassRequired),
+            },
+        };
+        if device.checkin_changes(&running, &class, now) {
+            let record = CheckinRecord {
+                id: device.id.clone(),
+                class: Some(class.clone()),
+                running: running.clone(),
+                now,
+            };
+            if device.class.is_none() {
+                // The first class a device gets decides what it is offered: durable before the answer.
+                self.checkins.record_durable(record).await?;
+            } else {
+                // Last seen / running image: written behind (see `store::batch`).
+                self.checkins.record(record).await?;
+            }
+        }
+        let offer = match self.offer_mode {
+            OfferMode::Rollout => self.rollouts.offer(device, &class, &running, now).await?,
+            OfferMode::Latest => {
+                let latest = self.latest.get(self.store.as_ref(), &class, now).await?;
+                self.offer.decide(device, &running, latest.as_deref(), now)
+            }
+        };
+        let offer = match offer {
+            // No rollout of anything newer: tell "runs the newest" from "newer, not rolled out".
+            Offer::NoUpdate(reason) if reason == NoUpdateReason::NO_ROLLOUT => {
+                let latest = self.latest.get(self.store.as_ref(), &class, now).await?;
+                Offer::NoUpdate(nothing_newer(latest.as_deref(), &running).unwrap_or(reason))
+            }
+            other => other,
+        };
+        match offer {
+            Offer::NoUpdate(reason) => {
+                self.metrics.inc(
+                    "ota_checkins_total",
+                    &[("result", "no_update"), ("reason", reason.as_str())],
+                );
+                Ok(CheckinAnswer::NoUpdate(reason))
+            }
+            Offer::Update { release, patch } => {
+                self.metrics.inc("ota_checkins_total", &[("result", "offered")]);
+                let envelope = self.envelope_bytes(&release).await?;
+                Ok(CheckinAnswer::Update {
+                    release,
+                    patch,
+                    envelope,
+                })
+            }
+        }
+    }
+
+    /// Records a status report of `device_id` (history written behind) and moves its rollout
+    /// records forward.
+    pub async fn report(&self, device_id: &str, report: &StatusReport) -> Result<(), CheckinError> {
+        let event = DeviceEvent {
+            at_ms: self.clock.now_ms(),
+            status: report.name().to_owned(),
+            release_id: report.release_id(),
+            reason: report.reason().map(str::to_owned),
+        };
+        let at_ms = event.at_ms;
+        // History is written behind, like check-ins (admin reads flush first).
+        self.checkins.record_event(device_id, event).await?;
+        self.rollouts.report(device_id, report, at_ms).await?;
+        self.metrics
+            .inc("ota_status_reports_total", &[("status", report.name())]);
+        Ok(())
+    }
+
+    async fn envelope_bytes(&self, release: &Release) -> Result<Arc<[u8]>, CheckinError> {
+        if let Some(b) = self
+            .envelopes
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&release.facts.envelope_digest).cloned())
+        {
+            return Ok(b);
+        }
+        let mut stream = self
+            .artifacts
+            .get_range(&release.facts.envelope_digest, 0, release.facts.envelope_size)
+            .await
+            .map_err(internal)?;
+        let mut bytes = Vec::with_capacity(usize::try_from(release.facts.envelope_size).unwrap_or(0));
+        while let Some(chunk) = stream.next().await {
+            bytes.extend_from_slice(&chunk.map_err(internal)?);
+        }
+        if Sha256::of(&bytes) != release.facts.envelope_digest {
+            return Err(internal("stored envelope digest mismatch"));
+        }
+        let bytes: Arc<[u8]> = bytes.into();
+        if let Ok(mut m) = self.envelopes.lock() {
+            if m.len() > 1024 {
+                m.clear();
+            }
+            m.insert(release.facts.envelope_digest, bytes.clone());
+        }
+        Ok(bytes)
+    }
+}
