@@ -35,10 +35,11 @@ use crate::domain::{Sha256, SharedClock};
 use crate::metrics::Metrics;
 use crate::rollouts::RolloutService;
 use crate::service::checkin::CheckinService;
+use crate::service::devices::DeviceService;
 use crate::service::ingest::IngestService;
 use crate::store::batch::CheckinWriter;
 use crate::store::cache::LatestReleases;
-use crate::store::{AuditRecord, SharedStore};
+use crate::store::SharedStore;
 use error::ApiError;
 use ratelimit::RateLimiter;
 
@@ -98,23 +99,22 @@ impl AppState {
         }
     }
 
+    /// Operator actions on devices and device reads over this state.
+    pub fn devices(&self) -> DeviceService {
+        DeviceService {
+            store: self.store.clone(),
+            checkins: self.checkins.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
     pub fn class_known(&self, name: &str) -> bool {
         self.classes.iter().any(|c| c.name == name)
     }
 
     /// Appends an audit record; a failure to audit is logged loudly (the action already happened).
     pub async fn audit(&self, actor: &str, action: &str, target: &str, result: &str) {
-        let record = AuditRecord {
-            at_ms: self.clock.now_ms(),
-            actor: actor.to_owned(),
-            action: action.to_owned(),
-            target: target.to_owned(),
-            result: result.to_owned(),
-        };
-        if let Err(e) = self.store.append_audit(&record).await {
-            tracing::error!(error = %e, action, target, "audit write failed");
-        }
-        tracing::info!(actor, action, target, result, "audit");
+        crate::service::audit(&self.store, &self.clock, actor, action, target, result).await;
     }
 }
 

@@ -3,8 +3,8 @@
 //! Layers (docs/ARCHITECTURE.md, "Inside ota-server"):
 //! * [`http`] extracts and authenticates, calls [`service`], [`rollouts`] and [`domain`], maps
 //!   results to JSON / stable error codes;
-//! * [`service`] owns workflows (release ingest, device check-in and status reports) and returns
-//!   typed errors;
+//! * [`service`] owns workflows (release ingest, device check-in and status reports, operator
+//!   actions on devices, audited there) and returns typed errors;
 //! * [`rollouts`] is the rollout service: the engine in [`domain::rollout`] wired to the store and
 //!   to device traffic;
 //! * [`domain`] is policy without I/O (ingest checks, offer decision, rollout engine, roles) with

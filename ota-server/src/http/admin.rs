@@ -1,4 +1,5 @@
-//! Admin API: releases, devices (revoke, decommission), tokens, audit log.
+//! Admin API: releases, devices (revoke, decommission, tags: the device service's
+//! [`crate::service::devices`], audited there), tokens, audit log.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -14,9 +15,8 @@ use super::auth::AdminAuth;
 use super::error::{ApiError, JsonBody};
 use super::{outcome, AppState};
 use crate::domain::auth::{new_token, Role};
-use crate::domain::{Device, DeviceState, Release};
+use crate::domain::{Device, Release};
 use crate::store::{AuditRecord, DeviceEvent};
-use crate::tls::valid_device_id;
 
 impl From<&Release> for ReleaseView {
     fn from(r: &Release) -> Self {
@@ -111,9 +111,7 @@ pub async fn list_devices(
     admin.require(Role::Viewer)?;
     let Query(page) = page.map_err(|e| ApiError::bad_request(ErrorCode::INVALID_QUERY, e.body_text()))?;
     let limit = page.limit.unwrap_or(100).clamp(1, 1000);
-    // Read-your-writes: check-ins written behind are committed first.
-    state.checkins.flush().await?;
-    let devices = state.store.list_devices(limit, page.after.as_deref()).await?;
+    let devices = state.devices().list(limit, page.after.as_deref()).await?;
     Ok(Json(devices.iter().map(DeviceView::from).collect()))
 }
 
@@ -125,13 +123,7 @@ pub async fn get_device(
     Path(id): Path<String>,
 ) -> Result<Json<DeviceDetail>, ApiError> {
     admin.require(Role::Viewer)?;
-    state.checkins.flush().await?;
-    let device = state
-        .store
-        .device(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(ErrorCode::DEVICE_NOT_FOUND, "no such device"))?;
-    let events = state.store.device_events(&id, 100).await?;
+    let (device, events) = state.devices().show(&id).await?;
     Ok(Json(DeviceDetail {
         device: DeviceView::from(&device),
         events: events.into_iter().map(EventView::from).collect(),
@@ -150,67 +142,8 @@ pub async fn set_tags(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<DeviceTags>,
 ) -> Result<Json<DeviceView>, ApiError> {
-    let result = async {
-        admin.require(Role::ReleaseManager)?;
-        let not_found = || ApiError::not_found(ErrorCode::DEVICE_NOT_FOUND, "no such device");
-        if !valid_device_id(&id) {
-            return Err(not_found());
-        }
-        let tags = crate::domain::normalize_tags(body.tags)
-            .ok_or_else(|| ApiError::bad_request(ErrorCode::INVALID_TAGS, crate::domain::TAGS_RULE))?;
-        if !state.store.set_device_tags(&id, &tags).await? {
-            return Err(not_found());
-        }
-        let device = state.store.device(&id).await?.ok_or_else(not_found)?;
-        Ok(Json(DeviceView::from(&device)))
-    }
-    .await;
-    state
-        .audit(
-            &admin.actor(),
-            "device.tags",
-            &format!("device:{id}"),
-            &outcome(&result),
-        )
-        .await;
-    result
-}
-
-async fn set_state(
-    state: &AppState,
-    admin: &AdminAuth,
-    id: &str,
-    to: DeviceState,
-    action: &str,
-) -> Result<Json<DeviceView>, ApiError> {
-    let result = async {
-        admin.require(Role::Admin)?;
-        let not_found = || ApiError::not_found(ErrorCode::DEVICE_NOT_FOUND, "no such device");
-        if !valid_device_id(id) {
-            return Err(not_found());
-        }
-        let device = state.store.device(id).await?.ok_or_else(not_found)?;
-        if device.state == DeviceState::Decommissioned && to == DeviceState::Revoked {
-            return Ok(Json(DeviceView::from(&device)));
-        }
-        state.store.set_device_state(id, to).await?;
-        // Status reports are written behind: store them first, so the history stays in order.
-        state.checkins.flush().await?;
-        let event = DeviceEvent {
-            at_ms: state.clock.now_ms(),
-            status: to.as_str().to_owned(),
-            release_id: None,
-            reason: Some(format!("by {}", admin.actor())),
-        };
-        state.store.record_event(id, &event).await?;
-        let device = state.store.device(id).await?.ok_or_else(not_found)?;
-        Ok(Json(DeviceView::from(&device)))
-    }
-    .await;
-    state
-        .audit(&admin.actor(), action, &format!("device:{id}"), &outcome(&result))
-        .await;
-    result
+    let device = state.devices().set_tags(&admin.caller(), &id, body.tags).await?;
+    Ok(Json(DeviceView::from(&device)))
 }
 
 /// Revoke: the device is refused from its next request on, open connections included.
@@ -222,7 +155,8 @@ pub async fn revoke(
     admin: AdminAuth,
     Path(id): Path<String>,
 ) -> Result<Json<DeviceView>, ApiError> {
-    set_state(&state, &admin, &id, DeviceState::Revoked, "device.revoke").await
+    let device = state.devices().revoke(&admin.caller(), &id).await?;
+    Ok(Json(DeviceView::from(&device)))
 }
 
 /// Decommission: revoked and marked retired; its history is kept.
@@ -234,7 +168,8 @@ pub async fn decommission(
     admin: AdminAuth,
     Path(id): Path<String>,
 ) -> Result<Json<DeviceView>, ApiError> {
-    set_state(&state, &admin, &id, DeviceState::Decommissioned, "device.decommission").await
+    let device = state.devices().decommission(&admin.caller(), &id).await?;
+    Ok(Json(DeviceView::from(&device)))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/tokens", tag = "admin", request_body = NewToken,

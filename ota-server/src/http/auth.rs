@@ -10,6 +10,7 @@ use super::error::ApiError;
 use super::AppState;
 use crate::domain::auth::{hash_token, Role, TokenRecord};
 use crate::domain::Device;
+use crate::service::Caller;
 use crate::tls::{valid_device_id, DeviceIdentity};
 
 /// Per-connection facts the accept loop attaches to every request.
@@ -70,6 +71,15 @@ impl FromRequestParts<AppState> for DeviceAuth {
     }
 }
 
+/// 403: the caller's role does not include `needed`.
+pub fn insufficient_role(needed: Role) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        ErrorCode::INSUFFICIENT_ROLE,
+        format!("requires role {}", needed.as_str()),
+    )
+}
+
 /// A caller holding a valid admin token.
 #[derive(Debug, Clone)]
 pub struct AdminAuth {
@@ -79,14 +89,14 @@ pub struct AdminAuth {
 impl AdminAuth {
     /// 403 unless the token's role includes `needed`.
     pub fn require(&self, needed: Role) -> Result<(), ApiError> {
-        if self.token.role.allows(needed) {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                ErrorCode::INSUFFICIENT_ROLE,
-                format!("requires role {}", needed.as_str()),
-            ))
+        self.caller().require(needed).map_err(insufficient_role)
+    }
+
+    /// The caller as services see it.
+    pub fn caller(&self) -> Caller {
+        Caller {
+            actor: self.actor(),
+            role: self.token.role,
         }
     }
 

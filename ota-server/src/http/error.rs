@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 
 use crate::domain::ingest::{RejectKind, Rejection};
 use crate::service::checkin::CheckinError;
+use crate::service::devices::DeviceError;
 use crate::service::ingest::IngestError;
 use crate::store::StoreError;
 
@@ -99,6 +100,17 @@ impl From<CheckinError> for ApiError {
             CheckinError::Rollout(e) => e.into(),
             CheckinError::Store(e) => e.into(),
             CheckinError::Internal(cause) => Self::internal(cause),
+        }
+    }
+}
+
+impl From<DeviceError> for ApiError {
+    fn from(e: DeviceError) -> Self {
+        match e {
+            DeviceError::InsufficientRole(needed) => super::auth::insufficient_role(needed),
+            DeviceError::NotFound => Self::not_found(ErrorCode::DEVICE_NOT_FOUND, "no such device"),
+            DeviceError::InvalidTags => Self::bad_request(ErrorCode::INVALID_TAGS, crate::domain::TAGS_RULE),
+            DeviceError::Store(e) => e.into(),
         }
     }
 }

@@ -1,0 +1,140 @@
+//! Operator actions on devices (tags, revoke, decommission), each audited with its outcome, and
+//! the device reads, which first commit the check-ins written behind (read-your-writes).
+
+use ota_protocol::ErrorCode;
+
+use super::{audit, Caller};
+use crate::domain::auth::Role;
+use crate::domain::{normalize_tags, Device, DeviceState, SharedClock, TAGS_RULE};
+use crate::store::batch::CheckinWriter;
+use crate::store::{DeviceEvent, SharedStore, StoreError};
+use crate::tls::valid_device_id;
+
+/// Why a device request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// The caller's role does not include this one.
+    #[error("requires role {}", .0.as_str())]
+    InsufficientRole(Role),
+    #[error("no such device")]
+    NotFound,
+    #[error("{}", TAGS_RULE)]
+    InvalidTags,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl DeviceError {
+    /// The stable error code (also the audit record's result).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InsufficientRole(_) => ErrorCode::INSUFFICIENT_ROLE,
+            Self::NotFound => ErrorCode::DEVICE_NOT_FOUND,
+            Self::InvalidTags => ErrorCode::INVALID_TAGS,
+            Self::Store(StoreError::Conflict(code)) => code.clone(),
+            Self::Store(_) => ErrorCode::INTERNAL,
+        }
+    }
+}
+
+/// The device workflows. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct DeviceService {
+    pub store: SharedStore,
+    /// Check-ins and status reports written behind.
+    pub checkins: CheckinWriter,
+    pub clock: SharedClock,
+}
+
+impl DeviceService {
+    /// A page of devices after `after` (by id).
+    pub async fn list(&self, limit: i64, after: Option<&str>) -> Result<Vec<Device>, DeviceError> {
+        // Read-your-writes: check-ins written behind are committed first.
+        self.checkins.flush().await?;
+        Ok(self.store.list_devices(limit, after).await?)
+    }
+
+    /// A device and its newest 100 events.
+    pub async fn show(&self, id: &str) -> Result<(Device, Vec<DeviceEvent>), DeviceError> {
+        self.checkins.flush().await?;
+        let device = self.store.device(id).await?.ok_or(DeviceError::NotFound)?;
+        let events = self.store.device_events(id, 100).await?;
+        Ok((device, events))
+    }
+
+    /// Replaces a device's tags (release-manager); audited as `device.tags`.
+    pub async fn set_tags(&self, caller: &Caller, id: &str, tags: Vec<String>) -> Result<Device, DeviceError> {
+        let result = async {
+            caller
+                .require(Role::ReleaseManager)
+                .map_err(DeviceError::InsufficientRole)?;
+            if !valid_device_id(id) {
+                return Err(DeviceError::NotFound);
+            }
+            let tags = normalize_tags(tags).ok_or(DeviceError::InvalidTags)?;
+            if !self.store.set_device_tags(id, &tags).await? {
+                return Err(DeviceError::NotFound);
+            }
+            self.store.device(id).await?.ok_or(DeviceError::NotFound)
+        }
+        .await;
+        self.audit(caller, "device.tags", id, &result).await;
+        result
+    }
+
+    /// Revoke (admin): the device is refused from its next request on; audited as
+    /// `device.revoke`. A decommissioned device stays decommissioned.
+    pub async fn revoke(&self, caller: &Caller, id: &str) -> Result<Device, DeviceError> {
+        self.set_state(caller, id, DeviceState::Revoked, "device.revoke").await
+    }
+
+    /// Decommission (admin): revoked and marked retired, history kept; audited as
+    /// `device.decommission`.
+    pub async fn decommission(&self, caller: &Caller, id: &str) -> Result<Device, DeviceError> {
+        self.set_state(caller, id, DeviceState::Decommissioned, "device.decommission")
+            .await
+    }
+
+    async fn set_state(&self, caller: &Caller, id: &str, to: DeviceState, action: &str) -> Result<Device, DeviceError> {
+        let result = async {
+            caller.require(Role::Admin).map_err(DeviceError::InsufficientRole)?;
+            if !valid_device_id(id) {
+                return Err(DeviceError::NotFound);
+            }
+            let device = self.store.device(id).await?.ok_or(DeviceError::NotFound)?;
+            if device.state == DeviceState::Decommissioned && to == DeviceState::Revoked {
+                return Ok(device);
+            }
+            self.store.set_device_state(id, to).await?;
+            // Status reports are written behind: store them first, so the history stays in order.
+            self.checkins.flush().await?;
+            let event = DeviceEvent {
+                at_ms: self.clock.now_ms(),
+                status: to.as_str().to_owned(),
+                release_id: None,
+                reason: Some(format!("by {}", caller.actor)),
+            };
+            self.store.record_event(id, &event).await?;
+            self.store.device(id).await?.ok_or(DeviceError::NotFound)
+        }
+        .await;
+        self.audit(caller, action, id, &result).await;
+        result
+    }
+
+    async fn audit<T>(&self, caller: &Caller, action: &str, id: &str, result: &Result<T, DeviceError>) {
+        let outcome = match result {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => format!("error:{}", e.code()),
+        };
+        audit(
+            &self.store,
+            &self.clock,
+            &caller.actor,
+            action,
+            &format!("device:{id}"),
+            &outcome,
+        )
+        .await;
+    }
+}
