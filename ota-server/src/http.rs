@@ -1,4 +1,4 @@
-//! HTTP: extract and authenticate, call the domain, map to JSON. Routes:
+//! HTTP: extract and authenticate, call the services, map to JSON. Routes:
 //! * `/api/v1/device/…` — devices (mTLS identity, per-request revocation check);
 //! * `/api/v1/admin/…` — operators (bearer tokens with roles; every mutation audited);
 //! * `/api/v1/openapi.json`, `/metrics`, `/healthz`.
@@ -33,10 +33,10 @@ use crate::domain::ingest::{ClassRef, ReleaseVerifier};
 use crate::domain::offer::OfferPolicy;
 use crate::domain::{Sha256, SharedClock};
 use crate::metrics::Metrics;
-use crate::rollouts::RolloutService;
 use crate::service::checkin::CheckinService;
 use crate::service::devices::DeviceService;
 use crate::service::ingest::IngestService;
+use crate::service::rollouts::RolloutService;
 use crate::store::batch::CheckinWriter;
 use crate::store::cache::LatestReleases;
 use crate::store::SharedStore;
@@ -174,7 +174,14 @@ pub fn router(state: AppState) -> Router {
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut text = state.metrics.render();
-    text.push_str(&rollout_gauges(&state.rollouts.views().await));
+    let views: Vec<_> = state
+        .rollouts
+        .statuses()
+        .await
+        .iter()
+        .map(ota_protocol::rollouts::RolloutView::from)
+        .collect();
+    text.push_str(&rollout_gauges(&views));
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 

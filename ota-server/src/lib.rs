@@ -1,12 +1,11 @@
 //! `ota-server`: distributes signed releases to devices. It never signs and holds no private key.
 //!
 //! Layers (docs/ARCHITECTURE.md, "Inside ota-server"):
-//! * [`http`] extracts and authenticates, calls [`service`], [`rollouts`] and [`domain`], maps
-//!   results to JSON / stable error codes;
+//! * [`http`] extracts and authenticates, calls [`service`] and [`domain`], maps results to JSON /
+//!   stable error codes (and builds the API's views);
 //! * [`service`] owns workflows (release ingest, device check-in and status reports, operator
-//!   actions on devices, audited there) and returns typed errors;
-//! * [`rollouts`] is the rollout service: the engine in [`domain::rollout`] wired to the store and
-//!   to device traffic;
+//!   actions on devices, audited there; [`service::rollouts`], the engine in [`domain::rollout`]
+//!   wired to the store and to device traffic) and returns typed errors;
 //! * [`domain`] is policy without I/O (ingest checks, offer decision, rollout engine, roles) with
 //!   the clock injected; ingest reads the image through an injected `FlashRead`;
 //! * [`store`] is the only place SQL lives: one [`store::Store`] trait, SQLite and PostgreSQL;
@@ -18,7 +17,6 @@ pub mod domain;
 pub mod http;
 pub mod init;
 pub mod metrics;
-pub mod rollouts;
 pub mod serve;
 pub mod service;
 pub mod store;

@@ -27,7 +27,7 @@ use crate::http::auth::ConnInfo;
 use crate::http::ratelimit::RateLimiter;
 use crate::http::{router, AppState};
 use crate::metrics::Metrics;
-use crate::rollouts::RolloutService;
+use crate::service::rollouts::RolloutService;
 use crate::store::batch::CheckinWriter;
 use crate::store::cache::LatestReleases;
 use crate::store::{self, SharedStore};

@@ -5,6 +5,7 @@
 pub mod checkin;
 pub mod devices;
 pub mod ingest;
+pub mod rollouts;
 
 use crate::domain::auth::Role;
 use crate::domain::SharedClock;

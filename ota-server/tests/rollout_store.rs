@@ -3,11 +3,11 @@
 //! exactly the same state, counts and timeline — nothing lost, nothing counted twice.
 
 use ota_protocol::device::StatusReport;
-use ota_protocol::rollouts::{PauseKind, RolloutState};
+use ota_protocol::rollouts::{PauseKind, RolloutState, RolloutView};
 use ota_server::domain::offer::{NoUpdateReason, Offer, Running};
 use ota_server::domain::rollout::RolloutPlan;
 use ota_server::domain::Sha256;
-use ota_server::rollouts::{Action, RolloutService, RolloutSpec};
+use ota_server::service::rollouts::{Action, RolloutService, RolloutSpec};
 use ota_server::store::{self, SharedStore};
 
 const CLASS: &str = "sensor-v2";
@@ -117,9 +117,15 @@ fn running(digest: u8, sequence: u64) -> Running {
     }
 }
 
+/// A rollout as the API shows it.
+async fn view(service: &RolloutService, id: i64) -> RolloutView {
+    RolloutView::from(&service.status(id).await.unwrap())
+}
+
 /// Everything a restart must preserve, as the API shows it.
 async fn snapshot(service: &RolloutService) -> serde_json::Value {
-    let mut views = serde_json::to_value(service.views().await).unwrap();
+    let views: Vec<RolloutView> = service.statuses().await.iter().map(RolloutView::from).collect();
+    let mut views = serde_json::to_value(views).unwrap();
     for v in views.as_array_mut().unwrap() {
         // Cohort sizes (and what promotion needs of them) are recounted after a restart, not
         // stored.
@@ -143,8 +149,7 @@ async fn exercise(store: SharedStore) {
     plan.stages = vec![plan.stages[0].clone(), plan.stages[3].clone()];
     plan.stages[0].fraction_bp = 500;
     plan.stages[0].max_failures = 2;
-    let view = service.create(&release, spec(plan, vec![]), t0).await.unwrap();
-    let id = view.id;
+    let id = service.create(&release, spec(plan, vec![]), t0).await.unwrap().row.id;
     service.tick(t0).await.unwrap(); // counts the canary cohort
 
     // Every device checks in on v1: only the canary is offered.
@@ -155,7 +160,7 @@ async fn exercise(store: SharedStore) {
             offered.push(d.clone());
         }
     }
-    let canary = service.view(id).await.unwrap().stages[0].cohort.unwrap();
+    let canary = view(&service, id).await.stages[0].cohort.unwrap();
     assert_eq!(offered.len() as u32, canary);
     assert!((5..=40).contains(&canary), "canary cohort {canary} of 400 at 5%");
 
@@ -171,7 +176,7 @@ async fn exercise(store: SharedStore) {
         reason: "boot loop".into(),
     };
     service.report(&offered[1], &failed, t0 + 3).await.unwrap();
-    let v = service.view(id).await.unwrap();
+    let v = view(&service, id).await;
     assert_eq!((v.stages[0].counts.committed, v.stages[0].counts.failed), (1, 1));
     assert_eq!(v.state, RolloutState::RUNNING);
 
@@ -201,7 +206,7 @@ async fn exercise(store: SharedStore) {
         service.offer(&device, CLASS, &running(9, 1), t0 + 5).await.unwrap(),
         Offer::NoUpdate(NoUpdateReason::AWAITING_RETRY)
     );
-    let v = service.view(id).await.unwrap();
+    let v = view(&service, id).await;
     assert_eq!(v.state, RolloutState::PAUSED, "{:?}", v.pause_reason);
     assert_eq!(v.stages[0].counts.rolled_back, 1);
     assert_eq!(v.pause_kind, Some(PauseKind::FAILURE_COUNT));
@@ -222,14 +227,16 @@ async fn exercise(store: SharedStore) {
         Offer::NoUpdate(NoUpdateReason::ROLLOUT_PAUSED)
     );
     service.act(id, Action::RetryFailed, t0 + 7).await.unwrap();
-    let v = service
-        .act(
-            id,
-            Action::Engine(ota_server::domain::rollout::RolloutAction::Resume),
-            t0 + 7,
-        )
-        .await
-        .unwrap();
+    let v = RolloutView::from(
+        &service
+            .act(
+                id,
+                Action::Engine(ota_server::domain::rollout::RolloutAction::Resume),
+                t0 + 7,
+            )
+            .await
+            .unwrap(),
+    );
     assert_eq!(v.state, RolloutState::RUNNING);
     // retry-failed: both failed devices are offered again (neither is penalty-boxed yet).
     assert_eq!(v.stages[0].counts.failed + v.stages[0].counts.rolled_back, 0);
@@ -253,7 +260,7 @@ async fn exercise(store: SharedStore) {
         }
     }
     service.tick(t0 + 10).await.unwrap();
-    assert_eq!(service.view(id).await.unwrap().current_stage, 1);
+    assert_eq!(view(&service, id).await.current_stage, 1);
     service.tick(t0 + 11).await.unwrap(); // counts the 100% cohort
     for d in &ids {
         let device = store.device(d).await.unwrap().unwrap();
@@ -263,7 +270,7 @@ async fn exercise(store: SharedStore) {
     }
     // In-flight cap (50): devices beyond it got nothing this round; a second round finishes.
     for round in 0..10 {
-        let v = service.view(id).await.unwrap();
+        let v = view(&service, id).await;
         if v.state == RolloutState::COMPLETED {
             break;
         }
@@ -279,7 +286,7 @@ async fn exercise(store: SharedStore) {
         }
         service.tick(t0 + 14 + round).await.unwrap();
     }
-    let v = service.view(id).await.unwrap();
+    let v = view(&service, id).await;
     assert_eq!(v.state, RolloutState::COMPLETED, "{v:?}");
     let committed: u32 = v.stages.iter().map(|s| s.counts.committed).sum();
     let offered_total: u32 = v.stages.iter().map(|s| s.counts.offered).sum();
@@ -327,7 +334,7 @@ async fn stalled_device_counts_as_failed() {
     plan.stages[0].fraction_bp = 10_000 / 5;
     plan.stages[1].fraction_bp = 10_000 / 5;
     plan.stall_after_ms = 60_000;
-    let id = service.create(&release, spec(plan, vec![]), t0).await.unwrap().id;
+    let id = service.create(&release, spec(plan, vec![]), t0).await.unwrap().row.id;
     service.tick(t0).await.unwrap();
     let mut offered = None;
     for d in &ids {
@@ -349,10 +356,10 @@ async fn stalled_device_counts_as_failed() {
         .await
         .unwrap();
     service.tick(t0 + 60_999).await.unwrap();
-    let v = service.view(id).await.unwrap();
+    let v = view(&service, id).await;
     assert_eq!((v.in_flight, v.state), (1, RolloutState::RUNNING));
     service.tick(t0 + 61_000).await.unwrap();
-    let v = service.view(id).await.unwrap();
+    let v = view(&service, id).await;
     assert_eq!((v.in_flight, v.stages[0].counts.failed), (0, 1));
     assert_eq!(v.state, RolloutState::PAUSED, "{:?}", v.pause_reason);
     store.close().await;
@@ -378,6 +385,7 @@ async fn tag_targeted_rollout_reaches_only_tagged_devices() {
         .create(&release, spec(plan, vec!["beta".into()]), t0)
         .await
         .unwrap()
+        .row
         .id;
     service.tick(t0).await.unwrap();
     let mut offered = Vec::new();
@@ -393,7 +401,7 @@ async fn tag_targeted_rollout_reaches_only_tagged_devices() {
         service.offer(&untagged, CLASS, &running(9, 1), t0 + 1).await.unwrap(),
         Offer::NoUpdate(NoUpdateReason::NOT_TARGETED)
     );
-    let v = service.view(id).await.unwrap();
+    let v = view(&service, id).await;
     assert_eq!(
         (v.stages[0].cohort, v.target_tags.clone()),
         (Some(beta.len() as u32), vec!["beta".to_owned()])
@@ -422,7 +430,12 @@ async fn update_under_way_finishes_before_a_newer_rollout() {
     let service = RolloutService::load(store.clone()).await.unwrap();
     let mut plan = RolloutPlan::canary_by_share(0);
     plan.stages = vec![plan.stages[3].clone()];
-    let r2 = service.create(&v2, spec(plan.clone(), vec![]), t0).await.unwrap().id;
+    let r2 = service
+        .create(&v2, spec(plan.clone(), vec![]), t0)
+        .await
+        .unwrap()
+        .row
+        .id;
     service.tick(t0).await.unwrap();
     let device = store.device(&ids[0]).await.unwrap().unwrap();
     let offered = |o: Offer| match o {
@@ -444,7 +457,7 @@ async fn update_under_way_finishes_before_a_newer_rollout() {
         .await
         .unwrap();
     // v3's rollout starts while the device downloads v2: it keeps getting v2.
-    let r3 = service.create(&v3, spec(plan, vec![]), t0 + 3).await.unwrap().id;
+    let r3 = service.create(&v3, spec(plan, vec![]), t0 + 3).await.unwrap().row.id;
     service.tick(t0 + 3).await.unwrap();
     assert_eq!(
         offered(service.offer(&device, CLASS, &running(9, 1), t0 + 4).await.unwrap()).as_deref(),
@@ -455,9 +468,9 @@ async fn update_under_way_finishes_before_a_newer_rollout() {
         offered(service.offer(&device, CLASS, &runs(&v2), t0 + 5).await.unwrap()).as_deref(),
         Some("3.0.0")
     );
-    let v = service.view(r2).await.unwrap();
+    let v = view(&service, r2).await;
     assert_eq!((v.stages[0].counts.committed, v.in_flight), (1, 0));
-    assert_eq!(service.view(r3).await.unwrap().in_flight, 1);
+    assert_eq!(view(&service, r3).await.in_flight, 1);
     store.close().await;
 }
 
@@ -513,7 +526,7 @@ async fn no_update_reasons_follow_the_offer_decision() {
     plan.penalty_after_failures = 2;
     let mut draft = spec(plan, vec![]);
     draft.start = false;
-    let id = service.create(&release, draft, t0).await.unwrap().id;
+    let id = service.create(&release, draft, t0).await.unwrap().row.id;
     assert_eq!(
         offer(device(0).await, t0).await,
         nothing(NoUpdateReason::ROLLOUT_NOT_STARTED)
@@ -561,7 +574,7 @@ async fn no_update_reasons_follow_the_offer_decision() {
         offer(device(inside[0]).await, t0 + 8).await,
         nothing(NoUpdateReason::HELD_OUT)
     );
-    assert_eq!(service.view(id).await.unwrap().penalty_boxed, 1);
+    assert_eq!(view(&service, id).await.penalty_boxed, 1);
 
     // Paused: nobody new starts; aborted: nobody new ever does.
     service.act(id, engine(RolloutAction::Pause), t0 + 9).await.unwrap();

@@ -3,10 +3,11 @@
 
 use std::time::Instant;
 
+use ota_protocol::rollouts::RolloutView;
 use ota_server::domain::rollout::{
     cohort_point, DeviceRecord, DeviceStage, Rollout, RolloutAction, RolloutPlan, BASIS_POINTS,
 };
-use ota_server::rollouts::{RolloutService, COHORT_REFRESH_MS};
+use ota_server::service::rollouts::{RolloutService, COHORT_REFRESH_MS};
 use serde_json::{json, Value};
 
 use crate::{device_id, epoch_ms, CLASS};
@@ -166,7 +167,7 @@ pub async fn service(db: &str, tick_iters: usize) -> Service {
         scanned = store.class_devices(CLASS).await.unwrap().len();
         scan_ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    let views = service.views().await;
+    let views: Vec<RolloutView> = service.statuses().await.iter().map(RolloutView::from).collect();
     store.close().await;
     Service {
         open_ms,

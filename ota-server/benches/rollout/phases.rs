@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ota_protocol::client::AdminClient;
 use ota_protocol::rollouts::{NewRollout, PlanInput, StageInput};
-use ota_server::rollouts::COHORT_REFRESH_MS;
+use ota_server::service::rollouts::COHORT_REFRESH_MS;
 use serde_json::{json, Value};
 
 use crate::clients::{checkin, pool, Ctx, Rec};

@@ -1,7 +1,7 @@
 //! Which release, if any, a checking-in device is offered.
 //!
 //! With `offer_mode = "rollout"` (the default) staged rollouts decide
-//! ([`crate::rollouts::RolloutService::offer`]); with `offer_mode = "latest"` an [`OfferPolicy`]
+//! ([`crate::service::rollouts::RolloutService::offer`]); with `offer_mode = "latest"` an [`OfferPolicy`]
 //! does — [`LatestRelease`] offers the newest release of the device's class to every device of it.
 
 use std::fmt;

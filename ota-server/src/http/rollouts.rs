@@ -1,4 +1,8 @@
 //! Admin API for staged rollouts (create, status, actions) and the fleet's version distribution.
+//! The rollout service is [`crate::service::rollouts`]; its statuses become API views in
+//! `rollouts/view.rs`.
+
+mod view;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,7 +17,7 @@ use super::error::{ApiError, JsonBody};
 use super::{outcome, AppState};
 use crate::domain::auth::Role;
 use crate::domain::rollout::{EngineError, Promotion, RolloutPlan, StagePlan};
-use crate::rollouts::{Action, RolloutError, RolloutSpec};
+use crate::service::rollouts::{Action, RolloutError, RolloutSpec};
 
 /// Default share of a stage's cohort that must commit before promotion.
 pub const DEFAULT_MIN_COMMITTED_PERCENT: f64 = 95.0;
@@ -159,7 +163,7 @@ pub async fn create(
                 state.clock.now_ms(),
             )
             .await?;
-        Ok((StatusCode::CREATED, Json(view)))
+        Ok((StatusCode::CREATED, Json(RolloutView::from(&view))))
     }
     .await;
     let target = match &result {
@@ -177,7 +181,9 @@ pub async fn create(
     responses((status = 200, body = [RolloutView]), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>, admin: AdminAuth) -> Result<Json<Vec<RolloutView>>, ApiError> {
     admin.require(Role::Viewer)?;
-    Ok(Json(state.rollouts.views().await))
+    Ok(Json(
+        state.rollouts.statuses().await.iter().map(RolloutView::from).collect(),
+    ))
 }
 
 /// One rollout: state, pause reason, counts per stage (`counts`: this stage; `cumulative`:
@@ -190,7 +196,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<RolloutView>, ApiError> {
     admin.require(Role::Viewer)?;
-    Ok(Json(state.rollouts.view(parse_id(&id)?).await?))
+    Ok(Json(RolloutView::from(&state.rollouts.status(parse_id(&id)?).await?)))
 }
 
 /// `start`, `pause`, `resume` (accepts the failures so far), `approve` (the next stage),
@@ -212,8 +218,8 @@ pub async fn act(
                 "actions: start, pause, resume, approve, abort, retry-failed",
             )
         })?;
-        let view = state.rollouts.act(parse_id(&id)?, action, state.clock.now_ms()).await?;
-        Ok(Json(view))
+        let status = state.rollouts.act(parse_id(&id)?, action, state.clock.now_ms()).await?;
+        Ok(Json(RolloutView::from(&status)))
     }
     .await;
     let verb = format!("rollout.{}", action.chars().take(16).collect::<String>());

@@ -13,7 +13,7 @@ use crate::domain::ingest::ClassRef;
 use crate::domain::offer::{nothing_newer, NoUpdateReason, Offer, OfferPolicy, Running};
 use crate::domain::{Device, DeviceState, Millis, Patch, Release, Sha256, SharedClock};
 use crate::metrics::Metrics;
-use crate::rollouts::{RolloutError, RolloutService};
+use crate::service::rollouts::{RolloutError, RolloutService};
 use crate::store::batch::CheckinWriter;
 use crate::store::cache::LatestReleases;
 use crate::store::{CheckinRecord, DeviceEvent, SharedStore, StoreError};

@@ -16,24 +16,22 @@
 //! device (graceful shutdown flushes; a crash loses at most the last flush interval).
 
 mod live;
-pub mod view;
 mod writer;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ota_protocol::device::StatusReport;
-use ota_protocol::rollouts::RolloutView;
 use rand_core::{OsRng, RngCore as _};
 use tokio::sync::RwLock;
 
 use crate::domain::offer::{NoUpdateReason, Offer, Running};
 use crate::domain::rollout::{
     cohort_point, DeviceRecord, DeviceReport, DeviceStage, EngineError, OfferDecision, Rollout, RolloutAction,
-    RolloutPlan, RolloutState,
+    RolloutPlan, RolloutState, StageCounts,
 };
 use crate::domain::{Device, DeviceState, Millis, Release};
-use crate::store::{SharedStore, StoreError};
+use crate::store::{RolloutRow, SharedStore, StoreError};
 use live::Live;
 use writer::RecordWriter;
 
@@ -90,6 +88,21 @@ pub struct RolloutSpec {
     pub salt: Option<[u8; 16]>,
     /// Start at once rather than as a draft.
     pub start: bool,
+}
+
+/// Where a rollout stands: what the admin API's view (`http/rollouts/view.rs`) is built from.
+#[derive(Debug, Clone)]
+pub struct RolloutStatus {
+    pub row: RolloutRow,
+    pub release: Release,
+    /// Devices per stage and outcome.
+    pub counts: Vec<StageCounts>,
+    /// The current stage's cohort, if counted for this stage.
+    pub cohort: Option<u32>,
+    /// Devices between offer and outcome.
+    pub in_flight: u32,
+    /// Failed or rolled-back devices with at least `penalty_after_failures` failures.
+    pub penalty_boxed: u32,
 }
 
 /// One cohort to recount: what the scan of the class's devices needs.
@@ -250,7 +263,12 @@ impl RolloutService {
 
     /// Creates a rollout of `release` (started at once if `start`). `salt` fixes the cohorts
     /// (default: random, so every rollout samples the fleet afresh).
-    pub async fn create(&self, release: &Release, spec: RolloutSpec, now: Millis) -> Result<RolloutView, RolloutError> {
+    pub async fn create(
+        &self,
+        release: &Release,
+        spec: RolloutSpec,
+        now: Millis,
+    ) -> Result<RolloutStatus, RolloutError> {
         let RolloutSpec {
             name,
             plan,
@@ -286,7 +304,7 @@ impl RolloutService {
         }
         let name = name.unwrap_or_else(|| format!("{} to {}", release.facts.version, release.facts.class_name));
         let id = self.store.insert_rollout(release.id, &name, &rollout, now).await?;
-        let row = crate::store::RolloutRow {
+        let row = RolloutRow {
             id,
             release_id: release.id,
             name,
@@ -295,26 +313,27 @@ impl RolloutService {
             updated_ms: now,
         };
         let l = Live::new(row, release.clone(), Vec::new());
-        let view = l.view();
+        let status = l.status();
         live.insert(id, l);
-        Ok(view)
+        Ok(status)
     }
 
-    pub async fn views(&self) -> Vec<RolloutView> {
-        self.live.read().await.values().rev().map(Live::view).collect()
+    /// Every rollout, newest first.
+    pub async fn statuses(&self) -> Vec<RolloutStatus> {
+        self.live.read().await.values().rev().map(Live::status).collect()
     }
 
-    pub async fn view(&self, id: i64) -> Result<RolloutView, RolloutError> {
+    pub async fn status(&self, id: i64) -> Result<RolloutStatus, RolloutError> {
         self.live
             .read()
             .await
             .get(&id)
-            .map(Live::view)
+            .map(Live::status)
             .ok_or(RolloutError::NotFound)
     }
 
     /// Applies an operator action; stored with its timeline entry before it takes effect.
-    pub async fn act(&self, id: i64, action: Action, now: Millis) -> Result<RolloutView, RolloutError> {
+    pub async fn act(&self, id: i64, action: Action, now: Millis) -> Result<RolloutStatus, RolloutError> {
         let mut live = self.live.write().await;
         let l = live.get_mut(&id).ok_or(RolloutError::NotFound)?;
         match action {
@@ -350,7 +369,7 @@ impl RolloutService {
                 self.writer.flush().await?;
             }
         }
-        Ok(l.view())
+        Ok(l.status())
     }
 
     /// What a device of `class` running `running` is offered. Check-ins that change nothing

@@ -3,12 +3,9 @@
 
 use std::collections::HashMap;
 
-use ota_protocol::rollouts::RolloutView;
-
-use super::view::view_of;
-use super::COHORT_REFRESH_MS;
+use super::{RolloutStatus, COHORT_REFRESH_MS};
 use crate::domain::offer::{Offer, Running};
-use crate::domain::rollout::{tally, DeviceRecord, Rollout, RolloutState, StageCounts};
+use crate::domain::rollout::{tally, DeviceRecord, DeviceStage, Rollout, RolloutState, StageCounts};
 use crate::domain::{Millis, Release};
 use crate::store::RolloutRow;
 
@@ -122,7 +119,21 @@ impl Live {
         }
     }
 
-    pub fn view(&self) -> RolloutView {
-        view_of(self)
+    /// Where the rollout stands (what the API's view is built from).
+    pub fn status(&self) -> RolloutStatus {
+        let penalty = self.row.rollout.plan.penalty_after_failures;
+        let penalty_boxed = self
+            .records
+            .values()
+            .filter(|d| matches!(d.stage, DeviceStage::Failed | DeviceStage::RolledBack) && d.failures >= penalty)
+            .count();
+        RolloutStatus {
+            row: self.row.clone(),
+            release: self.release.clone(),
+            counts: self.counts.clone(),
+            cohort: self.cohort_size(&self.row.rollout),
+            in_flight: self.in_flight(),
+            penalty_boxed: u32::try_from(penalty_boxed).unwrap_or(u32::MAX),
+        }
     }
 }

@@ -1,13 +1,13 @@
 //! The rollout status the admin API and the dashboard show (`ota_protocol::rollouts::RolloutView`),
-//! from the service's in-memory rollout.
+//! from the rollout service's [`RolloutStatus`].
 
 use ota_protocol::rollouts::{
     CountsView, PauseKind, Promotion as WirePromotion, RolloutReleaseView, RolloutState as WireState, RolloutView,
     StageStatus, StageView, TimelineKind, TimelineView,
 };
 
-use super::live::Live;
-use crate::domain::rollout::{DeviceStage, PauseReason, Promotion, RolloutState, StageCounts, Transition};
+use crate::domain::rollout::{PauseReason, Promotion, RolloutState, StageCounts, Transition};
+use crate::service::rollouts::RolloutStatus;
 
 fn counts(c: StageCounts) -> CountsView {
     CountsView {
@@ -43,8 +43,14 @@ fn transition_kind(t: &Transition) -> TimelineKind {
     }
 }
 
+impl From<&RolloutStatus> for RolloutView {
+    fn from(l: &RolloutStatus) -> Self {
+        view_of(l)
+    }
+}
+
 /// The admin API's view of a rollout.
-pub(super) fn view_of(l: &Live) -> RolloutView {
+fn view_of(l: &RolloutStatus) -> RolloutView {
     let r = &l.row.rollout;
     let (pause_reason, pause_kind) = match &r.state {
         RolloutState::Paused { reason } => (
@@ -57,7 +63,7 @@ pub(super) fn view_of(l: &Live) -> RolloutView {
         ),
         _ => (None, None),
     };
-    let cohort_now = l.cohort_size(r);
+    let cohort_now = l.cohort;
     let mut so_far = StageCounts::default();
     let stages: Vec<StageView> = r
         .plan
@@ -98,12 +104,6 @@ pub(super) fn view_of(l: &Live) -> RolloutView {
             }
         })
         .collect();
-    let penalty = r.plan.penalty_after_failures;
-    let penalty_boxed = l
-        .records
-        .values()
-        .filter(|d| matches!(d.stage, DeviceStage::Failed | DeviceStage::RolledBack) && d.failures >= penalty)
-        .count();
     RolloutView {
         id: l.row.id,
         name: l.row.name.clone(),
@@ -121,9 +121,9 @@ pub(super) fn view_of(l: &Live) -> RolloutView {
         totals: counts(so_far),
         stages,
         max_in_flight: r.plan.max_in_flight,
-        in_flight: l.in_flight(),
-        penalty_boxed: u32::try_from(penalty_boxed).unwrap_or(u32::MAX),
-        penalty_after_failures: penalty,
+        in_flight: l.in_flight,
+        penalty_boxed: l.penalty_boxed,
+        penalty_after_failures: r.plan.penalty_after_failures,
         timeline: r
             .timeline
             .iter()
