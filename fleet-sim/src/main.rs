@@ -24,6 +24,11 @@ Examples:
   fleet-sim --config srv/ota-server.toml --devices 1000 --image fw-v1.signed.bin --sequence 1 \\
       --boot-fail 30 --boot-fail-version 3.0.0 --keep-polling --deadline 600
 
+  # three replicas of one server (same config, OTA_LISTEN 8443/8444/8445): every request goes
+  # to one of them at random
+  fleet-sim --config srv/ota-server.toml --devices 300 --image fw-v1.signed.bin --sequence 1 \\
+      --replica 127.0.0.1:8443 --replica 127.0.0.1:8444 --replica 127.0.0.1:8445
+
   # without a config file (server elsewhere):
   fleet-sim --server https://ota.example:8443 --server-ca fleet-ca.pem --ca-key fleet-ca.key \\
       --manifest-key manifest.pub.pem --image-key image.pub.pem \\
@@ -49,6 +54,11 @@ struct Args {
     /// Server base URL (default: https://localhost:<port of the config's listen address>).
     #[arg(long)]
     server: Option<String>,
+    /// Address of one replica of the server, repeatable: each request of each device goes to
+    /// one of them at random (a refused connection to another); the TLS name stays the
+    /// --server (or config) host.
+    #[arg(long = "replica", value_name = "ADDR")]
+    replicas: Vec<SocketAddr>,
     /// CA certificate that issued the server certificate (default: the config's device CA).
     #[arg(long)]
     server_ca: Option<PathBuf>,
@@ -201,6 +211,7 @@ async fn main() -> Result<()> {
     let opts = FleetOptions {
         server_url,
         connect_addr,
+        replicas: a.replicas.clone(),
         server_ca_pem: std::fs::read_to_string(&server_ca).with_context(|| format!("{}", server_ca.display()))?,
         poll_interval: Duration::from_millis(a.poll_ms),
         jitter: Duration::from_millis(a.jitter_ms),

@@ -2,6 +2,7 @@
 //! and resumable downloads (HTTP `Range` + `If-Range`), with an optional bandwidth cap and an
 //! injected mid-transfer disconnect.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
@@ -52,12 +53,22 @@ pub struct Download {
 }
 
 /// One device's HTTPS client.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Link {
-    client: reqwest::Client,
+    /// One client per replica (each resolving the server's name to its address).
+    clients: Vec<reqwest::Client>,
+    /// xorshift state: which replica the next request goes to.
+    pick: std::sync::atomic::AtomicU64,
     base: String,
     bytes_per_s: Option<u64>,
 }
+
+/// Attempts of a request whose connection is refused (a replica down), each on a replica
+/// picked afresh.
+const CONNECT_ATTEMPTS: usize = 4;
+
+/// Attempts at a status report whose answer never arrived.
+const STATUS_ATTEMPTS: usize = 5;
 
 /// Resumes allowed per download (real drops, not only injected ones).
 const MAX_RESUMES: u32 = 8;
@@ -67,32 +78,69 @@ impl Link {
         let pem = format!("{}{}", identity.cert_pem, identity.key_pem);
         let ca =
             reqwest::Certificate::from_pem(opts.server_ca_pem.as_bytes()).map_err(|e| format!("server CA: {e}"))?;
-        let mut b = reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(ca)
-            .identity(reqwest::Identity::from_pem(pem.as_bytes()).map_err(|e| format!("identity: {e}"))?)
-            .timeout(Duration::from_secs(120));
-        if let Some(addr) = opts.connect_addr {
-            let url = reqwest::Url::parse(&opts.server_url).map_err(|e| format!("server url: {e}"))?;
-            if let Some(host) = url.host_str() {
+        let identity = reqwest::Identity::from_pem(pem.as_bytes()).map_err(|e| format!("identity: {e}"))?;
+        let url = reqwest::Url::parse(&opts.server_url).map_err(|e| format!("server url: {e}"))?;
+        let addrs: Vec<Option<SocketAddr>> = if opts.replicas.is_empty() {
+            vec![opts.connect_addr]
+        } else {
+            opts.replicas.iter().copied().map(Some).collect()
+        };
+        let mut clients = Vec::with_capacity(addrs.len());
+        for addr in addrs {
+            let mut b = reqwest::Client::builder()
+                .use_rustls_tls()
+                .tls_built_in_root_certs(false)
+                .add_root_certificate(ca.clone())
+                .identity(identity.clone())
+                .timeout(Duration::from_secs(120));
+            if let (Some(addr), Some(host)) = (addr, url.host_str()) {
                 b = b.resolve(host, addr);
             }
+            clients.push(b.build().map_err(|e| format!("client: {e}"))?);
         }
+        let seed = {
+            use std::hash::{BuildHasher as _, Hasher as _};
+            std::collections::hash_map::RandomState::new().build_hasher().finish() | 1
+        };
         Ok(Self {
-            client: b.build().map_err(|e| format!("client: {e}"))?,
+            clients,
+            pick: std::sync::atomic::AtomicU64::new(seed),
             base: opts.server_url.trim_end_matches('/').to_owned(),
             bytes_per_s: opts.link_bytes_per_s,
         })
     }
 
+    /// The client of a replica picked at random (the only one, with one replica).
+    fn client(&self) -> &reqwest::Client {
+        use std::sync::atomic::Ordering;
+        let mut x = self.pick.load(Ordering::Relaxed);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.pick.store(x, Ordering::Relaxed);
+        let i = usize::try_from(x % self.clients.len() as u64).unwrap_or(0);
+        &self.clients[i]
+    }
+
+    /// Sends a request to a random replica; a refused connection (a replica down) is tried
+    /// again on another.
+    async fn send(
+        &self,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let mut attempt = 1;
+        loop {
+            match build(self.client()).send().await {
+                Err(e) if e.is_connect() && self.clients.len() > 1 && attempt < CONNECT_ATTEMPTS => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
     pub async fn checkin(&self, digest: &str, version: &str, sequence: u64) -> Result<Checkin, String> {
         let body = CheckinRequest::new(digest, Some(version.to_owned()), sequence);
         let r = self
-            .client
-            .post(format!("{}{CHECKIN_PATH}", self.base))
-            .json(&body)
-            .send()
+            .send(|c| c.post(format!("{}{CHECKIN_PATH}", self.base)).json(&body))
             .await
             .map_err(|e| format!("checkin: {e}"))?;
         if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
@@ -117,14 +165,25 @@ impl Link {
     }
 
     /// `POST /api/v1/device/status`.
+    ///
+    /// Delivered at least once, as firmware does: a report whose answer never came (the
+    /// connection broke, the server died) is sent again, a few times; the server applies a
+    /// repeated report once.
     pub async fn status(&self, report: &StatusReport) -> Result<(), String> {
-        let r = self
-            .client
-            .post(format!("{}{STATUS_PATH}", self.base))
-            .json(report)
-            .send()
-            .await
-            .map_err(|e| format!("status: {e}"))?;
+        let mut attempt = 1;
+        let r = loop {
+            match self
+                .send(|c| c.post(format!("{}{STATUS_PATH}", self.base)).json(report))
+                .await
+            {
+                Ok(r) => break r,
+                Err(_) if attempt < STATUS_ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(format!("status: {e}")),
+            }
+        };
         if r.status().is_success() {
             Ok(())
         } else {
@@ -140,14 +199,31 @@ impl Link {
         let mut etag: Option<String> = None;
         let (mut on_wire, mut resumes) = (0u64, 0u32);
         loop {
-            let mut req = self.client.get(format!("{}{}", self.base, artifact.url));
-            if !buf.is_empty() {
-                req = req.header(header::RANGE, format!("bytes={}-", buf.len()));
-                if let Some(t) = &etag {
-                    req = req.header(header::IF_RANGE, t.as_str());
+            let sent = self
+                .send(|c| {
+                    let mut req = c.get(format!("{}{}", self.base, artifact.url));
+                    if !buf.is_empty() {
+                        req = req.header(header::RANGE, format!("bytes={}-", buf.len()));
+                        if let Some(t) = &etag {
+                            req = req.header(header::IF_RANGE, t.as_str());
+                        }
+                    }
+                    req
+                })
+                .await;
+            let r = match sent {
+                Ok(r) => r,
+                // No answer at all (a kept-alive connection to a server that died, a reset):
+                // an interruption like a cut transfer, resumed after a pause.
+                Err(e) => {
+                    resumes += 1;
+                    if resumes > MAX_RESUMES {
+                        return Err(format!("download: {e}"));
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
                 }
-            }
-            let r = req.send().await.map_err(|e| format!("download: {e}"))?;
+            };
             match r.status().as_u16() {
                 200 => buf.clear(),
                 206 => {

@@ -67,6 +67,9 @@ pub struct FleetOptions {
     pub server_url: String,
     /// Connect here instead of resolving the URL's host (the name is still used for TLS).
     pub connect_addr: Option<SocketAddr>,
+    /// Several replicas of one server: every request goes to one of them at random (and a
+    /// refused connection to another). Empty: `connect_addr` (or the URL's host).
+    pub replicas: Vec<SocketAddr>,
     /// PEM of the CA that issued the server certificate.
     pub server_ca_pem: String,
     /// Time between check-ins, plus up to `jitter` at random.
@@ -97,6 +100,7 @@ impl Default for FleetOptions {
         Self {
             server_url: "https://localhost:8443".into(),
             connect_addr: None,
+            replicas: Vec::new(),
             server_ca_pem: String::new(),
             poll_interval: Duration::from_millis(500),
             jitter: Duration::from_millis(250),

@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod cache;
+pub mod feed;
 mod migrate;
 pub mod postgres;
 mod queries;
@@ -18,7 +19,7 @@ use ota_protocol::ErrorCode;
 use crate::domain::auth::{Role, TokenRecord};
 use crate::domain::ingest::VerifiedBundle;
 use crate::domain::offer::Running;
-use crate::domain::rollout::{DeviceRecord, Rollout};
+use crate::domain::rollout::{DeviceRecord, DeviceStage, RecordEvent, Rollout};
 use crate::domain::{Device, DeviceState, Millis, Release, Sha256};
 
 /// A store failure. `Conflict` is a client-visible state conflict; the rest are internal.
@@ -68,12 +69,30 @@ pub struct AuditRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RolloutRow {
     pub id: i64,
+    /// Bumped by every stored change of `rollout` (compare and set: [`Store::update_rollout`]).
+    pub version: i64,
     pub release_id: i64,
     pub name: String,
     pub rollout: Rollout,
     pub created_ms: Millis,
     pub updated_ms: Millis,
 }
+
+/// What [`Store::reserve_offer`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// The record is stored: the device may be told.
+    Stored,
+    /// The rollout's version is no longer the one the decision was made on.
+    Stale,
+    /// The rollout has `max_in_flight` devices between offer and outcome.
+    Full,
+    /// The device already has a record (another replica offered it first).
+    Exists(DeviceRecord),
+}
+
+/// One device-record event for [`Store::apply_record_events`]: rollout, device, event, when.
+pub type RecordChange = (i64, String, RecordEvent, Millis);
 
 /// What the rollout engine needs to know about a device of a class to size cohorts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,18 +149,35 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Whether any release references this artifact (downloads serve only those).
     async fn artifact_known(&self, digest: &Sha256) -> Result<bool>;
 
-    /// Creates a rollout (its engine state serialised beside it); returns its id.
+    /// Creates a rollout (its engine state serialised beside it, version 0); returns its id.
     async fn insert_rollout(&self, release_id: i64, name: &str, rollout: &Rollout, now: Millis) -> Result<i64>;
     async fn list_rollouts(&self) -> Result<Vec<RolloutRow>>;
+    async fn rollout(&self, id: i64) -> Result<Option<RolloutRow>>;
+    /// `(id, version)` of every rollout: what a replica compares its cache with.
+    async fn rollout_versions(&self) -> Result<Vec<(i64, i64)>>;
+    /// Stores `rollout` if the stored version is still `expected` (and bumps it); false if
+    /// another change came first.
+    async fn update_rollout(&self, id: i64, expected: i64, rollout: &Rollout, now: Millis) -> Result<bool>;
     async fn rollout_devices(&self, rollout_id: i64) -> Result<Vec<DeviceRecord>>;
-    /// In one transaction: the rollout's engine state (if given) and device records (upserted).
-    async fn save_rollout(
+    /// Records per (stage index, stage), and how many of them have `penalty_after` failures
+    /// or more: what every count is derived from.
+    async fn rollout_counts(&self, rollout_id: i64, penalty_after: u32) -> Result<Vec<(usize, DeviceStage, u32, u32)>>;
+    /// One device's records in these rollouts.
+    async fn device_records(&self, device_id: &str, rollout_ids: &[i64]) -> Result<Vec<(i64, DeviceRecord)>>;
+    /// A new offer, in one transaction: the rollout must still be at `version`, hold fewer
+    /// than `max_in_flight` devices in flight, and the device no record yet.
+    async fn reserve_offer(
         &self,
         rollout_id: i64,
-        rollout: Option<&Rollout>,
-        devices: &[&DeviceRecord],
-        now: Millis,
-    ) -> Result<()>;
+        version: i64,
+        record: &DeviceRecord,
+        max_in_flight: u32,
+    ) -> Result<Reservation>;
+    /// Applies the events, in order, to the stored records (locked for the transaction);
+    /// missing records are left alone.
+    async fn apply_record_events(&self, events: &[RecordChange]) -> Result<()>;
+    /// Devices of the rollout in flight with no change since `before` (the stall timer).
+    async fn stalled_devices(&self, rollout_id: i64, before: Millis) -> Result<Vec<String>>;
     /// Every device of a class (ids, state, committed sequence), for cohort sizes.
     async fn class_devices(&self, class: &str) -> Result<Vec<ClassDevice>>;
     /// Active devices grouped by class and running image.
@@ -153,6 +189,12 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     async fn append_audit(&self, record: &AuditRecord) -> Result<()>;
     async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRecord>>;
+
+    /// Tells the other replicas a rollout changed (PostgreSQL: NOTIFY; SQLite: nothing to tell).
+    async fn announce_rollout(&self, id: i64) -> Result<()>;
+    /// Rollout ids other replicas announced (`"resync"`: some may have been missed); `None` for
+    /// a single-process store.
+    fn rollout_changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>>;
 
     async fn close(&self);
 }

@@ -167,7 +167,13 @@ pub async fn service(db: &str, tick_iters: usize) -> Service {
         scanned = store.class_devices(CLASS).await.unwrap().len();
         scan_ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    let views: Vec<RolloutView> = service.statuses().await.iter().map(RolloutView::from).collect();
+    let views: Vec<RolloutView> = service
+        .statuses()
+        .await
+        .unwrap()
+        .iter()
+        .map(RolloutView::from)
+        .collect();
     store.close().await;
     Service {
         open_ms,

@@ -16,11 +16,11 @@ mod plan;
 mod state;
 
 pub use cohort::{cohort_point, in_cohort, BASIS_POINTS};
-pub use device::{DeviceRecord, DeviceReport, DeviceStage, FailureKind};
+pub use device::{DeviceRecord, DeviceReport, DeviceStage, FailureKind, RecordEvent};
 pub use plan::{PlanError, Promotion, RolloutPlan, StagePlan, DEFAULT_STALL_MS, MAX_STAGES};
 pub use state::{
-    tally, EngineError, OfferDecision, PauseReason, Rollout, RolloutAction, RolloutState, StageCounts, TimelineEntry,
-    Transition,
+    tally, tally_stage, EngineError, OfferDecision, PauseReason, Rollout, RolloutAction, RolloutState, StageCounts,
+    TimelineEntry, Transition,
 };
 
 /// Milliseconds since the Unix epoch (the server's [`super::Millis`]); the engine never reads

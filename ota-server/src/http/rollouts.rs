@@ -182,7 +182,7 @@ pub async fn create(
 pub async fn list(State(state): State<AppState>, admin: AdminAuth) -> Result<Json<Vec<RolloutView>>, ApiError> {
     admin.require(Role::Viewer)?;
     Ok(Json(
-        state.rollouts.statuses().await.iter().map(RolloutView::from).collect(),
+        state.rollouts.statuses().await?.iter().map(RolloutView::from).collect(),
     ))
 }
 

@@ -1,22 +1,37 @@
 //! The rollout service: the pure engine ([`crate::domain::rollout`]) wired to the store and to
-//! device traffic.
+//! device traffic, on one replica or several sharing one database.
 //!
-//! * Check-ins ask [`RolloutService::offer`] which release (if any) a device gets: its class's
-//!   rollouts are consulted newest first; a new offer is stored before the device hears of it.
-//! * Status reports ([`RolloutService::report`]) move the device's record forward; the stage's
-//!   gates are evaluated after every change and on a timer ([`RolloutService::tick`], soak time).
-//! * Operator actions ([`RolloutService::act`]) go through the engine and are stored with their
-//!   timeline entry.
+//! **The store is the source of truth** (docs/ARCHITECTURE.md, "Scaling out"): the rollout's
+//! engine state (plan, state, stage, pause, timeline) is a row with a version, and every device's
+//! progress is a row of `rollout_devices`. Each replica caches the rollout rows and the counts
+//! aggregated from the records ([`live`]), and reconciles its cache with the store on every
+//! tick (0.5 s): a replica follows an operator action or a gate transition made on any other
+//! replica within a second, and one started late learns everything at start.
 //!
-//! Device records are written behind ([`writer`]: ordered, coalesced, group-committed every
-//! 10 ms) so no database write happens under the lock on the hot path; transitions and operator
-//! actions flush them first and are then stored before they take effect. Counts are kept in
-//! memory for speed but are derived from the stored device records when the server starts
-//! ([`RolloutService::load`]), so a restart mid-rollout neither loses nor double counts a
-//! device (graceful shutdown flushes; a crash loses at most the last flush interval).
+//! * **Transitions happen once fleet-wide.** Operator actions and gate transitions (promote,
+//!   pause on failures, stall, complete) are compare-and-set updates on the row's version
+//!   ([`Store::update_rollout`]): of two replicas deciding the same transition, one stores it
+//!   and the other reloads. No leader is needed.
+//! * **Offers are durable before the device hears them**, and the gates that guard them are
+//!   checked in the same transaction ([`Store::reserve_offer`]): the rollout must still be at
+//!   the version the decision was made on (a pause stored anywhere stops every new offer at
+//!   once) and hold fewer than `max_in_flight` devices in flight (the cap holds across
+//!   replicas).
+//! * **Reports and check-in observations are applied to the stored record** (rows locked,
+//!   [`Store::apply_record_events`]), group-committed ([`events`]) and committed before the
+//!   device is answered. A replica never writes a record it computed from a copy.
+//!
+//! Crash safety (kill -9 of any replica at any point): what a device was told is stored before
+//! it was told (offers, and the 200 of a report), so counts, which are only ever aggregated from
+//! stored records, never miss a device that acted on an answer. A report whose answer never
+//! arrived is either stored or not; in the second case its effect comes back with the device's
+//! next check-in (running the new image with its sequence = committed; its old image after an
+//! install = rolled back) or, for a device that went silent mid-update, with the stall timer.
+//! Nothing is counted from memory, so nothing is counted twice.
 
+mod decide;
+mod events;
 mod live;
-mod writer;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,16 +42,24 @@ use tokio::sync::RwLock;
 
 use crate::domain::offer::{NoUpdateReason, Offer, Running};
 use crate::domain::rollout::{
-    cohort_point, DeviceRecord, DeviceReport, DeviceStage, EngineError, OfferDecision, Rollout, RolloutAction,
-    RolloutPlan, RolloutState, StageCounts,
+    cohort_point, DeviceRecord, DeviceReport, EngineError, RecordEvent, Rollout, RolloutAction, RolloutPlan,
+    RolloutState, StageCounts, Transition,
 };
 use crate::domain::{Device, DeviceState, Millis, Release};
-use crate::store::{RolloutRow, SharedStore, StoreError};
+use crate::store::{Reservation, RolloutRow, SharedStore, StoreError};
+use decide::{Choice, DeviceRecords};
+use events::EventWriter;
 use live::Live;
-use writer::RecordWriter;
 
 /// How often cohort sizes are recounted from the store while a stage runs (new devices join).
 pub const COHORT_REFRESH_MS: Millis = 3_000;
+
+/// Attempts at a new offer or an operator action when other replicas change the rollout
+/// meanwhile (each attempt reloads it).
+const ATTEMPTS: usize = 4;
+
+/// Finished rollouts with nothing in flight are recounted every this many ticks (10 s).
+const FINISHED_RECOUNT_TICKS: u64 = 20;
 
 /// Why a rollout request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -115,150 +138,122 @@ struct CohortQuery {
     tags: Vec<String>,
 }
 
-/// What a check-in decides, before anything is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Choice {
-    Nothing(NoUpdateReason),
-    /// Offer this rollout's release again (an update under way).
-    Continue(i64),
-    /// A new offer: the device's record must be stored first.
-    Start(i64),
-}
-
-/// Rollouts of the class a device's check-in is about (drafts offer nothing).
-fn of_class(l: &Live, class: &str) -> bool {
-    l.release.facts.class_name == class && l.row.rollout.state != RolloutState::Draft
-}
-
-/// What a check-in reveals about the device's records: running the new image with its
-/// sequence committed is a commit (even if the report was lost); the old image again after an
-/// install is a rollback. Returns the changed records, by rollout.
-fn observations(
-    live: &BTreeMap<i64, Live>,
-    device: &Device,
-    class: &str,
-    running: &Running,
-    now: Millis,
-) -> Vec<(i64, DeviceRecord)> {
-    live.values()
-        .filter(|l| of_class(l, class))
-        .filter_map(|l| {
-            let mut r = l.records.get(&device.id)?.clone();
-            let seen = if running.digest == l.release.facts.image_digest && running.sequence >= l.release.facts.sequence
-            {
-                r.apply(&DeviceReport::Committed, now)
-            } else {
-                r.observe_running(&running.digest.hex(), now)
-            };
-            seen.then_some((l.row.id, r))
-        })
-        .collect()
-}
-
-/// Which rollout, if any, offers the device its release now.
-fn choose(live: &BTreeMap<i64, Live>, device: &Device, class: &str, running: &Running) -> Choice {
-    // Anti-rollback: never offer what the device cannot accept.
-    let applicable = |l: &Live| {
-        of_class(l, class)
-            && l.release.facts.sequence > running.sequence
-            && l.release.facts.image_digest != running.digest
-    };
-    let decision = |l: &Live| {
-        l.row
-            .rollout
-            .decide_offer(&device.id, l.records.get(&device.id), l.in_flight())
-    };
-    // An update under way finishes before any newer rollout starts on the device (its record
-    // would otherwise be left in flight).
-    let under_way = live.values().rev().find(|l| {
-        applicable(l)
-            && l.records.get(&device.id).is_some_and(|r| r.stage.in_flight())
-            && matches!(decision(l), OfferDecision::Offer { .. })
-    });
-    if let Some(l) = under_way {
-        return Choice::Continue(l.row.id);
-    }
-    // Newest rollout first: a paused newer rollout must not stop an older, completed one from
-    // bringing a device that is further behind up to date.
-    for l in live.values().rev() {
-        if !applicable(l) || !l.row.rollout.targets(&device.tags) {
-            continue;
-        }
-        match decision(l) {
-            OfferDecision::Offer { new: true } => return Choice::Start(l.row.id),
-            OfferDecision::Offer { new: false } => return Choice::Continue(l.row.id),
-            _ => continue,
-        }
-    }
-    Choice::Nothing(why_nothing(live, device, class, running))
-}
-
-/// Why no rollout offers the device anything: the decision of the newest rollout of a newer
-/// release that targets the device (the one [`choose`] would have followed), else whether
-/// rollouts exist that target other devices. [`NoUpdateReason::NO_ROLLOUT`] means no rollout
-/// of a newer release exists: the caller tells `up_to_date` / `no_release` from it with the
-/// newest release of the class.
-fn why_nothing(live: &BTreeMap<i64, Live>, device: &Device, class: &str, running: &Running) -> NoUpdateReason {
-    let mut other_targets = false;
-    // Drafts included: a draft of a newer release is "not started", not "no rollout".
-    let newer = live.values().rev().filter(|l| {
-        l.release.facts.class_name == class
-            && l.release.facts.sequence > running.sequence
-            && l.release.facts.image_digest != running.digest
-    });
-    for l in newer {
-        if !l.row.rollout.targets(&device.tags) {
-            other_targets = true;
-            continue;
-        }
-        let decision = l
-            .row
-            .rollout
-            .decide_offer(&device.id, l.records.get(&device.id), l.in_flight());
-        if let Some(reason) = decision.no_update_reason() {
-            return reason;
-        }
-    }
-    if other_targets {
-        NoUpdateReason::NOT_TARGETED
-    } else {
-        NoUpdateReason::NO_ROLLOUT
-    }
-}
-
-/// The rollouts of this server, loaded at start and kept in step with the store.
+/// The rollouts, as this replica caches them, kept in step with the store.
 #[derive(Debug)]
 pub struct RolloutService {
     store: SharedStore,
-    writer: RecordWriter,
-    /// Every rollout by id. Check-ins that change nothing (most of them) share the read
-    /// lock; anything that changes a record or a rollout takes the write lock, which is never
-    /// held across a database write on the hot path (see [`writer`]).
+    events: EventWriter,
+    /// Every rollout by id. Never held across a database call.
     live: RwLock<BTreeMap<i64, Live>>,
+    /// Ticks so far (finished rollouts are recounted every [`FINISHED_RECOUNT_TICKS`]).
+    ticks: std::sync::atomic::AtomicU64,
+}
+
+fn contended() -> RolloutError {
+    RolloutError::Store(StoreError::Unavailable(
+        "the rollout kept changing on other replicas; retry".into(),
+    ))
 }
 
 impl RolloutService {
-    /// Loads every rollout and its device records; counts are recomputed from the records.
+    /// Loads every rollout and its counts from the store.
     pub async fn load(store: SharedStore) -> Result<Arc<Self>, RolloutError> {
-        let mut live = BTreeMap::new();
-        for row in store.list_rollouts().await? {
-            let release = store
-                .release(row.release_id)
-                .await?
-                .ok_or_else(|| StoreError::Corrupt(format!("rollout {} names a missing release", row.id)))?;
-            let records = store.rollout_devices(row.id).await?;
-            live.insert(row.id, Live::new(row, release, records));
-        }
-        Ok(Arc::new(Self {
-            writer: RecordWriter::spawn(store.clone()),
+        let service = Arc::new(Self {
+            events: EventWriter::spawn(store.clone()),
             store,
-            live: RwLock::new(live),
-        }))
+            live: RwLock::new(BTreeMap::new()),
+            ticks: std::sync::atomic::AtomicU64::new(0),
+        });
+        service.reconcile().await?;
+        if let Some(changes) = service.store.rollout_changes() {
+            tokio::spawn(follow(Arc::downgrade(&service), changes));
+        }
+        Ok(service)
     }
 
-    /// Stores every device record handed to the writer so far (graceful shutdown, tests).
+    /// Stores every device-record event handed over so far (graceful shutdown, tests).
     pub async fn flush(&self) -> Result<(), RolloutError> {
-        Ok(self.writer.flush().await?)
+        Ok(self.events.flush().await?)
+    }
+
+    /// Brings the cache in step with the store: rows another replica created or changed are
+    /// reloaded (with their counts).
+    async fn reconcile(&self) -> Result<(), RolloutError> {
+        let versions = self.store.rollout_versions().await?;
+        let stale: Vec<(i64, Option<Release>)> = {
+            let live = self.live.read().await;
+            versions
+                .iter()
+                .filter(|(id, v)| live.get(id).is_none_or(|l| l.row.version < *v))
+                .map(|(id, _)| (*id, live.get(id).map(|l| l.release.clone())))
+                .collect()
+        };
+        for (id, release) in stale {
+            let Some(row) = self.store.rollout(id).await? else {
+                continue;
+            };
+            let release = match release {
+                Some(r) => r,
+                None => self
+                    .store
+                    .release(row.release_id)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt(format!("rollout {id} names a missing release")))?,
+            };
+            {
+                let mut live = self.live.write().await;
+                match live.get_mut(&id) {
+                    Some(l) if l.row.version < row.version => l.set_row(row),
+                    Some(_) => {}
+                    None => {
+                        live.insert(id, Live::new(row, release));
+                    }
+                }
+            }
+            self.recount(id).await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces a rollout's cached counts with the store's aggregate.
+    async fn recount(&self, id: i64) -> Result<(), RolloutError> {
+        let Some(penalty) = self
+            .live
+            .read()
+            .await
+            .get(&id)
+            .map(|l| l.row.rollout.plan.penalty_after_failures)
+        else {
+            return Ok(());
+        };
+        let tallies = self.store.rollout_counts(id, penalty).await?;
+        if let Some(l) = self.live.write().await.get_mut(&id) {
+            l.set_counts(&tallies);
+        }
+        Ok(())
+    }
+
+    /// Stores `next` as rollout `id`'s state if it is still at `version`; the cache follows.
+    /// False: another replica changed it first (the cache is reloaded).
+    async fn store_state(&self, id: i64, version: i64, next: Rollout, now: Millis) -> Result<bool, RolloutError> {
+        if !self.store.update_rollout(id, version, &next, now).await? {
+            self.reconcile().await?;
+            return Ok(false);
+        }
+        // The other replicas follow at once (and, should this be lost, at their next tick).
+        if let Err(e) = self.store.announce_rollout(id).await {
+            tracing::warn!(error = %e, rollout = id, "could not announce a rollout change");
+        }
+        if let Some(l) = self.live.write().await.get_mut(&id) {
+            if l.row.version == version {
+                let mut row = l.row.clone();
+                row.rollout = next;
+                row.version = version + 1;
+                row.updated_ms = now;
+                l.set_row(row);
+            }
+        }
+        Ok(true)
     }
 
     /// Creates a rollout of `release` (started at once if `start`). `salt` fixes the cohorts
@@ -276,20 +271,24 @@ impl RolloutService {
             salt,
             start,
         } = spec;
-        let mut live = self.live.write().await;
-        for other in live
-            .values()
-            .filter(|l| l.release.facts.class_name == release.facts.class_name)
+        // Checked against what the store holds now, not only what this replica saw.
+        self.reconcile().await?;
         {
-            if other.release.id == release.id && !other.finished() {
-                return Err(RolloutError::AlreadyRolling(release.id, other.row.id));
-            }
-            if other.release.facts.sequence > release.facts.sequence {
-                return Err(RolloutError::Superseded {
-                    release: release.id,
-                    sequence: release.facts.sequence,
-                    newer: other.release.id,
-                });
+            let live = self.live.read().await;
+            for other in live
+                .values()
+                .filter(|l| l.release.facts.class_name == release.facts.class_name)
+            {
+                if other.release.id == release.id && !other.finished() {
+                    return Err(RolloutError::AlreadyRolling(release.id, other.row.id));
+                }
+                if other.release.facts.sequence > release.facts.sequence {
+                    return Err(RolloutError::Superseded {
+                        release: release.id,
+                        sequence: release.facts.sequence,
+                        newer: other.release.id,
+                    });
+                }
             }
         }
         let salt = salt.unwrap_or_else(|| {
@@ -304,26 +303,41 @@ impl RolloutService {
         }
         let name = name.unwrap_or_else(|| format!("{} to {}", release.facts.version, release.facts.class_name));
         let id = self.store.insert_rollout(release.id, &name, &rollout, now).await?;
+        if let Err(e) = self.store.announce_rollout(id).await {
+            tracing::warn!(error = %e, rollout = id, "could not announce a new rollout");
+        }
         let row = RolloutRow {
             id,
+            version: 0,
             release_id: release.id,
             name,
             rollout,
             created_ms: now,
             updated_ms: now,
         };
-        let l = Live::new(row, release.clone(), Vec::new());
+        let l = Live::new(row, release.clone());
         let status = l.status();
-        live.insert(id, l);
+        self.live.write().await.entry(id).or_insert(l);
         Ok(status)
     }
 
-    /// Every rollout, newest first.
-    pub async fn statuses(&self) -> Vec<RolloutStatus> {
-        self.live.read().await.values().rev().map(Live::status).collect()
+    /// Every rollout, newest first, with its counts aggregated from the store now: a view
+    /// includes what every replica stored (offers of a finished rollout too, which move no
+    /// version), not this replica's last tick.
+    pub async fn statuses(&self) -> Result<Vec<RolloutStatus>, RolloutError> {
+        self.reconcile().await?;
+        let ids: Vec<i64> = self.live.read().await.keys().copied().collect();
+        for id in ids {
+            self.recount(id).await?;
+        }
+        Ok(self.live.read().await.values().rev().map(Live::status).collect())
     }
 
+    /// One rollout, counted from the store now (as [`Self::statuses`]).
     pub async fn status(&self, id: i64) -> Result<RolloutStatus, RolloutError> {
+        // Created or changed on another replica since the last tick?
+        self.reconcile().await?;
+        self.recount(id).await?;
         self.live
             .read()
             .await
@@ -332,49 +346,53 @@ impl RolloutService {
             .ok_or(RolloutError::NotFound)
     }
 
-    /// Applies an operator action; stored with its timeline entry before it takes effect.
+    /// Applies an operator action to the stored state (whatever replica last changed it);
+    /// stored with its timeline entry before it takes effect.
     pub async fn act(&self, id: i64, action: Action, now: Millis) -> Result<RolloutStatus, RolloutError> {
-        let mut live = self.live.write().await;
-        let l = live.get_mut(&id).ok_or(RolloutError::NotFound)?;
-        match action {
-            Action::Engine(action) => {
-                let mut next = l.row.rollout.clone();
-                if action == RolloutAction::Resume {
-                    // Resuming accepts the failures seen so far: the gates count new ones only.
-                    next.acknowledge_failures(&l.counts);
-                }
-                next.act(action, now)?;
-                if action == RolloutAction::Approve || action == RolloutAction::Start {
-                    l.cohort = None;
-                }
-                self.writer.flush().await?;
-                self.store.save_rollout(id, Some(&next), &[], now).await?;
-                l.row.rollout = next;
-                l.row.updated_ms = now;
-            }
-            Action::RetryFailed => {
-                let penalty = l.row.rollout.plan.penalty_after_failures;
-                let mut retried = Vec::new();
-                for record in l.records.values() {
-                    if record.stage.is_failure() && record.failures < penalty {
-                        let mut r = record.clone();
-                        r.retry(now);
-                        retried.push(r);
+        for _ in 0..ATTEMPTS {
+            let row = self.store.rollout(id).await?.ok_or(RolloutError::NotFound)?;
+            let mut next = row.rollout.clone();
+            match action {
+                Action::Engine(action) => {
+                    if action == RolloutAction::Resume {
+                        // Resuming accepts the failures seen so far: the gates count new ones only.
+                        let penalty = next.plan.penalty_after_failures;
+                        let tallies = self.store.rollout_counts(id, penalty).await?;
+                        let mut counts = vec![StageCounts::default(); next.plan.stages.len()];
+                        for (index, stage, n, _) in tallies {
+                            crate::domain::rollout::tally_stage(&mut counts, index, stage, n, true);
+                        }
+                        next.acknowledge_failures(&counts);
+                    }
+                    next.act(action, now)?;
+                    // The device records this rollout's gates were read from are all stored.
+                    self.events.flush().await?;
+                    if !self.store_state(id, row.version, next, now).await? {
+                        continue;
                     }
                 }
-                for r in retried {
-                    self.writer.record(id, r.clone(), now).await?;
-                    l.put(r);
+                Action::RetryFailed => {
+                    let penalty_after = next.plan.penalty_after_failures;
+                    let event = RecordEvent::Retry { penalty_after };
+                    for record in self.store.rollout_devices(id).await? {
+                        if record.stage.is_failure() && record.failures < penalty_after {
+                            self.events
+                                .store(&record.device_id, &[(id, event.clone())], now)
+                                .await?;
+                        }
+                    }
                 }
-                self.writer.flush().await?;
             }
+            self.reconcile().await?;
+            self.recount(id).await?;
+            return self.status(id).await;
         }
-        Ok(l.status())
+        Err(contended())
     }
 
-    /// What a device of `class` running `running` is offered. Check-ins that change nothing
-    /// (most of them) are answered under the read lock; the write lock is taken only to store
-    /// what the check-in revealed or a new offer. Nothing offered carries its reason;
+    /// What a device of `class` running `running` is offered. A check-in reads the device's
+    /// records only when a rollout concerns it; what it reveals (a commit, a rollback) and a
+    /// new offer are stored before the answer. Nothing offered carries its reason;
     /// [`NoUpdateReason::NO_ROLLOUT`] means no rollout of a release newer than `running`
     /// exists, which the caller tells apart from `up_to_date` / `no_release` with the class's
     /// newest release ([`crate::domain::offer::nothing_newer`]).
@@ -388,44 +406,84 @@ impl RolloutService {
         if device.state != DeviceState::Active {
             return Ok(Offer::NoUpdate(NoUpdateReason::DEVICE_INACTIVE));
         }
-        // `Continue` names a rollout of `live`; the fallback is unreachable.
-        let gone = Offer::NoUpdate(NoUpdateReason::NO_ROLLOUT);
-        {
-            let live = self.live.read().await;
-            if observations(&live, device, class, running, now).is_empty() {
-                match choose(&live, device, class, running) {
-                    Choice::Nothing(reason) => return Ok(Offer::NoUpdate(reason)),
-                    Choice::Continue(id) => return Ok(live.get(&id).map_or(gone, |l| l.update_offer(running))),
-                    Choice::Start(_) => {}
+        let concerned = decide::concerned(&*self.live.read().await, class, running);
+        let mut records: DeviceRecords = if concerned.is_empty() {
+            DeviceRecords::new()
+        } else {
+            self.store
+                .device_records(&device.id, &concerned)
+                .await?
+                .into_iter()
+                .collect()
+        };
+        let seen = decide::observations(&*self.live.read().await, &records, class, running, now);
+        if !seen.is_empty() {
+            self.record(&device.id, &seen, now).await?;
+            for (id, event) in &seen {
+                if let Some(r) = records.get_mut(id) {
+                    r.take(event, now);
                 }
             }
         }
-        let mut live = self.live.write().await;
-        for (id, record) in observations(&live, device, class, running, now) {
-            if let Some(l) = live.get_mut(&id) {
-                self.save_device(l, record, now).await?;
+        for _ in 0..ATTEMPTS {
+            let (choice, start) = {
+                let live = self.live.read().await;
+                let choice = decide::choose(&live, &records, device, class, running);
+                let start = match &choice {
+                    Choice::Start(id) => live.get(id).map(|l| {
+                        let r = &l.row.rollout;
+                        (l.row.version, r.stage, r.plan.max_in_flight)
+                    }),
+                    _ => None,
+                };
+                (choice, start)
+            };
+            let id = match choice {
+                Choice::Nothing(reason) => return Ok(Offer::NoUpdate(reason)),
+                Choice::Continue(id) => return Ok(self.update_offer(id, running).await),
+                Choice::Start(id) => id,
+            };
+            let Some((version, stage, cap)) = start else {
+                return Ok(Offer::NoUpdate(NoUpdateReason::NO_ROLLOUT));
+            };
+            let record = DeviceRecord::offered(&device.id, stage, Some(running.digest.hex()), now);
+            match self.store.reserve_offer(id, version, &record, cap).await? {
+                Reservation::Stored => {
+                    if let Some(l) = self.live.write().await.get_mut(&id) {
+                        l.add_offer(stage);
+                    }
+                    return Ok(self.update_offer(id, running).await);
+                }
+                Reservation::Full => return Ok(Offer::NoUpdate(NoUpdateReason::IN_FLIGHT_LIMIT)),
+                // Changed on some replica since this one cached it: decide on the stored state.
+                Reservation::Stale => {
+                    self.reconcile().await?;
+                    self.recount(id).await?;
+                }
+                // Offered by another replica meanwhile: continue that offer.
+                Reservation::Exists(r) => {
+                    records.insert(id, r);
+                }
             }
         }
-        // Decided again: the state may have moved between the two locks.
-        match choose(&live, device, class, running) {
-            Choice::Nothing(reason) => Ok(Offer::NoUpdate(reason)),
-            Choice::Continue(id) => Ok(live.get(&id).map_or(gone, |l| l.update_offer(running))),
-            Choice::Start(id) => {
-                let l = live.get_mut(&id).ok_or(RolloutError::NotFound)?;
-                let stage = l.row.rollout.stage;
-                let r = DeviceRecord::offered(&device.id, stage, Some(running.digest.hex()), now);
-                self.save_device(l, r, now).await?;
-                Ok(l.update_offer(running))
-            }
-        }
+        // The rollout kept changing under this check-in: the device asks again at its next poll.
+        Ok(Offer::NoUpdate(NoUpdateReason::IN_FLIGHT_LIMIT))
     }
 
-    /// A device's status report about `release_id`.
+    async fn update_offer(&self, id: i64, running: &Running) -> Offer {
+        self.live
+            .read()
+            .await
+            .get(&id)
+            .map_or(Offer::NoUpdate(NoUpdateReason::NO_ROLLOUT), |l| l.update_offer(running))
+    }
+
+    /// A device's status report about `release_id`: stored before the device is answered.
     pub async fn report(&self, device_id: &str, report: &StatusReport, now: Millis) -> Result<(), RolloutError> {
         let Some(release_id) = report.release_id() else {
             return Ok(());
         };
-        let engine_report = match report {
+        let event = RecordEvent::Report(match report {
             StatusReport::Downloading { .. } => DeviceReport::Downloading,
             StatusReport::Downloaded { .. } => DeviceReport::Downloaded,
             StatusReport::Verified { .. } => DeviceReport::Verified,
@@ -434,55 +492,133 @@ impl RolloutService {
             StatusReport::Committed { .. } => DeviceReport::Committed,
             StatusReport::Failed { .. } => DeviceReport::Failed(report.reason().unwrap_or_default().to_owned()),
             StatusReport::RolledBack { .. } => DeviceReport::RolledBack,
+        });
+        let of_release = |live: &BTreeMap<i64, Live>| -> Vec<(i64, RecordEvent)> {
+            live.values()
+                .filter(|l| l.release.id == release_id && l.row.rollout.state != RolloutState::Draft)
+                .map(|l| (l.row.id, event.clone()))
+                .collect()
         };
-        let mut live = self.live.write().await;
-        for l in live.values_mut().filter(|l| l.release.id == release_id) {
-            let Some(record) = l.records.get(device_id) else {
-                continue;
-            };
-            let mut r = record.clone();
-            if r.apply(&engine_report, now) {
-                self.save_device(l, r, now).await?;
+        let mut events = of_release(&*self.live.read().await);
+        if events.is_empty() {
+            // A rollout another replica created since this one's last tick?
+            self.reconcile().await?;
+            events = of_release(&*self.live.read().await);
+        }
+        self.record(device_id, &events, now).await
+    }
+
+    /// Stores a device's record events (committed before returning); outcomes re-evaluate the
+    /// gates of their rollouts at once.
+    async fn record(&self, device_id: &str, events: &[(i64, RecordEvent)], now: Millis) -> Result<(), RolloutError> {
+        self.events.store(device_id, events, now).await?;
+        let mut outcome: Vec<i64> = events
+            .iter()
+            .filter(|(_, e)| e.may_finish())
+            .map(|(id, _)| *id)
+            .collect();
+        outcome.dedup();
+        for id in outcome {
+            self.recount(id).await?;
+            self.evaluate(id, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Evaluates a running rollout's gates on its cached counts and stores a transition.
+    ///
+    /// A success gate (promote, complete, await approval) is only passed on a cohort counted
+    /// after the stage soaked: devices that registered during the soak belong to the cohort,
+    /// and a canary counted before its devices first checked in (empty) must not promote.
+    async fn evaluate(&self, id: i64, now: Millis) -> Result<(), RolloutError> {
+        let mut transition = self.decide_transition(id, now).await;
+        if let Some((_, _, Transition::Promoted { .. } | Transition::Completed | Transition::AwaitingApproval { .. })) =
+            &transition
+        {
+            if self.cohort_counted_before_soak_end(id).await {
+                self.count_cohorts(now, Some(id)).await?;
+                transition = self.decide_transition(id, now).await;
             }
         }
+        if let Some((next, version, _)) = transition {
+            // Whoever stores it first made the transition; the others reload it.
+            self.store_state(id, version, next, now).await?;
+        }
         Ok(())
     }
 
-    /// Stores a changed device record, then evaluates the rollout's gates (stored together
-    /// when they fire).
-    async fn save_device(&self, l: &mut Live, record: DeviceRecord, now: Millis) -> Result<(), RolloutError> {
+    /// The transition the gates make on the cached counts and cohort, if any: the next state,
+    /// the version it was decided on, and what happened.
+    async fn decide_transition(&self, id: i64, now: Millis) -> Option<(Rollout, i64, Transition)> {
+        let live = self.live.read().await;
+        let l = live.get(&id)?;
+        if l.row.rollout.state != RolloutState::Running {
+            return None;
+        }
+        let size = l.cohort_size(&l.row.rollout)?;
         let mut next = l.row.rollout.clone();
-        let mut counts = l.counts.clone();
-        if let Some(old) = l.records.get(&record.device_id) {
-            crate::domain::rollout::tally(&mut counts, old, false);
+        let transition = next.evaluate(&l.counts, size, now)?;
+        Some((next, l.row.version, transition))
+    }
+
+    async fn cohort_counted_before_soak_end(&self, id: i64) -> bool {
+        self.live.read().await.get(&id).is_some_and(|l| {
+            let r = &l.row.rollout;
+            let soak = r.plan.stages.get(r.stage).map_or(0, |s| s.soak_ms);
+            l.cohort_counted_at()
+                .is_none_or(|at| at < r.stage_started_at.saturating_add(soak))
+        })
+    }
+
+    /// Timer: follows the store (other replicas' changes), recounts stale cohorts, fails
+    /// devices that stalled mid-update, and evaluates time-based gates (soak).
+    pub async fn tick(&self, now: Millis) -> Result<(), RolloutError> {
+        self.reconcile().await?;
+        let ticks = self.ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let active: Vec<(i64, Millis)> = self
+            .live
+            .read()
+            .await
+            .values()
+            // Finished rollouts too while devices are between offer and outcome (they finish
+            // after the rollout completed or was aborted), and now and then in any case (a
+            // completed rollout still offers its release to devices that join late).
+            .filter(|l| {
+                l.row.rollout.state != RolloutState::Draft
+                    && (!l.finished() || l.in_flight() > 0 || ticks % FINISHED_RECOUNT_TICKS == 0)
+            })
+            .map(|l| (l.row.id, l.row.rollout.plan.stall_after_ms))
+            .collect();
+        for &(id, _) in &active {
+            self.recount(id).await?;
         }
-        crate::domain::rollout::tally(&mut counts, &record, true);
-        let fired = match l.cohort_size(&next) {
-            Some(size) => next.evaluate(&counts, size, now).is_some(),
-            None => false,
-        };
-        self.writer.record(l.row.id, record.clone(), now).await?;
-        if fired {
-            // The transition is stored only after the records that caused it.
-            self.writer.flush().await?;
-            self.store.save_rollout(l.row.id, Some(&next), &[], now).await?;
-        }
-        l.put(record);
-        if fired {
-            l.stage_changed(&next);
-            l.row.rollout = next;
-            l.row.updated_ms = now;
+        self.count_cohorts(now, None).await?;
+        for &(id, stall_after) in &active {
+            // Devices in flight that stopped reporting fail as stalled (the store applies the
+            // rule to the stored record: a device that reported meanwhile is left alone).
+            let event = RecordEvent::Stall { after_ms: stall_after };
+            let stalled = self.store.stalled_devices(id, now.saturating_sub(stall_after)).await?;
+            for device in &stalled {
+                tracing::warn!(rollout = id, %device, "device stalled mid-update; counted as failed");
+                self.events.store(device, &[(id, event.clone())], now).await?;
+            }
+            if !stalled.is_empty() {
+                self.recount(id).await?;
+            }
+            self.evaluate(id, now).await?;
         }
         Ok(())
     }
 
-    /// Timer: recounts stale cohorts and evaluates time-based gates (soak) of running rollouts.
-    pub async fn tick(&self, now: Millis) -> Result<(), RolloutError> {
-        // Cohort sizes need a scan of the class's devices: done without holding the lock.
+    /// Recounts the cohorts of running rollouts whose count is stale, and of rollout `force`
+    /// (a scan of the class's devices, done without holding the lock).
+    async fn count_cohorts(&self, now: Millis, force: Option<i64>) -> Result<(), RolloutError> {
         let wanted: Vec<CohortQuery> = {
             let live = self.live.read().await;
             live.values()
-                .filter(|l| l.row.rollout.state == RolloutState::Running && l.cohort_stale(now))
+                .filter(|l| {
+                    l.row.rollout.state == RolloutState::Running && (l.cohort_stale(now) || force == Some(l.row.id))
+                })
                 .map(|l| {
                     let r = &l.row.rollout;
                     CohortQuery {
@@ -496,12 +632,11 @@ impl RolloutService {
                 })
                 .collect()
         };
-        let mut sizes = Vec::new();
         for q in wanted {
             let scan = std::time::Instant::now();
             let devices = self.store.class_devices(&q.class).await?;
-            // Devices of the cohort that still need the release (committed ones are added back
-            // from the records: they run it now).
+            // Devices of the cohort that still need the release (committed ones are added
+            // from the counts: they run it now).
             let eligible: Vec<String> = devices
                 .into_iter()
                 .filter(|d| d.state == DeviceState::Active)
@@ -510,55 +645,38 @@ impl RolloutService {
                 .filter(|d| cohort_point(&q.salt, &d.id) < q.fraction_bp)
                 .map(|d| d.id)
                 .collect();
-            let scan_ms = Millis::try_from(scan.elapsed().as_millis()).unwrap_or(Millis::MAX);
-            sizes.push((q.rollout, q.fraction_bp, eligible, scan_ms));
-        }
-        let mut live = self.live.write().await;
-        for (id, fraction, eligible, scan_ms) in sizes {
-            if let Some(l) = live.get_mut(&id) {
-                // A device whose "committed" arrived before its next check-in updated its
-                // stored sequence is counted once, as committed.
-                let pending = eligible
-                    .iter()
-                    .filter(|d| l.records.get(*d).is_none_or(|r| r.stage != DeviceStage::Committed))
-                    .count();
-                l.set_cohort(fraction, u32::try_from(pending).unwrap_or(u32::MAX), scan_ms, now);
-            }
-        }
-        for l in live.values_mut() {
-            if l.finished() {
-                continue;
-            }
-            // Devices in flight that stopped reporting fail as stalled (stored with any
-            // transition their failures trigger).
-            let stall_after = l.row.rollout.plan.stall_after_ms;
-            let stalled: Vec<_> = l
-                .records
-                .values()
-                .filter(|r| r.stage.in_flight() && now.saturating_sub(r.updated_at) >= stall_after)
-                .cloned()
+            // A device whose "committed" arrived before its next check-in updated its stored
+            // sequence is counted once, as committed.
+            let committed: std::collections::HashSet<String> = self
+                .store
+                .rollout_devices(q.rollout)
+                .await?
+                .into_iter()
+                .filter(|r| r.stage == crate::domain::rollout::DeviceStage::Committed)
+                .map(|r| r.device_id)
                 .collect();
-            for mut record in stalled {
-                if record.stall(stall_after, now) {
-                    tracing::warn!(rollout = l.row.id, device = %record.device_id, "device stalled mid-update; counted as failed");
-                    self.save_device(l, record, now).await?;
-                }
-            }
-            if l.row.rollout.state != RolloutState::Running {
-                continue;
-            }
-            let Some(size) = l.cohort_size(&l.row.rollout) else {
-                continue;
-            };
-            let mut next = l.row.rollout.clone();
-            if next.evaluate(&l.counts, size, now).is_some() {
-                self.writer.flush().await?;
-                self.store.save_rollout(l.row.id, Some(&next), &[], now).await?;
-                l.stage_changed(&next);
-                l.row.rollout = next;
-                l.row.updated_ms = now;
+            let pending = eligible.iter().filter(|d| !committed.contains(*d)).count();
+            let scan_ms = Millis::try_from(scan.elapsed().as_millis()).unwrap_or(Millis::MAX);
+            if let Some(l) = self.live.write().await.get_mut(&q.rollout) {
+                l.set_cohort(q.fraction_bp, u32::try_from(pending).unwrap_or(u32::MAX), scan_ms, now);
             }
         }
         Ok(())
+    }
+}
+
+/// Reloads what other replicas announce, for as long as the service exists.
+async fn follow(service: std::sync::Weak<RolloutService>, mut changes: tokio::sync::broadcast::Receiver<String>) {
+    loop {
+        match changes.recv().await {
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+        let Some(service) = service.upgrade() else {
+            return;
+        };
+        if let Err(e) = service.reconcile().await {
+            tracing::warn!(error = %e, "could not follow a rollout change; the next tick will");
+        }
     }
 }

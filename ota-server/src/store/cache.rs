@@ -44,22 +44,68 @@ impl LatestReleases {
 /// Entries kept before the device cache is emptied (≈ 300 B each).
 const MAX_DEVICES: usize = 2_000_000;
 
-/// Write-through cache of device rows, for a store that is the database's only writer
-/// (SQLite: one server process per file). Disabled for PostgreSQL, where another replica may
-/// revoke a device and every request must see it.
+fn wall_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX))
+}
+
+/// Cache of device rows, so a device request reads no row (revocation is checked against it).
+///
+/// SQLite: write-through, always valid (the process is the database file's only writer).
+/// PostgreSQL: valid only under a *lease* that the replica's change feed keeps extending while
+/// its listener is connected and its heartbeat is stored (`store/feed.rs`): every replica drops
+/// a revoked device before the revoking call returns, and a replica that cannot hear or be heard
+/// stops using its cache before the others stop waiting for it.
 #[derive(Debug)]
 pub struct DeviceCache {
     enabled: bool,
+    /// Wall-clock ms until which entries may be used (`i64::MAX`: always).
+    lease_until: std::sync::atomic::AtomicI64,
     /// The map and an epoch bumped by every invalidation: a row read before an invalidation
     /// must not be cached after it (it might say "active" for a device just revoked).
     map: Mutex<(u64, HashMap<String, crate::domain::Device>)>,
 }
 
 impl DeviceCache {
+    /// An always-valid cache (`enabled`) or none.
     pub fn new(enabled: bool) -> Self {
         Self {
             enabled,
+            lease_until: std::sync::atomic::AtomicI64::new(Millis::MAX),
             map: Mutex::new((0, HashMap::new())),
+        }
+    }
+
+    /// A cache that holds nothing until [`DeviceCache::extend_lease`].
+    pub fn leased() -> Self {
+        Self {
+            enabled: true,
+            lease_until: std::sync::atomic::AtomicI64::new(0),
+            map: Mutex::new((0, HashMap::new())),
+        }
+    }
+
+    fn usable(&self) -> bool {
+        self.enabled && wall_ms() < self.lease_until.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Entries may be used until `until` (wall-clock ms).
+    pub fn extend_lease(&self, until: Millis) {
+        self.lease_until.store(until, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Ends the lease and forgets everything (notifications may have been missed).
+    pub fn end_lease(&self) {
+        self.lease_until.store(0, std::sync::atomic::Ordering::Release);
+        self.clear();
+    }
+
+    /// Forgets every entry.
+    pub fn clear(&self) {
+        if let Ok(mut guard) = self.map.lock() {
+            guard.0 = guard.0.wrapping_add(1);
+            guard.1.clear();
         }
     }
 
@@ -69,7 +115,7 @@ impl DeviceCache {
     }
 
     pub fn get(&self, id: &str) -> Option<crate::domain::Device> {
-        if !self.enabled {
+        if !self.usable() {
             return None;
         }
         self.map.lock().ok()?.1.get(id).cloned()
@@ -77,7 +123,7 @@ impl DeviceCache {
 
     /// Caches a row read at `epoch`, unless something was invalidated since.
     pub fn put(&self, epoch: u64, device: &crate::domain::Device) {
-        if !self.enabled {
+        if !self.usable() {
             return;
         }
         if let Ok(mut guard) = self.map.lock() {
@@ -150,6 +196,21 @@ mod tests {
         assert_eq!(cache.get("d"), None);
         cache.put(cache.epoch(), &device(DeviceState::Revoked));
         assert_eq!(cache.get("d").unwrap().state, DeviceState::Revoked);
+    }
+
+    #[test]
+    fn leased_cache_holds_nothing_without_a_lease() {
+        let cache = DeviceCache::leased();
+        cache.put(cache.epoch(), &device(DeviceState::Active));
+        assert_eq!(cache.get("d"), None);
+        cache.extend_lease(wall_ms() + 60_000);
+        cache.put(cache.epoch(), &device(DeviceState::Active));
+        assert!(cache.get("d").is_some());
+        // The lease ends (listener lost): nothing is served, and nothing survives a new lease.
+        cache.end_lease();
+        assert_eq!(cache.get("d"), None);
+        cache.extend_lease(wall_ms() + 60_000);
+        assert_eq!(cache.get("d"), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! puts every table in that schema (created if missing), which tests use for isolation.
 
 use std::str::FromStr as _;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use sqlx::migrate::Migrator;
@@ -11,6 +12,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Connection as _;
 
 use super::cache::DeviceCache;
+use super::feed::PgFeed;
 use super::migrate::baseline;
 use super::queries::{dollar, impl_store};
 
@@ -24,8 +26,10 @@ const MIGRATION_LOCK: i64 = 0x6f74_615f_6d69_6772;
 #[derive(Debug)]
 pub struct PgStore {
     pool: PgPool,
-    /// Disabled: another replica may revoke a device at any time.
-    devices: DeviceCache,
+    /// Used under the change feed's lease (another replica may revoke a device at any time:
+    /// see `store/feed.rs`).
+    devices: Arc<DeviceCache>,
+    feed: Arc<PgFeed>,
 }
 
 /// Splits our `schema=` parameter off the URL.
@@ -70,16 +74,37 @@ impl PgStore {
             options = options.options([("search_path", schema.as_str())]);
         }
         let pool = PgPoolOptions::new().max_connections(16).connect_with(options).await?;
-        let store = Self {
-            pool,
-            devices: DeviceCache::new(false),
-        };
-        store.migrate().await?;
-        Ok(store)
+        Self::migrate(&pool).await?;
+        let devices = Arc::new(DeviceCache::leased());
+        let feed = PgFeed::start(pool.clone(), schema.as_deref(), devices.clone()).await?;
+        Ok(Self { pool, devices, feed })
     }
 
-    async fn migrate(&self) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
+    /// This replica's end of the change feed.
+    pub fn feed(&self) -> &PgFeed {
+        &self.feed
+    }
+
+    /// After a committed change of a device's state or tags: dropped from every live
+    /// replica's cache before this returns.
+    async fn device_changed(&self, id: &str) -> super::Result<()> {
+        self.feed.device_changed(id).await
+    }
+
+    async fn announce(&self, payload: &str) -> super::Result<()> {
+        self.feed.notify(payload).await
+    }
+
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        Some(self.feed.subscribe())
+    }
+
+    async fn close_feed(&self) {
+        self.feed.close().await;
+    }
+
+    async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+        let mut tx = pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(MIGRATION_LOCK)
             .execute(&mut *tx)
@@ -92,7 +117,7 @@ impl PgStore {
             baseline::<sqlx::Postgres>(&mut *tx, &MIGRATOR, dollar).await?;
         }
         tx.commit().await?;
-        MIGRATOR.run(&self.pool).await?;
+        MIGRATOR.run(pool).await?;
         Ok(())
     }
 }

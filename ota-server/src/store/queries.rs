@@ -68,7 +68,7 @@ macro_rules! impl_store {
             $crate::store::queries::impl_releases!(super::$ty, $row, $crate::store::queries::$sql);
         }
         mod rollouts {
-            $crate::store::queries::impl_rollouts!(super::$ty, $row, $crate::store::queries::$sql);
+            $crate::store::queries::impl_rollouts!(super::$ty, $row, $backend, $crate::store::queries::$sql);
         }
         mod tokens {
             $crate::store::queries::impl_tokens!(super::$ty, $row, $crate::store::queries::$sql);
@@ -78,10 +78,11 @@ macro_rules! impl_store {
             use super::$ty;
             use $crate::domain::auth::{Role, TokenRecord};
             use $crate::domain::ingest::VerifiedBundle;
-            use $crate::domain::rollout::{DeviceRecord, Rollout};
+            use $crate::domain::rollout::{DeviceRecord, DeviceStage, Rollout};
             use $crate::domain::{Device, DeviceState, Millis, Release, Sha256};
             use $crate::store::{
-                AuditRecord, CheckinRecord, ClassDevice, DeviceEvent, Result, RolloutRow, VersionCount,
+                AuditRecord, CheckinRecord, ClassDevice, DeviceEvent, RecordChange, Reservation, Result, RolloutRow,
+                VersionCount,
             };
 
             // Each method calls the inherent method of the same name (inherent methods win).
@@ -153,17 +154,46 @@ macro_rules! impl_store {
                 async fn list_rollouts(&self) -> Result<Vec<RolloutRow>> {
                     $ty::list_rollouts(self).await
                 }
+                async fn rollout(&self, id: i64) -> Result<Option<RolloutRow>> {
+                    $ty::rollout(self, id).await
+                }
+                async fn rollout_versions(&self) -> Result<Vec<(i64, i64)>> {
+                    $ty::rollout_versions(self).await
+                }
+                async fn update_rollout(&self, id: i64, expected: i64, rollout: &Rollout, now: Millis) -> Result<bool> {
+                    $ty::update_rollout(self, id, expected, rollout, now).await
+                }
                 async fn rollout_devices(&self, rollout_id: i64) -> Result<Vec<DeviceRecord>> {
                     $ty::rollout_devices(self, rollout_id).await
                 }
-                async fn save_rollout(
+                async fn rollout_counts(
                     &self,
                     rollout_id: i64,
-                    rollout: Option<&Rollout>,
-                    devices: &[&DeviceRecord],
-                    now: Millis,
-                ) -> Result<()> {
-                    $ty::save_rollout(self, rollout_id, rollout, devices, now).await
+                    penalty_after: u32,
+                ) -> Result<Vec<(usize, DeviceStage, u32, u32)>> {
+                    $ty::rollout_counts(self, rollout_id, penalty_after).await
+                }
+                async fn device_records(
+                    &self,
+                    device_id: &str,
+                    rollout_ids: &[i64],
+                ) -> Result<Vec<(i64, DeviceRecord)>> {
+                    $ty::device_records(self, device_id, rollout_ids).await
+                }
+                async fn reserve_offer(
+                    &self,
+                    rollout_id: i64,
+                    version: i64,
+                    record: &DeviceRecord,
+                    max_in_flight: u32,
+                ) -> Result<Reservation> {
+                    $ty::reserve_offer(self, rollout_id, version, record, max_in_flight).await
+                }
+                async fn apply_record_events(&self, events: &[RecordChange]) -> Result<()> {
+                    $ty::apply_record_events(self, events).await
+                }
+                async fn stalled_devices(&self, rollout_id: i64, before: Millis) -> Result<Vec<String>> {
+                    $ty::stalled_devices(self, rollout_id, before).await
                 }
                 async fn class_devices(&self, class: &str) -> Result<Vec<ClassDevice>> {
                     $ty::class_devices(self, class).await
@@ -192,7 +222,14 @@ macro_rules! impl_store {
                 async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRecord>> {
                     $ty::audit_log(self, limit).await
                 }
+                async fn announce_rollout(&self, id: i64) -> Result<()> {
+                    $ty::announce(self, &format!("rollout:{id}")).await
+                }
+                fn rollout_changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+                    $ty::changes(self)
+                }
                 async fn close(&self) {
+                    $ty::close_feed(self).await;
                     self.pool.close().await;
                 }
             }

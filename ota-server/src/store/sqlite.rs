@@ -66,4 +66,21 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// One process per database file: its own cache is the only one.
+    async fn device_changed(&self, _id: &str) -> super::Result<()> {
+        Ok(())
+    }
+
+    async fn announce(&self, _payload: &str) -> super::Result<()> {
+        Ok(())
+    }
+
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
+
+    async fn close_feed(&self) {}
+}
+
 impl_store!(SqliteStore, sqlx::sqlite::SqliteRow, "sqlite", same);

@@ -45,6 +45,53 @@ impl DeviceStage {
     pub fn is_failure(self) -> bool {
         matches!(self, Self::Failed | Self::RolledBack)
     }
+
+    /// Every stage between offer and outcome (what the in-flight cap counts).
+    pub const IN_FLIGHT: [Self; 6] = [
+        Self::Offered,
+        Self::Downloading,
+        Self::Downloaded,
+        Self::Verified,
+        Self::Installing,
+        Self::Rebooted,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Committed, Self::Failed, Self::RolledBack]
+            .into_iter()
+            .chain(Self::IN_FLIGHT)
+            .find(|stage| stage.as_str() == s)
+    }
+}
+
+/// Something that moves a device's record. The store applies it to the *stored* record
+/// (`store/queries/rollouts.rs`, rows locked), never to a copy another replica may have
+/// outdated, so every replica's change lands on the latest state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordEvent {
+    /// A status report.
+    Report(DeviceReport),
+    /// A check-in says what the device runs: `reached` = the rollout's image, at or above its
+    /// sequence (a commit, even if the report was lost); otherwise, its old image after an
+    /// install is a rollback.
+    Running { digest: String, reached: bool },
+    /// The stall timer: in flight with no progress for `after_ms`.
+    Stall { after_ms: Timestamp },
+    /// Operator "retry failed", except devices with `penalty_after` failures or more.
+    Retry { penalty_after: u32 },
+}
+
+impl RecordEvent {
+    /// Whether applying it may change a count the gates read (an outcome or a retry).
+    pub fn may_finish(&self) -> bool {
+        match self {
+            Self::Report(r) => matches!(
+                r,
+                DeviceReport::Committed | DeviceReport::Failed(_) | DeviceReport::RolledBack
+            ),
+            Self::Running { .. } | Self::Stall { .. } | Self::Retry { .. } => true,
+        }
+    }
 }
 
 /// Why a device failed, as it reported (or as the server inferred).
@@ -158,6 +205,17 @@ impl DeviceRecord {
         self.failures = self.failures.saturating_add(1);
         self.last_failure = Some(kind);
         self.updated_at = now;
+    }
+
+    /// Applies one event; returns whether the record changed.
+    pub fn take(&mut self, event: &RecordEvent, now: Timestamp) -> bool {
+        match event {
+            RecordEvent::Report(report) => self.apply(report, now),
+            RecordEvent::Running { reached: true, .. } => self.apply(&DeviceReport::Committed, now),
+            RecordEvent::Running { digest, reached: false } => self.observe_running(digest, now),
+            RecordEvent::Stall { after_ms } => self.stall(*after_ms, now),
+            RecordEvent::Retry { penalty_after } => self.failures < *penalty_after && self.retry(now),
+        }
     }
 
     /// Operator "retry failed": a failed device may be offered again (unless penalty-boxed).

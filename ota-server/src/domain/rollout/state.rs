@@ -146,14 +146,20 @@ impl StageCounts {
 /// keep counts in memory remove a record's old state and add its new one on every change; the
 /// result always equals [`Rollout::counts`] over the records.
 pub fn tally(counts: &mut [StageCounts], record: &DeviceRecord, add: bool) {
-    let Some(c) = counts.get_mut(record.stage_index) else {
+    tally_stage(counts, record.stage_index, record.stage, 1, add);
+}
+
+/// [`tally`] for `n` records offered in stage `stage_index` that are now at `stage` (what the
+/// store's per-stage aggregate returns).
+pub fn tally_stage(counts: &mut [StageCounts], stage_index: usize, stage: DeviceStage, n: u32, add: bool) {
+    let Some(c) = counts.get_mut(stage_index) else {
         return;
     };
     let bump = |v: &mut u32| {
-        *v = if add { v.saturating_add(1) } else { v.saturating_sub(1) };
+        *v = if add { v.saturating_add(n) } else { v.saturating_sub(n) };
     };
     bump(&mut c.offered);
-    match record.stage {
+    match stage {
         DeviceStage::Downloading | DeviceStage::Downloaded | DeviceStage::Verified => bump(&mut c.downloading),
         DeviceStage::Installing | DeviceStage::Rebooted => bump(&mut c.installed),
         DeviceStage::Committed => bump(&mut c.committed),
@@ -406,7 +412,14 @@ impl Rollout {
         let reachable = cohort_size.saturating_sub(failed_total);
         let share = u64::from(reachable) * u64::from(plan.min_committed_bp);
         let by_share = u32::try_from(share.div_ceil(u64::from(super::cohort::BASIS_POINTS))).unwrap_or(u32::MAX);
-        plan.min_committed.map_or(by_share, |n| n.min(by_share))
+        let needed = plan.min_committed.map_or(by_share, |n| n.min(by_share));
+        // A stage whose cohort holds devices is promoted on evidence only: at least one of them
+        // committed (a cohort whose every device failed below the failure gate promotes nothing).
+        if cohort_size > 0 {
+            needed.max(1)
+        } else {
+            needed
+        }
     }
 
     /// Whether a device of the rollout's class with these tags is in its target.

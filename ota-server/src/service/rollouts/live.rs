@@ -1,11 +1,10 @@
-//! One rollout as the service keeps it in memory: its stored row, release, device records and
-//! the counts derived from them.
-
-use std::collections::HashMap;
+//! One rollout as a replica caches it: its stored row (with its version), release, and the
+//! counts the store aggregated from the device records (refreshed on every tick and after
+//! every outcome; the records themselves stay in the store).
 
 use super::{RolloutStatus, COHORT_REFRESH_MS};
 use crate::domain::offer::{Offer, Running};
-use crate::domain::rollout::{tally, DeviceRecord, DeviceStage, Rollout, RolloutState, StageCounts};
+use crate::domain::rollout::{tally_stage, DeviceStage, Rollout, RolloutState, StageCounts};
 use crate::domain::{Millis, Release};
 use crate::store::RolloutRow;
 
@@ -27,22 +26,53 @@ pub(super) struct CohortCount {
 pub(super) struct Live {
     pub row: RolloutRow,
     pub release: Release,
-    pub records: HashMap<String, DeviceRecord>,
-    /// Always equal to `row.rollout.counts(records)`: updated with every record change.
+    /// Per-stage counts as last aggregated by the store (new offers of this replica are added
+    /// at once; the next recount brings in everyone else's).
     pub counts: Vec<StageCounts>,
+    /// Failed or rolled-back devices with at least `penalty_after_failures` failures.
+    pub penalty_boxed: u32,
     pub cohort: Option<CohortCount>,
 }
 
+/// One line of the store's aggregate: records offered in `stage_index`, now at `stage`, and
+/// how many of them are penalty-boxed.
+pub(super) type Tally = (usize, DeviceStage, u32, u32);
+
 impl Live {
-    pub fn new(row: RolloutRow, release: Release, records: Vec<DeviceRecord>) -> Self {
-        let counts = row.rollout.counts(&records);
+    pub fn new(row: RolloutRow, release: Release) -> Self {
+        let counts = vec![StageCounts::default(); row.rollout.plan.stages.len()];
         Self {
             row,
             release,
-            records: records.into_iter().map(|r| (r.device_id.clone(), r)).collect(),
             counts,
+            penalty_boxed: 0,
             cohort: None,
         }
+    }
+
+    /// Replaces the counts with the store's aggregate.
+    pub fn set_counts(&mut self, tallies: &[Tally]) {
+        let mut counts = vec![StageCounts::default(); self.row.rollout.plan.stages.len()];
+        let mut boxed = 0u32;
+        for &(index, stage, n, penalty) in tallies {
+            tally_stage(&mut counts, index, stage, n, true);
+            boxed = boxed.saturating_add(penalty);
+        }
+        self.counts = counts;
+        self.penalty_boxed = boxed;
+    }
+
+    /// A new offer this replica stored (until the next recount).
+    pub fn add_offer(&mut self, stage_index: usize) {
+        tally_stage(&mut self.counts, stage_index, DeviceStage::Offered, 1, true);
+    }
+
+    /// Takes a newer stored row; a new stage needs its cohort counted again.
+    pub fn set_row(&mut self, row: RolloutRow) {
+        if row.rollout.stage != self.row.rollout.stage || row.rollout.plan != self.row.rollout.plan {
+            self.cohort = None;
+        }
+        self.row = row;
     }
 
     pub fn finished(&self) -> bool {
@@ -52,15 +82,6 @@ impl Live {
     /// Devices between offer and outcome.
     pub fn in_flight(&self) -> u32 {
         self.counts.iter().map(StageCounts::in_flight).sum()
-    }
-
-    /// Replaces (or adds) a device record, keeping the counts in step.
-    pub fn put(&mut self, record: DeviceRecord) {
-        if let Some(old) = self.records.get(&record.device_id) {
-            tally(&mut self.counts, old, false);
-        }
-        tally(&mut self.counts, &record, true);
-        self.records.insert(record.device_id.clone(), record);
     }
 
     /// Devices the current stage's cohort holds, if counted for this stage: those still
@@ -73,6 +94,11 @@ impl Live {
             return None;
         }
         Some(c.eligible.saturating_add(c.committed))
+    }
+
+    /// When the cohort was last counted (for any stage).
+    pub fn cohort_counted_at(&self) -> Option<Millis> {
+        self.cohort.map(|c| c.counted_at)
     }
 
     pub fn cohort_stale(&self, now: Millis) -> bool {
@@ -96,13 +122,6 @@ impl Live {
         });
     }
 
-    /// After a transition: a new stage needs its cohort counted before its gates are evaluated.
-    pub fn stage_changed(&mut self, next: &Rollout) {
-        if next.stage != self.row.rollout.stage {
-            self.cohort = None;
-        }
-    }
-
     /// The offer of this rollout's release to a device running `running` (with the patch from
     /// its image, if the release has one).
     pub fn update_offer(&self, running: &Running) -> Offer {
@@ -121,19 +140,13 @@ impl Live {
 
     /// Where the rollout stands (what the API's view is built from).
     pub fn status(&self) -> RolloutStatus {
-        let penalty = self.row.rollout.plan.penalty_after_failures;
-        let penalty_boxed = self
-            .records
-            .values()
-            .filter(|d| matches!(d.stage, DeviceStage::Failed | DeviceStage::RolledBack) && d.failures >= penalty)
-            .count();
         RolloutStatus {
             row: self.row.clone(),
             release: self.release.clone(),
             counts: self.counts.clone(),
             cohort: self.cohort_size(&self.row.rollout),
             in_flight: self.in_flight(),
-            penalty_boxed: u32::try_from(penalty_boxed).unwrap_or(u32::MAX),
+            penalty_boxed: self.penalty_boxed,
         }
     }
 }

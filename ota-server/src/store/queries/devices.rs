@@ -84,6 +84,7 @@ macro_rules! impl_devices {
                     .execute(&self.pool)
                     .await?;
                 self.devices.forget(id);
+                self.device_changed(id).await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -96,6 +97,8 @@ macro_rules! impl_devices {
                     .execute(&self.pool)
                     .await?;
                 self.devices.forget(id);
+                // Revocation holds on every replica's next request (store/feed.rs).
+                self.device_changed(id).await?;
                 Ok(done.rows_affected() == 1)
             }
 
