@@ -55,11 +55,11 @@ pub struct Download {
 /// One device's HTTPS client.
 #[derive(Debug)]
 pub struct Link {
-    /// One client per replica (each resolving the server's name to its address).
-    clients: Vec<reqwest::Client>,
+    /// One client per replica (each resolving the server's name to its address) and the base
+    /// URL that reaches it.
+    clients: Vec<(reqwest::Client, String)>,
     /// xorshift state: which replica the next request goes to.
     pick: std::sync::atomic::AtomicU64,
-    base: String,
     bytes_per_s: Option<u64>,
 }
 
@@ -69,6 +69,19 @@ const CONNECT_ATTEMPTS: usize = 4;
 
 /// Attempts at a status report whose answer never arrived.
 const STATUS_ATTEMPTS: usize = 5;
+
+/// An error with its causes ("error sending request ...: connection closed ..."): reqwest's
+/// own message names only the request.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
 
 /// Resumes allowed per download (real drops, not only injected ones).
 const MAX_RESUMES: u32 = 8;
@@ -86,7 +99,19 @@ impl Link {
             opts.replicas.iter().copied().map(Some).collect()
         };
         let mut clients = Vec::with_capacity(addrs.len());
+        let base = opts.server_url.trim_end_matches('/');
         for addr in addrs {
+            // The URL's port is the one dialled (a resolve override sets only the address),
+            // so each replica gets a base URL with its own port.
+            let base = match (addr, opts.replicas.is_empty()) {
+                (Some(addr), false) => {
+                    let mut u = url.clone();
+                    u.set_port(Some(addr.port()))
+                        .map_err(|()| "server url: no port".to_owned())?;
+                    u.as_str().trim_end_matches('/').to_owned()
+                }
+                _ => base.to_owned(),
+            };
             let mut b = reqwest::Client::builder()
                 .use_rustls_tls()
                 .tls_built_in_root_certs(false)
@@ -96,7 +121,7 @@ impl Link {
             if let (Some(addr), Some(host)) = (addr, url.host_str()) {
                 b = b.resolve(host, addr);
             }
-            clients.push(b.build().map_err(|e| format!("client: {e}"))?);
+            clients.push((b.build().map_err(|e| format!("client: {e}"))?, base));
         }
         let seed = {
             use std::hash::{BuildHasher as _, Hasher as _};
@@ -105,13 +130,12 @@ impl Link {
         Ok(Self {
             clients,
             pick: std::sync::atomic::AtomicU64::new(seed),
-            base: opts.server_url.trim_end_matches('/').to_owned(),
             bytes_per_s: opts.link_bytes_per_s,
         })
     }
 
     /// The client of a replica picked at random (the only one, with one replica).
-    fn client(&self) -> &reqwest::Client {
+    fn client(&self) -> &(reqwest::Client, String) {
         use std::sync::atomic::Ordering;
         let mut x = self.pick.load(Ordering::Relaxed);
         x ^= x << 13;
@@ -126,11 +150,12 @@ impl Link {
     /// again on another.
     async fn send(
         &self,
-        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+        build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, reqwest::Error> {
         let mut attempt = 1;
         loop {
-            match build(self.client()).send().await {
+            let (client, base) = self.client();
+            match build(client, base).send().await {
                 Err(e) if e.is_connect() && self.clients.len() > 1 && attempt < CONNECT_ATTEMPTS => attempt += 1,
                 other => return other,
             }
@@ -140,9 +165,9 @@ impl Link {
     pub async fn checkin(&self, digest: &str, version: &str, sequence: u64) -> Result<Checkin, String> {
         let body = CheckinRequest::new(digest, Some(version.to_owned()), sequence);
         let r = self
-            .send(|c| c.post(format!("{}{CHECKIN_PATH}", self.base)).json(&body))
+            .send(|c, base| c.post(format!("{base}{CHECKIN_PATH}")).json(&body))
             .await
-            .map_err(|e| format!("checkin: {e}"))?;
+            .map_err(|e| format!("checkin: {}", with_causes(&e)))?;
         if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
             let secs = r
                 .headers()
@@ -157,7 +182,7 @@ impl Link {
             let text = r.text().await.unwrap_or_default();
             return Err(format!("checkin: HTTP {status}: {text}"));
         }
-        let resp: CheckinResponse = r.json().await.map_err(|e| format!("checkin: {e}"))?;
+        let resp: CheckinResponse = r.json().await.map_err(|e| format!("checkin: {}", with_causes(&e)))?;
         Ok(match resp.update {
             Some(o) => Checkin::Offer(Box::new(o)),
             None => Checkin::NoUpdate(resp.no_update_reason.map(bounded)),
@@ -173,7 +198,7 @@ impl Link {
         let mut attempt = 1;
         let r = loop {
             match self
-                .send(|c| c.post(format!("{}{STATUS_PATH}", self.base)).json(report))
+                .send(|c, base| c.post(format!("{base}{STATUS_PATH}")).json(report))
                 .await
             {
                 Ok(r) => break r,
@@ -181,7 +206,7 @@ impl Link {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Err(e) => return Err(format!("status: {e}")),
+                Err(e) => return Err(format!("status: {}", with_causes(&e))),
             }
         };
         if r.status().is_success() {
@@ -200,8 +225,8 @@ impl Link {
         let (mut on_wire, mut resumes) = (0u64, 0u32);
         loop {
             let sent = self
-                .send(|c| {
-                    let mut req = c.get(format!("{}{}", self.base, artifact.url));
+                .send(|c, base| {
+                    let mut req = c.get(format!("{base}{}", artifact.url));
                     if !buf.is_empty() {
                         req = req.header(header::RANGE, format!("bytes={}-", buf.len()));
                         if let Some(t) = &etag {
@@ -218,7 +243,7 @@ impl Link {
                 Err(e) => {
                     resumes += 1;
                     if resumes > MAX_RESUMES {
-                        return Err(format!("download: {e}"));
+                        return Err(format!("download: {}", with_causes(&e)));
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;

@@ -1,11 +1,15 @@
 //! Content-addressed artifact storage (images, patches, envelopes), keyed by SHA-256.
 //!
-//! [`ArtifactStore`] is what an `object_store` (S3) backend would implement so replicas share one
-//! bucket; [`LocalFs`] keeps `<root>/sha256/ab/abcd…` on the local filesystem. Uploads are staged
-//! by the caller under [`LocalFs::staging_dir`] (same filesystem), hashed while written, and
-//! only [`ArtifactStore::put`] after verification.
+//! [`LocalFs`] keeps `<root>/sha256/ab/abcd…` on the local filesystem (the default, one
+//! replica); [`object::ObjectArtifacts`] keeps them in an `object_store` backend, an S3 bucket
+//! when several replicas share them ([`open`] chooses by URL). Uploads are staged by the caller
+//! under [`LocalFs::staging_dir`] (local disk of the replica), hashed while written, and only
+//! [`ArtifactStore::put`] after verification.
 
 pub mod object;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -32,6 +36,94 @@ pub trait ArtifactStore: Send + Sync + std::fmt::Debug {
     async fn get_range(&self, digest: &Sha256, start: u64, end: u64) -> io::Result<ByteStream>;
     /// Removes an artifact (cleanup after a failed ingest).
     async fn remove(&self, digest: &Sha256) -> io::Result<()>;
+}
+
+/// Why an artifact store could not be opened (the message says what to change).
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("artifacts_url {0:?} is not understood: use s3://bucket[/prefix], file:///absolute/dir or memory:")]
+    Scheme(String),
+    #[error("artifacts_url {url}: {source}")]
+    Backend {
+        url: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("artifacts_url {url}: the bucket does not answer ({source}); check AWS_ENDPOINT_URL, AWS_REGION and the credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("artifact directory {0}: {1}")]
+    Local(String, #[source] io::Error),
+}
+
+/// Opens the artifact store `url` names (`None`: `<local_root>` on the local filesystem).
+///
+/// * `s3://bucket[/prefix]` — an S3 bucket (or any S3-compatible server). Endpoint, region and
+///   credentials come from the standard `AWS_*` environment (`AWS_ENDPOINT_URL`, `AWS_REGION`,
+///   `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_ALLOW_HTTP` for a plain-HTTP test
+///   server), never from the configuration file. The bucket is probed once, so a wrong
+///   endpoint fails the start, not the first download.
+/// * `file:///dir` — through `object_store`'s local filesystem backend.
+/// * `memory:` — in memory (tests).
+pub async fn open(url: Option<&str>, local_root: &Path) -> Result<Arc<dyn ArtifactStore>, OpenError> {
+    use object_store::aws::AmazonS3Builder;
+    use object_store::client::ClientConfigKey;
+    use object_store::{BackoffConfig, RetryConfig};
+
+    let backend = |source| OpenError::Backend {
+        url: url.unwrap_or_default().to_owned(),
+        source,
+    };
+    let Some(url) = url else {
+        let local = LocalFs::open(local_root).map_err(|e| OpenError::Local(local_root.display().to_string(), e))?;
+        return Ok(Arc::new(local));
+    };
+    if url == "memory:" {
+        return Ok(Arc::new(object::ObjectArtifacts::new(
+            Arc::new(object_store::memory::InMemory::new()),
+            "",
+        )));
+    }
+    if let Some(dir) = url.strip_prefix("file://") {
+        std::fs::create_dir_all(dir).map_err(|e| OpenError::Local(dir.to_owned(), e))?;
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir).map_err(backend)?;
+        return Ok(Arc::new(object::ObjectArtifacts::new(Arc::new(fs), "")));
+    }
+    let Some(rest) = url.strip_prefix("s3://") else {
+        return Err(OpenError::Scheme(url.to_owned()));
+    };
+    let prefix = rest.split_once('/').map_or("", |(_, p)| p);
+    let s3 = AmazonS3Builder::from_env()
+        .with_url(url)
+        // A request to an S3 server that is down fails within seconds (the device resumes
+        // later) rather than after object_store's default three minutes of retries.
+        .with_retry(RetryConfig {
+            backoff: BackoffConfig::default(),
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(15),
+        })
+        .with_config(
+            object_store::aws::AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+            "5s",
+        )
+        // Whole-request limit: a ranged GET streams to a slow device for as long as it reads.
+        .with_config(
+            object_store::aws::AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
+            "1h",
+        )
+        .build()
+        .map_err(backend)?;
+    let store = object::ObjectArtifacts::new(Arc::new(s3), prefix);
+    // Probe: an absent object is a fine answer; no answer (or a refusal) is not.
+    let probe = Sha256::of(b"ota-server artifact store probe");
+    store.len(&probe).await.map_err(|source| OpenError::Unreachable {
+        url: url.to_owned(),
+        source,
+    })?;
+    Ok(Arc::new(store))
 }
 
 /// Artifacts on the local filesystem.

@@ -29,9 +29,10 @@ pub struct Config {
     pub classes: Vec<DeviceClass>,
     #[serde(default)]
     pub limits: Limits,
-    /// Where artifacts live: unset = `<data_dir>/artifacts` on the local filesystem;
-    /// `file:///abs/dir` = through `object_store`'s LocalFileSystem (the path replicas would
-    /// share with an S3 backend); `memory:` = in memory (tests).
+    /// Where artifacts live: unset = `<data_dir>/artifacts` on the local filesystem (one
+    /// replica); `s3://bucket[/prefix]` = an S3 bucket that several replicas share (endpoint,
+    /// region and credentials from the `AWS_*` environment); `file:///abs/dir` = through
+    /// `object_store`'s local filesystem backend (a shared mount); `memory:` = in memory (tests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifacts_url: Option<String>,
     /// Which releases devices are offered: `rollout` (default) = only through staged rollouts

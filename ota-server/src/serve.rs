@@ -17,8 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
-use crate::artifacts::object::ObjectArtifacts;
-use crate::artifacts::{ArtifactStore, LocalFs};
+use crate::artifacts::{self, LocalFs};
 use crate::config::Config;
 use crate::domain::ingest::{ClassRef, SuitVerifier};
 use crate::domain::offer::{LatestRelease, OfferPolicy};
@@ -139,23 +138,10 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
     let store = store::open(&config.database_url)
         .await
         .context("opening the database")?;
-    let local = LocalFs::open(&config.data_dir.join("artifacts")).context("artifact directory")?;
-    let staging_dir = local.staging_dir();
-    let artifacts: Arc<dyn ArtifactStore> = match config.artifacts_url.as_deref() {
-        None => Arc::new(local),
-        Some("memory:") => Arc::new(ObjectArtifacts::new(
-            Arc::new(object_store::memory::InMemory::new()),
-            "",
-        )),
-        Some(url) => {
-            let dir = url
-                .strip_prefix("file://")
-                .context("artifacts_url must be file:///dir or memory:")?;
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
-            let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)?;
-            Arc::new(ObjectArtifacts::new(Arc::new(fs), ""))
-        }
-    };
+    // Uploads are staged on this replica's disk, whatever store keeps the artifacts.
+    let local_root = config.data_dir.join("artifacts");
+    let staging_dir = LocalFs::open(&local_root).context("artifact directory")?.staging_dir();
+    let artifacts = artifacts::open(config.artifacts_url.as_deref(), &local_root).await?;
     let checkins = CheckinWriter::spawn(
         store.clone(),
         Duration::from_millis(config.limits.checkin_flush_ms.max(1)),

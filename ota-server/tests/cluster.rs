@@ -165,6 +165,11 @@ async fn canary_holds_across_replicas() {
         reached <= canary + 4,
         "{reached} devices tried the bad release; the canary holds {canary}, the in-flight cap 4"
     );
+    // The devices really spread over the replicas.
+    for i in 0..3 {
+        let served = cluster.checkins_served(i).await;
+        assert!(served > 100, "replica {i} answered only {served} check-ins");
+    }
     // What the server counted is what the devices did.
     let (committed, failed) = committed_and_failed(&summary, &sha(&v2()));
     assert_eq!(view.totals.committed, committed, "{view:?}");

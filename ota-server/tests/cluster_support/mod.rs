@@ -1,5 +1,9 @@
 //! A cluster for the multi-replica tests: real `ota-server serve` processes sharing one
-//! PostgreSQL schema and one artifact directory, killed with SIGKILL and restarted at will.
+//! PostgreSQL schema and one S3 bucket (moto's server, `.ci/s3-up.sh`), killed with SIGKILL
+//! and restarted at will.
+
+// Each test binary that includes this module uses a part of it.
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +33,51 @@ pub fn v2() -> Vec<u8> {
     std::fs::read(repo("fixtures/images/fw-v2.signed.bin")).unwrap()
 }
 
+/// The S3-compatible test server (`.ci/s3-up.sh`; `OTA_TEST_S3_ENDPOINT` overrides it).
+pub fn s3_endpoint() -> String {
+    std::env::var("OTA_TEST_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9573".into())
+}
+
+/// The `AWS_*` environment a replica reads its S3 endpoint and credentials from (moto accepts
+/// any credentials; they are never in the configuration file).
+pub fn s3_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", s3_endpoint()),
+        ("AWS_ALLOW_HTTP", "true".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "test-only".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test-only".into()),
+    ]
+}
+
+/// Creates a fresh bucket on the test server; returns its name.
+pub async fn create_bucket() -> String {
+    use rand_core::RngCore as _;
+    let name = format!("ota-test-{:016x}", rand_core::OsRng.next_u64());
+    let r = reqwest::Client::new()
+        .put(format!("{}/{name}", s3_endpoint()))
+        .send()
+        .await
+        .expect("the S3 test server must be reachable (OTA_TEST_S3_ENDPOINT; .ci/s3-up.sh)");
+    assert!(r.status().is_success(), "creating bucket {name}: {}", r.status());
+    name
+}
+
+/// Keys of the objects in `bucket` (ListObjectsV2; moto answers unsigned requests).
+pub async fn bucket_keys(bucket: &str) -> Vec<String> {
+    let body = reqwest::get(format!("{}/{bucket}?list-type=2", s3_endpoint()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    body.split("<Key>")
+        .skip(1)
+        .filter_map(|s| s.split("</Key>").next())
+        .map(str::to_owned)
+        .collect()
+}
+
 fn free_addr() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
@@ -36,6 +85,8 @@ fn free_addr() -> SocketAddr {
 
 pub struct Cluster {
     dir: tempfile::TempDir,
+    /// The S3 bucket every replica keeps artifacts in.
+    pub bucket: String,
     config: PathBuf,
     pub addrs: Vec<SocketAddr>,
     replicas: Vec<Option<Child>>,
@@ -45,12 +96,13 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Writes the shared configuration (PostgreSQL schema, artifact directory) and starts
-    /// `replicas` servers.
+    /// Writes the shared configuration (PostgreSQL schema, S3 bucket) and starts `replicas`
+    /// servers.
     pub async fn start(replicas: usize) -> Self {
         use rand_core::RngCore as _;
         let dir = tempfile::tempdir().unwrap();
         let p = |n: &str| dir.path().join(n);
+        let bucket = create_bucket().await;
         let ca = DevCa::generate().unwrap();
         let cert = ca.issue_server(&["localhost"]).unwrap();
         std::fs::write(p("ca.pem"), ca.cert_pem()).unwrap();
@@ -84,7 +136,7 @@ impl Cluster {
                 ..Limits::default()
             },
             // Shared by every replica.
-            artifacts_url: Some(format!("file://{}", p("artifacts").display())),
+            artifacts_url: Some(format!("s3://{bucket}/artifacts")),
             offer_mode: OfferMode::Rollout,
         };
         let config_path = p("ota-server.toml");
@@ -100,6 +152,7 @@ impl Cluster {
         let fleet_ca = FleetCa::from_key_pem(&ca.key_pem()).unwrap();
         let mut cluster = Self {
             dir,
+            bucket,
             config: config_path,
             addrs: Vec::new(),
             replicas: Vec::new(),
@@ -117,8 +170,18 @@ impl Cluster {
         self.dir.path().join(n)
     }
 
+    /// Replica `i`'s own data directory (`OTA_DATA_DIR`).
+    pub fn replica_dir(&self, i: usize) -> PathBuf {
+        self.path(&format!("replica-{i}"))
+    }
+
+    /// The configuration every replica reads.
+    pub fn config_path(&self) -> PathBuf {
+        self.config.clone()
+    }
+
     fn spawn(&self, i: usize) -> Child {
-        let data = self.path(&format!("replica-{i}"));
+        let data = self.replica_dir(i);
         std::fs::create_dir_all(&data).unwrap();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -131,6 +194,7 @@ impl Cluster {
             .env("OTA_LISTEN", self.addrs[i].to_string())
             .env("OTA_DATA_DIR", &data)
             .env("RUST_LOG", "warn")
+            .envs(s3_env())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -182,6 +246,28 @@ impl Cluster {
             .token(self.token.clone())
             .build()
             .unwrap()
+    }
+
+    /// Check-ins replica `i` answered so far (its `/metrics`, every result).
+    pub async fn checkins_served(&self, i: usize) -> u64 {
+        let text = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(self.ca.cert_pem().as_bytes()).unwrap())
+            .resolve("localhost", self.addrs[i])
+            .build()
+            .unwrap()
+            .get(format!("https://localhost:{}/metrics", self.addrs[i].port()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter(|l| l.starts_with("ota_checkins_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
     }
 
     /// Signs v2 (sequence 2) with the test-only manifest key and uploads it through replica `i`.
