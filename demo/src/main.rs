@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser;
 use ota_demo::scenario::{self, DemoOptions, CLASS};
-use ota_demo::world::{prepare_dir, World};
+use ota_demo::world::{prepare_dir, Deployment, World};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -18,6 +18,10 @@ Examples:
   ota-demo --devices 200 --exit --json > demo.json
   # start over with new development keys and a new fleet CA
   ota-demo --force
+  # three replicas on PostgreSQL and S3 behind a round-robin TCP front (scripts/cluster sets
+  # up the S3 test server and the AWS_* environment, and runs this)
+  ota-demo --replicas 3 --database 'postgres://postgres@127.0.0.1:5432/test?schema=ota_demo' \
+      --artifacts s3://ota-demo/artifacts --exit
 
 Everything is written under --dir: development keys, the signing audit log audit.jsonl (one
 record per image or manifest signature, written before the signed output exists), the fleet CA,
@@ -41,9 +45,21 @@ struct Args {
     /// Simulated devices.
     #[arg(long, default_value_t = 1000)]
     devices: usize,
-    /// Server address (falls back to a free port if taken).
+    /// Server address (falls back to a free port if taken); with --replicas, the front's.
     #[arg(long, default_value = "127.0.0.1:8443")]
     listen: SocketAddr,
+    /// Replicas of the server, behind a round-robin TCP front (more than 1 needs --database
+    /// postgres://... and --artifacts s3://...).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    replicas: u16,
+    /// Database every replica shares (default: SQLite in --dir). Its schema should be empty:
+    /// the demo's releases start at sequence 1.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+    /// Artifact store every replica shares: s3://bucket/prefix (endpoint and credentials from
+    /// AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; default: files in --dir).
+    #[arg(long, value_name = "URL")]
+    artifacts: Option<String>,
     /// Percent of devices that cannot boot the bad release.
     #[arg(long, default_value_t = 30.0)]
     bad_boot_fail: f64,
@@ -89,12 +105,28 @@ async fn run(a: Args) -> Result<()> {
     prepare_dir(&a.dir, a.force)?;
     // Absolute paths in the written ota-server.toml, so `ota-server serve --config` works from anywhere.
     let dir = std::fs::canonicalize(&a.dir).with_context(|| format!("{}", a.dir.display()))?;
-    let world = World::create(&dir, a.listen, &[CLASS]).await?;
-    eprintln!(
-        "== ota-server on https://localhost:{} (SQLite, mutual TLS); files in {}",
-        world.addr.port(),
-        a.dir.display()
-    );
+    let deployment = Deployment {
+        replicas: usize::from(a.replicas),
+        database_url: a.database.clone(),
+        artifacts_url: a.artifacts.clone(),
+    };
+    let mut world = World::deploy(&dir, a.listen, &[CLASS], &deployment).await?;
+    if world.replica_count() > 1 {
+        eprintln!(
+            "== {} ota-server replicas (PostgreSQL, {}, mutual TLS) behind a round-robin front on https://localhost:{}; files in {}",
+            world.replica_count(),
+            a.artifacts.as_deref().unwrap_or("local artifacts"),
+            world.addr.port(),
+            a.dir.display()
+        );
+    } else {
+        eprintln!(
+            "== ota-server on https://localhost:{} ({}, mutual TLS); files in {}",
+            world.addr.port(),
+            if a.database.is_some() { "PostgreSQL" } else { "SQLite" },
+            a.dir.display()
+        );
+    }
     eprintln!(
         "   development keys and fleet CA (private keys mode 0600): {}",
         if world.keys_kept {
@@ -131,6 +163,7 @@ async fn run(a: Args) -> Result<()> {
             "fleet_ca": world.ca_pem,
             "audit_log": world.keys.audit_log,
             "dir": dir,
+            "checkins_per_replica": world.checkins_per_replica(),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         eprintln!("dashboard: {dashboard}");
@@ -138,19 +171,23 @@ async fn run(a: Args) -> Result<()> {
     } else {
         println!("== summary");
         print!("{}", scenario::summary_text(&outcome, &dashboard));
+        if world.replica_count() > 1 {
+            let served: Vec<String> = world.checkins_per_replica().iter().map(u64::to_string).collect();
+            println!("check-ins answered per replica: {}", served.join(" / "));
+        }
         print!("{trust}");
     }
     if !a.exit {
         eprintln!("serving the dashboard; Ctrl-C to stop (or run with --exit)");
         tokio::signal::ctrl_c().await?;
     }
-    eprintln!(
-        "the server's state is kept: `ota-server serve --config {}` serves it again (same dashboard URL)",
-        dir.join("ota-server.toml").display()
-    );
-    if let Some(server) = world.server {
-        server.shutdown().await;
+    if world.replica_count() == 1 {
+        eprintln!(
+            "the server's state is kept: `ota-server serve --config {}` serves it again (same dashboard URL)",
+            dir.join("ota-server.toml").display()
+        );
     }
+    world.shutdown().await;
     Ok(())
 }
 

@@ -1,6 +1,8 @@
 //! A complete, real deployment on one machine: development CA and keys, `ota-server` on SQLite
-//! over mutual TLS (in this process, on a real TCP port), the typed admin client
-//! (`ota_protocol::client`) speaking the HTTP API, and fleets of simulated devices (`fleet_sim`) with their own certificates.
+//! over mutual TLS (in this process, on a real TCP port) — or several replicas on PostgreSQL and
+//! S3 behind a round-robin TCP front ([`Deployment`]) — the typed admin client
+//! (`ota_protocol::client`) speaking the HTTP API, and fleets of simulated devices (`fleet_sim`)
+//! with their own certificates.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,45 @@ pub const VENDOR: &str = "example.com";
 /// Marks a directory as the demo's own scratch space (so only such a directory is ever wiped).
 const MARKER: &str = ".ota-demo";
 
+/// Where the server's state lives and how many replicas serve it.
+#[derive(Debug, Clone, Default)]
+pub struct Deployment {
+    /// Replicas (0 or 1: one server, no front).
+    pub replicas: usize,
+    /// `None`: SQLite in the demo's directory.
+    pub database_url: Option<String>,
+    /// `None`: the local artifact directory.
+    pub artifacts_url: Option<String>,
+}
+
+impl Deployment {
+    /// Several replicas need a shared database and a shared artifact store.
+    pub fn check(&self) -> Result<()> {
+        if self.replicas <= 1 {
+            return Ok(());
+        }
+        if !self.database_url.as_deref().is_some_and(|u| u.starts_with("postgres")) {
+            bail!(
+                "--replicas {} needs a database every replica shares: --database postgres://...\n\
+                 hint: scripts/cluster starts a three-replica demo on the local PostgreSQL and an S3 test server",
+                self.replicas
+            );
+        }
+        if !self
+            .artifacts_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("s3://") || u.starts_with("file://"))
+        {
+            bail!(
+                "--replicas {} needs an artifact store every replica shares: --artifacts s3://bucket/prefix\n\
+                 hint: the S3 endpoint and credentials come from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...",
+                self.replicas
+            );
+        }
+        Ok(())
+    }
+}
+
 pub struct World {
     pub dir: PathBuf,
     pub keys: DevKeys,
@@ -31,7 +72,13 @@ pub struct World {
     pub ca_pem: PathBuf,
     pub ca: DevCa,
     pub config: Config,
+    /// The first replica (the only one by default).
     pub server: Option<ota_server::RunningServer>,
+    /// Further replicas (`--replicas N`), each with its own configuration (listen, data dir).
+    pub others: Vec<(Config, Option<ota_server::RunningServer>)>,
+    /// The round-robin front before several replicas.
+    pub front: Option<crate::front::Front>,
+    /// Where devices and operators connect: the server, or the front before the replicas.
     pub addr: SocketAddr,
     admin: AdminClient,
     /// Unauthenticated requests over the server's TLS (`/metrics`).
@@ -174,6 +221,13 @@ impl World {
     /// Uses the keys and CA in `dir` (kept by [`prepare_dir`] from an earlier run) or
     /// generates them, and starts the server on `listen` (port 0 = any free port) for `classes`.
     pub async fn create(dir: &Path, listen: SocketAddr, classes: &[&str]) -> Result<Self> {
+        Self::deploy(dir, listen, classes, &Deployment::default()).await
+    }
+
+    /// As [`World::create`], with the server deployed as `deployment` says: several replicas
+    /// listen on free ports behind a front on `listen`.
+    pub async fn deploy(dir: &Path, listen: SocketAddr, classes: &[&str], deployment: &Deployment) -> Result<Self> {
+        deployment.check()?;
         let (keys, keys_kept) = DevKeys::load_or_generate(dir)?;
         let tls = dir.join("tls");
         std::fs::create_dir_all(&tls)?;
@@ -181,7 +235,10 @@ impl World {
         load_or_issue_server(&tls, &ca, ca_kept)?;
         let config = Config {
             listen,
-            database_url: format!("sqlite://{}", dir.join("data/ota.db").display()),
+            database_url: deployment
+                .database_url
+                .clone()
+                .unwrap_or_else(|| format!("sqlite://{}", dir.join("data/ota.db").display())),
             data_dir: dir.join("data"),
             dev_insecure_http: false,
             log_format: "text".into(),
@@ -208,9 +265,12 @@ impl World {
                 checkin_per_second: 100.0,
                 ..Limits::default()
             },
-            artifacts_url: None,
+            artifacts_url: deployment.artifacts_url.clone(),
             offer_mode: OfferMode::Rollout,
         };
+        if deployment.replicas > 1 {
+            return Self::cluster(dir, listen, config, deployment.replicas, keys, keys_kept && ca_kept, ca).await;
+        }
         let server = match ota_server::start(config.clone()).await {
             Ok(s) => s,
             // The preferred port is taken: any free port will do for a demo.
@@ -225,6 +285,77 @@ impl World {
         let mut config = config;
         config.listen = addr;
         std::fs::write(dir.join("ota-server.toml"), toml_of(&config)?)?;
+        Self::connect(
+            dir,
+            keys,
+            keys_kept && ca_kept,
+            ca,
+            config,
+            server,
+            Vec::new(),
+            None,
+            addr,
+        )
+        .await
+    }
+
+    /// `replicas` servers on `config`'s database and artifact store, each on a free port with
+    /// its own data directory (uploads are staged there), behind a front on `listen`.
+    async fn cluster(
+        dir: &Path,
+        listen: SocketAddr,
+        config: Config,
+        replicas: usize,
+        keys: DevKeys,
+        keys_kept: bool,
+        ca: DevCa,
+    ) -> Result<Self> {
+        let mut started = Vec::with_capacity(replicas);
+        for i in 0..replicas {
+            let mut c = config.clone();
+            c.listen = SocketAddr::new(listen.ip(), 0);
+            c.data_dir = dir.join(format!("data/replica-{i}"));
+            let server = ota_server::start(c.clone())
+                .await
+                .with_context(|| format!("starting replica {i}"))?;
+            // Restarts keep the port the front sends to.
+            c.listen = server.addr;
+            started.push((c, server));
+        }
+        let backends: Vec<SocketAddr> = started.iter().map(|(c, _)| c.listen).collect();
+        let front = match crate::front::Front::start(listen, backends.clone()).await {
+            Ok(f) => f,
+            // The preferred port is taken: any free port will do for a demo.
+            Err(_) if listen.port() != 0 => crate::front::Front::start(SocketAddr::new(listen.ip(), 0), backends)
+                .await
+                .context("starting the front")?,
+            Err(e) => return Err(e).context("starting the front"),
+        };
+        let addr = front.addr;
+        // What `fleet-sim --config` reads: the front's address, the shared database and store.
+        let mut shown = config;
+        shown.listen = addr;
+        std::fs::write(dir.join("ota-server.toml"), toml_of(&shown)?)?;
+        let mut started = started.into_iter();
+        let (first_config, first) = started.next().context("no replica")?;
+        let others = started.map(|(c, s)| (c, Some(s))).collect();
+        Self::connect(dir, keys, keys_kept, ca, first_config, first, others, Some(front), addr).await
+    }
+
+    /// Tokens, the admin client and the plain TLS client, once the server (or front) is up.
+    #[allow(clippy::too_many_arguments)]
+    async fn connect(
+        dir: &Path,
+        keys: DevKeys,
+        keys_kept: bool,
+        ca: DevCa,
+        config: Config,
+        server: ota_server::RunningServer,
+        others: Vec<(Config, Option<ota_server::RunningServer>)>,
+        front: Option<crate::front::Front>,
+        addr: SocketAddr,
+    ) -> Result<Self> {
+        let tls = dir.join("tls");
         let admin_token = ota_server::init::create_token(server.store.as_ref(), "demo-admin", Role::Admin).await?;
         let viewer_token =
             ota_server::init::create_token(server.store.as_ref(), "demo-dashboard", Role::Viewer).await?;
@@ -244,11 +375,13 @@ impl World {
         Ok(Self {
             dir: dir.to_path_buf(),
             keys,
-            keys_kept: keys_kept && ca_kept,
+            keys_kept,
             ca_pem: tls.join("fleet-ca.pem"),
             ca,
             config,
             server: Some(server),
+            others,
+            front,
             addr,
             admin,
             http,
@@ -268,11 +401,37 @@ impl World {
     /// Graceful shutdown (requests drain, pending writes flush), then a fresh start on the same
     /// port and database: what a deploy or a crash-free restart does.
     pub async fn restart(&mut self) -> Result<()> {
+        self.shutdown().await;
+        self.server = Some(ota_server::start(self.config.clone()).await?);
+        for (config, server) in &mut self.others {
+            *server = Some(ota_server::start(config.clone()).await?);
+        }
+        Ok(())
+    }
+
+    /// Graceful shutdown of every replica (the front stays; it has nowhere to send to).
+    pub async fn shutdown(&mut self) {
         if let Some(server) = self.server.take() {
             server.shutdown().await;
         }
-        self.server = Some(ota_server::start(self.config.clone()).await?);
-        Ok(())
+        for (_, server) in &mut self.others {
+            if let Some(s) = server.take() {
+                s.shutdown().await;
+            }
+        }
+    }
+
+    /// Check-ins each replica answered so far (first replica first).
+    pub fn checkins_per_replica(&self) -> Vec<u64> {
+        std::iter::once(self.server.as_ref())
+            .chain(self.others.iter().map(|(_, s)| s.as_ref()))
+            .map(|s| s.map_or(0, |s| s.metrics.total("ota_checkins_total")))
+            .collect()
+    }
+
+    /// Replicas serving (1 unless deployed with several).
+    pub fn replica_count(&self) -> usize {
+        1 + self.others.len()
     }
 
     pub fn server(&self) -> &ota_server::RunningServer {

@@ -192,3 +192,88 @@ fn demo_help_and_version() {
         format!("ota-demo {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// `--replicas 3` on PostgreSQL and S3 (the local test server, `.ci/s3-up.sh`): three servers
+/// behind the round-robin front act as one — both rollouts end as on one server, and every
+/// replica answered check-ins.
+#[test]
+fn replicas_behind_the_front_act_as_one_server() {
+    use rand_core::RngCore as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let s3 = std::env::var("OTA_TEST_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9573".into());
+    let bucket = format!("ota-demo-test-{:016x}", rand_core::OsRng.next_u64());
+    let made = Command::new("curl")
+        .args(["-fsS", "-X", "PUT", &format!("{s3}/{bucket}")])
+        .status()
+        .expect("curl runs");
+    assert!(made.success(), "the S3 test server must answer at {s3} (.ci/s3-up.sh)");
+    let pg = std::env::var("OTA_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let database = format!("{pg}?schema=demo_test_{:016x}", rand_core::OsRng.next_u64());
+    let artifacts = format!("s3://{bucket}/artifacts");
+    let out = Command::new(env!("CARGO_BIN_EXE_ota-demo"))
+        .arg("--dir")
+        .arg(tmp.path().join("d"))
+        .args([
+            "--devices",
+            "60",
+            "--listen",
+            "127.0.0.1:0",
+            "--poll-ms",
+            "100",
+            "--soak-ms",
+            "100",
+        ])
+        .args([
+            "--exit",
+            "--json",
+            "--replicas",
+            "3",
+            "--database",
+            &database,
+            "--artifacts",
+            &artifacts,
+        ])
+        .envs([
+            ("AWS_ENDPOINT_URL", s3.as_str()),
+            ("AWS_ALLOW_HTTP", "true"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test-only"),
+            ("AWS_SECRET_ACCESS_KEY", "test-only"),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["good_rollout"]["state"], "completed", "{v}");
+    assert_eq!(v["bad_rollout"]["state"], "paused", "{v}");
+    assert_eq!(v["good_rollout"]["totals"]["committed"], 60, "{v}");
+    let served: Vec<u64> = v["checkins_per_replica"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .collect();
+    assert_eq!(served.len(), 3, "{v}");
+    assert!(
+        served.iter().all(|&n| n > 0),
+        "every replica answered check-ins: {served:?}"
+    );
+    assert!(stderr.contains("3 ota-server replicas"), "{stderr}");
+}
+
+/// Several replicas without a shared database or artifact store are refused with a hint.
+#[test]
+fn replicas_need_shared_state() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ota-demo"))
+        .arg("--dir")
+        .arg(tmp.path().join("d"))
+        .args(["--replicas", "2", "--exit"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("--database postgres://"), "{stderr}");
+    assert!(stderr.contains("scripts/cluster"), "{stderr}");
+}

@@ -48,6 +48,14 @@ impl Metrics {
         }
     }
 
+    /// The sum of counter `name` over all its label sets.
+    pub fn total(&self, name: &str) -> u64 {
+        self.counters
+            .lock()
+            .map(|c| c.iter().filter(|((n, _), _)| *n == name).map(|(_, v)| v).sum())
+            .unwrap_or(0)
+    }
+
     pub fn inc(&self, name: &'static str, labels: &[(&str, &str)]) {
         self.add(name, labels, 1);
     }

@@ -46,6 +46,8 @@ pub struct RunningServer {
     pub store: SharedStore,
     /// The rollouts as this server holds them (tests compare them across a restart).
     pub rollouts: std::sync::Arc<RolloutService>,
+    /// What `/metrics` renders (the demo shows each replica's share of the check-ins).
+    pub metrics: Arc<Metrics>,
     /// Pending write-behind check-ins; flushed before the store closes.
     checkins: CheckinWriter,
     stop: watch::Sender<bool>,
@@ -142,11 +144,19 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
     let local_root = config.data_dir.join("artifacts");
     let staging_dir = LocalFs::open(&local_root).context("artifact directory")?.staging_dir();
     let artifacts = artifacts::open(config.artifacts_url.as_deref(), &local_root).await?;
+    if config.artifacts_url.is_none() && store.backend() == "postgres" {
+        tracing::warn!(
+            dir = %local_root.display(),
+            "artifacts are kept in this replica's own directory: other replicas on this database \
+             cannot serve what it ingests (set artifacts_url = \"s3://bucket/prefix\" for several replicas)"
+        );
+    }
     let checkins = CheckinWriter::spawn(
         store.clone(),
         Duration::from_millis(config.limits.checkin_flush_ms.max(1)),
     );
     let rollouts = RolloutService::load(store.clone()).await.context("loading rollouts")?;
+    let metrics = Arc::new(Metrics::default());
     let state = AppState {
         store: store.clone(),
         staging_dir,
@@ -156,7 +166,7 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
         offer_mode: config.offer_mode,
         rollouts: rollouts.clone(),
         clock: clock.clone(),
-        metrics: Arc::new(Metrics::default()),
+        metrics: metrics.clone(),
         limiter: Arc::new(RateLimiter::new(
             config.limits.checkin_burst,
             config.limits.checkin_per_second,
@@ -181,6 +191,7 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
         addr,
         store,
         rollouts,
+        metrics,
         checkins,
         stop,
         task,

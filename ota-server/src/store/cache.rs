@@ -44,15 +44,60 @@ impl LatestReleases {
 /// Entries kept before the device cache is emptied (≈ 300 B each).
 const MAX_DEVICES: usize = 2_000_000;
 
+/// Ids forgotten while the cache is complete, before it stops claiming to be.
+const MAX_UNKNOWN: usize = 1_000_000;
+
 fn wall_ms() -> Millis {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX))
 }
 
+/// What the cache knows of a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Hit(crate::domain::Device),
+    /// No such device: the cache holds every row of the table (SQLite, preloaded).
+    Absent,
+    /// Read the row.
+    Unknown,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    /// Bumped by every invalidation: a row read before an invalidation must not be cached
+    /// after it (it might say "active" for a device just revoked).
+    epoch: u64,
+    rows: HashMap<String, crate::domain::Device>,
+    /// Every row of the table is in `rows`, except the ids in `unknown` (forgotten since, to be
+    /// read again): a miss then means "no such device", with no read.
+    complete: bool,
+    unknown: std::collections::HashSet<String>,
+}
+
+impl Entries {
+    fn forget(&mut self, id: &str) {
+        self.epoch = self.epoch.wrapping_add(1);
+        self.rows.remove(id);
+        self.mark_unknown(id);
+    }
+
+    fn mark_unknown(&mut self, id: &str) {
+        if self.complete {
+            if self.unknown.len() >= MAX_UNKNOWN {
+                self.complete = false;
+                self.unknown.clear();
+            } else {
+                self.unknown.insert(id.to_owned());
+            }
+        }
+    }
+}
+
 /// Cache of device rows, so a device request reads no row (revocation is checked against it).
 ///
-/// SQLite: write-through, always valid (the process is the database file's only writer).
+/// SQLite: write-through, always valid (the process is the database file's only writer), and
+/// preloaded at open, so a miss is an answer too (first contact of a device reads nothing).
 /// PostgreSQL: valid only under a *lease* that the replica's change feed keeps extending while
 /// its listener is connected and its heartbeat is stored (`store/feed.rs`): every replica drops
 /// a revoked device before the revoking call returns, and a replica that cannot hear or be heard
@@ -62,9 +107,7 @@ pub struct DeviceCache {
     enabled: bool,
     /// Wall-clock ms until which entries may be used (`i64::MAX`: always).
     lease_until: std::sync::atomic::AtomicI64,
-    /// The map and an epoch bumped by every invalidation: a row read before an invalidation
-    /// must not be cached after it (it might say "active" for a device just revoked).
-    map: Mutex<(u64, HashMap<String, crate::domain::Device>)>,
+    entries: Mutex<Entries>,
 }
 
 impl DeviceCache {
@@ -73,7 +116,7 @@ impl DeviceCache {
         Self {
             enabled,
             lease_until: std::sync::atomic::AtomicI64::new(Millis::MAX),
-            map: Mutex::new((0, HashMap::new())),
+            entries: Mutex::new(Entries::default()),
         }
     }
 
@@ -82,7 +125,7 @@ impl DeviceCache {
         Self {
             enabled: true,
             lease_until: std::sync::atomic::AtomicI64::new(0),
-            map: Mutex::new((0, HashMap::new())),
+            entries: Mutex::new(Entries::default()),
         }
     }
 
@@ -101,48 +144,86 @@ impl DeviceCache {
         self.clear();
     }
 
-    /// Forgets every entry.
+    /// Forgets every entry (and that the cache was complete).
     pub fn clear(&self) {
-        if let Ok(mut guard) = self.map.lock() {
-            guard.0 = guard.0.wrapping_add(1);
-            guard.1.clear();
+        if let Ok(mut e) = self.entries.lock() {
+            e.epoch = e.epoch.wrapping_add(1);
+            e.rows.clear();
+            e.complete = false;
+            e.unknown.clear();
         }
     }
 
     /// The epoch to pass to [`DeviceCache::put`]; take it before reading the row.
     pub fn epoch(&self) -> u64 {
-        self.map.lock().map(|m| m.0).unwrap_or(u64::MAX)
+        self.entries.lock().map(|e| e.epoch).unwrap_or(u64::MAX)
     }
 
     pub fn get(&self, id: &str) -> Option<crate::domain::Device> {
-        if !self.usable() {
-            return None;
+        match self.lookup(id) {
+            Lookup::Hit(d) => Some(d),
+            Lookup::Absent | Lookup::Unknown => None,
         }
-        self.map.lock().ok()?.1.get(id).cloned()
     }
 
-    /// Caches a row read at `epoch`, unless something was invalidated since.
+    pub fn lookup(&self, id: &str) -> Lookup {
+        if !self.usable() {
+            return Lookup::Unknown;
+        }
+        let Ok(e) = self.entries.lock() else {
+            return Lookup::Unknown;
+        };
+        match e.rows.get(id) {
+            Some(d) => Lookup::Hit(d.clone()),
+            None if e.complete && !e.unknown.contains(id) => Lookup::Absent,
+            None => Lookup::Unknown,
+        }
+    }
+
+    /// Whether a miss means "no such device" (see [`DeviceCache::mark_complete`]).
+    pub fn is_complete(&self) -> bool {
+        self.usable() && self.entries.lock().is_ok_and(|e| e.complete)
+    }
+
+    /// Every row of the table was `put` since `epoch` (the caller read them all, as the only
+    /// writer): from now on a miss is an answer. Refused if anything was invalidated meanwhile.
+    pub fn mark_complete(&self, epoch: u64) -> bool {
+        let Ok(mut e) = self.entries.lock() else {
+            return false;
+        };
+        if !self.enabled || e.epoch != epoch || e.rows.len() >= MAX_DEVICES {
+            return false;
+        }
+        e.complete = true;
+        e.unknown.clear();
+        true
+    }
+
+    /// Caches a row read at `epoch`, unless something was invalidated since (then, if the
+    /// cache is complete, the row is read again next time).
     pub fn put(&self, epoch: u64, device: &crate::domain::Device) {
         if !self.usable() {
             return;
         }
-        if let Ok(mut guard) = self.map.lock() {
-            let (current, map) = &mut *guard;
-            if *current != epoch {
+        if let Ok(mut e) = self.entries.lock() {
+            if e.epoch != epoch {
+                e.mark_unknown(&device.id);
                 return;
             }
-            if map.len() >= MAX_DEVICES {
-                map.clear();
+            if e.rows.len() >= MAX_DEVICES {
+                e.rows.clear();
+                e.complete = false;
+                e.unknown.clear();
             }
-            map.insert(device.id.clone(), device.clone());
+            e.unknown.remove(&device.id);
+            e.rows.insert(device.id.clone(), device.clone());
         }
     }
 
     pub fn forget(&self, id: &str) {
         if self.enabled {
-            if let Ok(mut guard) = self.map.lock() {
-                guard.0 = guard.0.wrapping_add(1);
-                guard.1.remove(id);
+            if let Ok(mut e) = self.entries.lock() {
+                e.forget(id);
             }
         }
     }
@@ -152,8 +233,8 @@ impl DeviceCache {
         if !self.enabled {
             return;
         }
-        if let Ok(mut guard) = self.map.lock() {
-            if let Some(d) = guard.1.get_mut(&c.id) {
+        if let Ok(mut e) = self.entries.lock() {
+            if let Some(d) = e.rows.get_mut(&c.id) {
                 d.last_seen_ms = c.now;
                 d.running_digest = Some(c.running.digest);
                 d.running_version = c.running.version.clone();
@@ -211,6 +292,38 @@ mod tests {
         assert_eq!(cache.get("d"), None);
         cache.extend_lease(wall_ms() + 60_000);
         assert_eq!(cache.get("d"), None);
+    }
+
+    /// A complete (preloaded) cache answers a miss as "no such device", except for a device
+    /// forgotten since (changed in the database: read it again) or one whose read raced an
+    /// invalidation.
+    #[test]
+    fn complete_cache_answers_misses_but_rereads_what_changed() {
+        let cache = DeviceCache::new(true);
+        let epoch = cache.epoch();
+        cache.put(epoch, &device(DeviceState::Active));
+        assert!(cache.mark_complete(epoch));
+        assert_eq!(cache.lookup("other"), Lookup::Absent);
+        assert!(matches!(cache.lookup("d"), Lookup::Hit(_)));
+        // Revoked in the database: the next lookup reads the row.
+        cache.forget("d");
+        assert_eq!(cache.lookup("d"), Lookup::Unknown);
+        cache.put(cache.epoch(), &device(DeviceState::Revoked));
+        assert_eq!(cache.get("d").unwrap().state, DeviceState::Revoked);
+        // A read that raced an invalidation is not cached, and not taken for "absent" either.
+        let stale = cache.epoch();
+        cache.forget("x");
+        let mut racing = device(DeviceState::Active);
+        racing.id = "new".into();
+        cache.put(stale, &racing);
+        assert_eq!(cache.lookup("new"), Lookup::Unknown);
+        // Cleared (a lost listener, PostgreSQL): no longer complete.
+        cache.clear();
+        assert_eq!(cache.lookup("other"), Lookup::Unknown);
+        // Preloading that raced an invalidation is not complete.
+        let epoch = cache.epoch();
+        cache.forget("y");
+        assert!(!cache.mark_complete(epoch));
     }
 
     #[test]

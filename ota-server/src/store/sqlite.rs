@@ -13,6 +13,9 @@ use super::queries::{impl_store, same};
 /// `store/migrations/sqlite`, applied in order, each once (recorded in `_sqlx_migrations`).
 static MIGRATOR: Migrator = sqlx::migrate!("src/store/migrations/sqlite");
 
+/// Devices beyond which the cache is not preloaded (it then fills on use).
+const PRELOAD_MAX: i64 = 1_000_000;
+
 #[derive(Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -48,6 +51,14 @@ impl SqliteStore {
             devices: DeviceCache::new(true),
         };
         store.migrate().await?;
+        // First contact of a known device then reads no row, and of a new one only inserts.
+        let started = std::time::Instant::now();
+        let preloaded = store.preload_devices(PRELOAD_MAX).await?;
+        tracing::info!(
+            devices = preloaded,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "device cache preloaded"
+        );
         Ok(store)
     }
 

@@ -27,9 +27,16 @@ macro_rules! impl_devices {
 
         impl $ty {
             pub(crate) async fn device(&self, id: &str) -> Result<Option<Device>> {
-                if let Some(d) = self.devices.get(id) {
-                    return Ok(Some(d));
+                match self.devices.lookup(id) {
+                    $crate::store::cache::Lookup::Hit(d) => Ok(Some(d)),
+                    // The cache holds every row (SQLite, preloaded): no such device.
+                    $crate::store::cache::Lookup::Absent => Ok(None),
+                    $crate::store::cache::Lookup::Unknown => self.read_device(id).await,
                 }
+            }
+
+            /// Reads the row (and caches it).
+            async fn read_device(&self, id: &str) -> Result<Option<Device>> {
                 let epoch = self.devices.epoch();
                 let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE id = ?");
                 let sql = $sql(&sql);
@@ -53,9 +60,28 @@ macro_rules! impl_devices {
                     .bind(now)
                     .execute(&self.pool)
                     .await?;
-                self.device(id)
+                self.read_device(id)
                     .await?
                     .ok_or(StoreError::Corrupt("device vanished".into()))
+            }
+
+            /// Reads every device into the cache and marks it complete, so that a miss needs
+            /// no read (SQLite, the file's only writer, at open; not above the cache's bound).
+            #[allow(dead_code)] // SQLite only: a PostgreSQL replica's cache is leased, never complete
+            pub(crate) async fn preload_devices(&self, max: i64) -> Result<usize> {
+                use futures_util::TryStreamExt as _;
+                if self.count_devices().await? >= max {
+                    return Ok(0);
+                }
+                let epoch = self.devices.epoch();
+                let sql = format!("SELECT {DEVICE_COLS} FROM devices");
+                let mut rows = sqlx::query(&sql).fetch(&self.pool);
+                let mut n = 0usize;
+                while let Some(row) = rows.try_next().await? {
+                    self.devices.put(epoch, &device_row(&row)?);
+                    n += 1;
+                }
+                Ok(if self.devices.mark_complete(epoch) { n } else { 0 })
             }
 
             pub(crate) async fn register_devices(&self, ids: &[String], class: &str, now: Millis) -> Result<()> {
@@ -71,6 +97,22 @@ macro_rules! impl_devices {
                         q = q.bind(id.as_str()).bind(class).bind(now).bind(now);
                     }
                     q.execute(&self.pool).await?;
+                    if self.devices.is_complete() {
+                        // New rows must be in a complete cache (a miss there means "none").
+                        let sql = format!(
+                            "SELECT {DEVICE_COLS} FROM devices WHERE id IN ({})",
+                            vec!["?"; chunk.len()].join(", ")
+                        );
+                        let sql = $sql(&sql);
+                        let epoch = self.devices.epoch();
+                        let mut q = sqlx::query(&sql);
+                        for id in chunk {
+                            q = q.bind(id.as_str());
+                        }
+                        for row in q.fetch_all(&self.pool).await? {
+                            self.devices.put(epoch, &device_row(&row)?);
+                        }
+                    }
                 }
                 Ok(())
             }

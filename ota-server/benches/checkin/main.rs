@@ -8,12 +8,17 @@
 //!
 //! Reports, from one run on one machine: check-in req/s and p50/p99 against the trivial axum
 //! handler (both plain HTTP on loopback, same accept loop and client), check-ins over mutual TLS,
-//! and 16 MiB image download throughput (TLS and plain).
+//! 16 MiB image download throughput (TLS and plain), then ([`replicas`]) first-contact and
+//! repeat check-ins on SQLite and on PostgreSQL with one, two and three replicas
+//! (`OTA_BENCH_PG`, default the local test database), and how long a pause takes to stop offers
+//! on every replica.
 //!
 //! `common/mod.rs` (shared with the rollout bench) has the knobs, the keys, the signed image and
 //! its release bundle, the plain-HTTP clients and the percentiles.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod replicas;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -86,6 +91,20 @@ where
 }
 
 async fn start(dir: &std::path::Path, ca: &DevCa, db: &str, insecure: bool) -> ota_server::RunningServer {
+    start_with(dir, ca, db, insecure, ota_server::config::OfferMode::Latest, None).await
+}
+
+/// A server on `db` with its files in `dir` (plain HTTP with device ids in `X-Device-Id` if
+/// `insecure`, else mutual TLS).
+async fn start_with(
+    dir: &std::path::Path,
+    ca: &DevCa,
+    db: &str,
+    insecure: bool,
+    offer_mode: ota_server::config::OfferMode,
+    artifacts_url: Option<String>,
+) -> ota_server::RunningServer {
+    std::fs::create_dir_all(dir).unwrap();
     let manifest_key = common::write_manifest_public_key(dir);
     let server = ca.issue_server(&["localhost"]).unwrap();
     std::fs::write(dir.join("ca.pem"), ca.cert_pem()).unwrap();
@@ -116,8 +135,8 @@ async fn start(dir: &std::path::Path, ca: &DevCa, db: &str, insecure: bool) -> o
             checkin_per_second: 1_000_000.0,
             ..Limits::default()
         },
-        artifacts_url: None,
-        offer_mode: ota_server::config::OfferMode::Latest,
+        artifacts_url,
+        offer_mode,
     };
     ota_server::start(config).await.unwrap()
 }
@@ -291,4 +310,7 @@ async fn run() {
         mib / t.elapsed().as_secs_f64()
     );
     tls.shutdown().await;
+
+    // Backends and replica counts side by side (each against the trivial handler just before it).
+    replicas::run(&ca, devices, requests, concurrency, trivial).await;
 }
