@@ -20,7 +20,7 @@ Examples:
   ota-demo --force
   # three replicas on PostgreSQL and S3 behind a round-robin TCP front (scripts/cluster sets
   # up the S3 test server and the AWS_* environment, and runs this)
-  ota-demo --replicas 3 --database 'postgres://postgres@127.0.0.1:5432/test?schema=ota_demo' \
+  ota-demo --replicas 3 --database 'postgres://postgres@127.0.0.1/test?schema=ota_demo' \\
       --artifacts s3://ota-demo/artifacts --exit
 
 Everything is written under --dir: development keys, the signing audit log audit.jsonl (one

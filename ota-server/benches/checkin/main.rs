@@ -4,7 +4,8 @@
 //! * `OTA_BENCH_DEVICES` registered devices (default 100000);
 //! * `OTA_BENCH_REQUESTS` check-ins per measurement (default 20000);
 //! * `OTA_BENCH_CONCURRENCY` client connections (default 32);
-//! * `OTA_BENCH_DB` database URL (default: SQLite in a temp dir).
+//! * `OTA_BENCH_DB` database URL (default: SQLite in a temp dir);
+//! * `OTA_BENCH_PG` PostgreSQL for the replica comparison (default the local `test` database).
 //!
 //! Reports, from one run on one machine: check-in req/s and p50/p99 against the trivial axum
 //! handler (both plain HTTP on loopback, same accept loop and client), check-ins over mutual TLS,

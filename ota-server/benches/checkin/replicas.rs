@@ -4,8 +4,10 @@
 //! sent to the next replica in turn. Each configuration is measured right after the trivial
 //! handler, and reported as a ratio to it:
 //!
-//! * first contact — devices registered ahead but never seen by any replica (cold caches);
-//! * repeat — the same devices again (what a fleet polling all day does).
+//! * first contact — devices registered before the replicas started, never seen by any of them
+//!   (what a replica's cache holds then is what it loaded at start);
+//! * repeat — the same devices again (what a fleet polling all day does);
+//! * new device — devices nobody registered: their first check-in registers them.
 //!
 //! Then the time from an operator's pause on one replica to the moment an already-offered device
 //! is refused on each of the others (plain HTTP, offer_mode = rollout, a small release).
@@ -26,6 +28,8 @@ use crate::common::{self, plain_clients};
 /// One configuration's result.
 struct Row {
     name: String,
+    new: Stats,
+    new_ref: f64,
     first: Stats,
     first_ref: f64,
     repeat: Stats,
@@ -63,7 +67,8 @@ async fn trivial_rps(trivial: SocketAddr, concurrency: usize, requests: usize) -
 /// Check-ins of devices `first..first + requests`, request `i` to replica `i % n`.
 async fn checkins(addrs: &[SocketAddr], concurrency: usize, requests: usize, first: usize) -> Stats {
     let addrs = addrs.to_vec();
-    let body = CheckinRequest::new("11".repeat(32), Some("1.0.0".into()), 1);
+    // The class is needed by devices registered on this check-in (no certificate names it).
+    let body = CheckinRequest::new("11".repeat(32), Some("1.0.0".into()), 1).with_class(CLASS);
     load(plain_clients(concurrency), requests, move |c, i| {
         c.post(format!("http://{}/api/v1/device/checkin", addrs[i % addrs.len()]))
             .header("x-device-id", device(first + i))
@@ -103,7 +108,8 @@ pub async fn run(ca: &DevCa, devices: usize, requests: usize, concurrency: usize
         ("PostgreSQL, 2 replicas".into(), pg_url(&base, &schema), 2),
         ("PostgreSQL, 3 replicas".into(), pg_url(&base, &schema), 3),
     ];
-    // Every configuration's first contacts are devices no replica saw before.
+    // Every configuration's first contacts are devices no replica saw before; its new devices
+    // come after every registered one.
     let needed = requests * configs.len();
     let registered = devices.max(needed);
     println!(
@@ -113,22 +119,31 @@ pub async fn run(ca: &DevCa, devices: usize, requests: usize, concurrency: usize
     let mut rows = Vec::new();
     let mut registered_in = std::collections::HashSet::new();
     for (k, (name, db, n)) in configs.iter().enumerate() {
-        let servers = replicas(&dir.path().join(format!("config-{k}")), ca, db, *n, OfferMode::Latest).await;
+        // The fleet is registered before the replicas start, as after a deploy.
         if registered_in.insert(db.clone()) {
+            let store = ota_server::store::open(db).await.unwrap();
             let ids: Vec<String> = (0..registered).map(device).collect();
-            servers[0].store.register_devices(&ids, CLASS, 0).await.unwrap();
+            store.register_devices(&ids, CLASS, 0).await.unwrap();
+            store.close().await;
         }
-        // PostgreSQL replicas use their device caches once their heartbeat is stored.
-        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let servers = replicas(&dir.path().join(format!("config-{k}")), ca, db, *n, OfferMode::Latest).await;
+        // PostgreSQL replicas use (and warm) their device caches once their heartbeat is stored.
+        tokio::time::sleep(Duration::from_millis(3_000)).await;
         let addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
         let first_ref = trivial_rps(trivial, concurrency, requests).await;
         let first = checkins(&addrs, concurrency, requests, k * requests).await;
         let repeat_ref = trivial_rps(trivial, concurrency, requests).await;
         let repeat = checkins(&addrs, concurrency, requests, k * requests).await;
+        // Devices nobody registered: each first check-in registers one (an INSERT).
+        let new_ref = trivial_rps(trivial, concurrency, requests).await;
+        let new = checkins(&addrs, concurrency, requests, registered + k * requests).await;
         print(&format!("{name}: first contact"), &first);
         print(&format!("{name}: repeat"), &repeat);
+        print(&format!("{name}: new device, registered"), &new);
         rows.push(Row {
             name: name.clone(),
+            new,
+            new_ref,
             first,
             first_ref,
             repeat,
@@ -139,13 +154,13 @@ pub async fn run(ca: &DevCa, devices: usize, requests: usize, concurrency: usize
         }
     }
     println!(
-        "\n{:<26} {:>12} {:>8} {:>9} {:>12} {:>8} {:>9}",
-        "", "first req/s", "vs ref", "p99 ms", "repeat req/s", "vs ref", "p99 ms"
+        "\n{:<24} {:>11} {:>7} {:>7} {:>12} {:>7} {:>7} {:>9} {:>7} {:>7}",
+        "", "first req/s", "vs ref", "p99 ms", "repeat req/s", "vs ref", "p99 ms", "new req/s", "vs ref", "p99 ms"
     );
     let sqlite_repeat = rows[0].repeat.rps;
     for r in &rows {
         println!(
-            "{:<26} {:>12.0} {:>7.0}% {:>9.2} {:>12.0} {:>7.0}% {:>9.2}   repeat vs SQLite {:.2}×",
+            "{:<24} {:>11.0} {:>6.0}% {:>7.2} {:>12.0} {:>6.0}% {:>7.2} {:>9.0} {:>6.0}% {:>7.2}   repeat vs SQLite {:.2}×",
             r.name,
             r.first.rps,
             100.0 * r.first.rps / r.first_ref,
@@ -153,6 +168,9 @@ pub async fn run(ca: &DevCa, devices: usize, requests: usize, concurrency: usize
             r.repeat.rps,
             100.0 * r.repeat.rps / r.repeat_ref,
             r.repeat.p99.as_secs_f64() * 1e3,
+            r.new.rps,
+            100.0 * r.new.rps / r.new_ref,
+            r.new.p99.as_secs_f64() * 1e3,
             r.repeat.rps / sqlite_repeat,
         );
     }

@@ -107,6 +107,8 @@ pub struct DeviceCache {
     enabled: bool,
     /// Wall-clock ms until which entries may be used (`i64::MAX`: always).
     lease_until: std::sync::atomic::AtomicI64,
+    /// Bumped by every [`DeviceCache::clear`] (a replica warms its cache again after one).
+    generation: std::sync::atomic::AtomicU64,
     entries: Mutex<Entries>,
 }
 
@@ -116,6 +118,7 @@ impl DeviceCache {
         Self {
             enabled,
             lease_until: std::sync::atomic::AtomicI64::new(Millis::MAX),
+            generation: std::sync::atomic::AtomicU64::new(0),
             entries: Mutex::new(Entries::default()),
         }
     }
@@ -125,11 +128,13 @@ impl DeviceCache {
         Self {
             enabled: true,
             lease_until: std::sync::atomic::AtomicI64::new(0),
+            generation: std::sync::atomic::AtomicU64::new(0),
             entries: Mutex::new(Entries::default()),
         }
     }
 
-    fn usable(&self) -> bool {
+    /// Entries may be used now (enabled, and under a lease).
+    pub fn usable(&self) -> bool {
         self.enabled && wall_ms() < self.lease_until.load(std::sync::atomic::Ordering::Acquire)
     }
 
@@ -144,8 +149,14 @@ impl DeviceCache {
         self.clear();
     }
 
+    /// How many times the cache was cleared.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Forgets every entry (and that the cache was complete).
     pub fn clear(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         if let Ok(mut e) = self.entries.lock() {
             e.epoch = e.epoch.wrapping_add(1);
             e.rows.clear();

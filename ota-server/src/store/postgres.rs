@@ -23,7 +23,10 @@ static MIGRATOR: Migrator = sqlx::migrate!("src/store/migrations/postgres");
 /// migrator takes its own lock).
 const MIGRATION_LOCK: i64 = 0x6f74_615f_6d69_6772;
 
-#[derive(Debug)]
+/// Devices beyond which a replica does not warm its cache (it then fills on use).
+const WARM_MAX: i64 = 1_000_000;
+
+#[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
     /// Used under the change feed's lease (another replica may revoke a device at any time:
@@ -77,7 +80,34 @@ impl PgStore {
         Self::migrate(&pool).await?;
         let devices = Arc::new(DeviceCache::leased());
         let feed = PgFeed::start(pool.clone(), schema.as_deref(), devices.clone()).await?;
-        Ok(Self { pool, devices, feed })
+        let store = Self { pool, devices, feed };
+        tokio::spawn(store.clone().keep_warm());
+        Ok(store)
+    }
+
+    /// Once the cache may be used (the feed's lease), and again after every time it was
+    /// cleared (a lost listener), reads every device into it: the first request of a device
+    /// after a replica starts then reads no row either.
+    async fn keep_warm(self) {
+        let mut warmed = None;
+        while !self.pool.is_closed() {
+            let generation = self.devices.generation();
+            if self.devices.usable() && warmed != Some(generation) {
+                let started = std::time::Instant::now();
+                match self.warm_cache(WARM_MAX).await {
+                    Ok(n) => {
+                        warmed = Some(generation);
+                        tracing::info!(
+                            devices = n.unwrap_or(0),
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "device cache warmed"
+                        );
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not warm the device cache; rows are read on use"),
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
     }
 
     /// This replica's end of the change feed.

@@ -51,7 +51,8 @@ impl SqliteStore {
             devices: DeviceCache::new(true),
         };
         store.migrate().await?;
-        // First contact of a known device then reads no row, and of a new one only inserts.
+        // The cache holds every device: first contact of a known device reads no row, and of a
+        // new one only inserts.
         let started = std::time::Instant::now();
         let preloaded = store.preload_devices(PRELOAD_MAX).await?;
         tracing::info!(

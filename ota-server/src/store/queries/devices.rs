@@ -65,23 +65,39 @@ macro_rules! impl_devices {
                     .ok_or(StoreError::Corrupt("device vanished".into()))
             }
 
-            /// Reads every device into the cache and marks it complete, so that a miss needs
-            /// no read (SQLite, the file's only writer, at open; not above the cache's bound).
-            #[allow(dead_code)] // SQLite only: a PostgreSQL replica's cache is leased, never complete
+            /// Reads every device into the cache, a page at a time (a page read while a row
+            /// was invalidated is not cached: those rows are read on use), unless there are
+            /// `max` devices or more (`None`). Returns how many rows were read.
+            pub(crate) async fn warm_cache(&self, max: i64) -> Result<Option<usize>> {
+                const PAGE: i64 = 5_000;
+                if !self.devices.usable() || self.count_devices().await? >= max {
+                    return Ok(None);
+                }
+                let (mut after, mut n) = (String::new(), 0usize);
+                loop {
+                    let epoch = self.devices.epoch();
+                    let page = self.list_devices(PAGE, Some(&after)).await?;
+                    for d in &page {
+                        self.devices.put(epoch, d);
+                    }
+                    n += page.len();
+                    match page.last() {
+                        Some(last) if page.len() == PAGE as usize => after = last.id.clone(),
+                        _ => return Ok(Some(n)),
+                    }
+                }
+            }
+
+            /// Warms the cache and marks it complete, so that a miss needs no read (SQLite, the
+            /// file's only writer, at open, before anything else runs).
+            #[allow(dead_code)] // SQLite only: a PostgreSQL replica's cache is never complete
             pub(crate) async fn preload_devices(&self, max: i64) -> Result<usize> {
-                use futures_util::TryStreamExt as _;
-                if self.count_devices().await? >= max {
-                    return Ok(0);
-                }
                 let epoch = self.devices.epoch();
-                let sql = format!("SELECT {DEVICE_COLS} FROM devices");
-                let mut rows = sqlx::query(&sql).fetch(&self.pool);
-                let mut n = 0usize;
-                while let Some(row) = rows.try_next().await? {
-                    self.devices.put(epoch, &device_row(&row)?);
-                    n += 1;
-                }
-                Ok(if self.devices.mark_complete(epoch) { n } else { 0 })
+                let n = self.warm_cache(max).await?;
+                Ok(match n {
+                    Some(n) if self.devices.mark_complete(epoch) => n,
+                    _ => 0,
+                })
             }
 
             pub(crate) async fn register_devices(&self, ids: &[String], class: &str, now: Millis) -> Result<()> {
