@@ -110,6 +110,16 @@ pub struct DeviceTags {
     pub tags: Vec<String>,
 }
 
+/// `PUT /api/v1/admin/devices/{id}/class`: the class an operator assigns (registering the
+/// device ahead of its first contact if it is new).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DeviceClassAssignment {
+    /// A class the server is configured for (`[[classes]]`).
+    pub class: String,
+}
+
 wire_name! {
     /// What a token may do; each role includes the ones before it.
     pub struct Role;

@@ -27,8 +27,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::admin::{
-    AuditView, CreatedToken, DeviceDetail, DeviceQuery, DeviceTags, DeviceView, NewToken, ReleaseView, AUDIT_PATH,
-    DEVICES_PATH, RELEASES_PATH, TOKENS_PATH,
+    AuditView, CreatedToken, DeviceClassAssignment, DeviceDetail, DeviceQuery, DeviceTags, DeviceView, NewToken,
+    ReleaseView, AUDIT_PATH, DEVICES_PATH, RELEASES_PATH, TOKENS_PATH,
 };
 use crate::rollouts::{FleetView, NewRollout, RolloutAction, RolloutView, FLEET_PATH, ROLLOUTS_PATH};
 use crate::ErrorBody;
@@ -247,6 +247,12 @@ impl AdminClient {
     /// `PUT /api/v1/admin/devices/{id}/tags` (release-manager): replaces the device's tags.
     pub async fn set_device_tags(&self, id: &str, tags: &DeviceTags) -> Result<DeviceView, ClientError> {
         self.call(Method::PUT, DEVICES_PATH, &[id, "tags"], Some(tags)).await
+    }
+
+    /// `PUT /api/v1/admin/devices/{id}/class` (release-manager): assigns the device's class,
+    /// registering it if it is new.
+    pub async fn set_device_class(&self, id: &str, class: &DeviceClassAssignment) -> Result<DeviceView, ClientError> {
+        self.call(Method::PUT, DEVICES_PATH, &[id, "class"], Some(class)).await
     }
 
     /// `POST /api/v1/admin/tokens` (admin): the new token is in the answer, once.

@@ -44,14 +44,16 @@ pub struct RunningImage {
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CheckinRequest {
-    /// Device class name, used only if neither the certificate nor an earlier check-in set it.
+    /// The class the device believes it is, if it says: checked, never used to choose it. The
+    /// class comes from the certificate's subject OU or an operator's assignment; a check-in
+    /// naming another is refused (`device_class_mismatch`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class: Option<String>,
     pub running: RunningImage,
 }
 
 impl CheckinRequest {
-    /// A check-in of a device whose certificate (or an earlier check-in) names its class.
+    /// A check-in (the device's class is its certificate's or an operator's).
     pub fn new(digest_hex: impl Into<String>, version: Option<String>, sequence: u64) -> Self {
         Self {
             class: None,
@@ -63,7 +65,8 @@ impl CheckinRequest {
         }
     }
 
-    /// Names the device's class (for a first check-in without a class in the certificate).
+    /// Says which class the device believes it is (the server refuses a check-in whose class
+    /// is not the device's).
     pub fn with_class(mut self, class: impl Into<String>) -> Self {
         self.class = Some(class.into());
         self

@@ -70,10 +70,15 @@ wire_name! {
     INVALID_DIGEST = "invalid_digest";
     /// 400: `running.sequence` is out of range.
     INVALID_SEQUENCE = "invalid_sequence";
-    /// 400: the first check-in of a device without a class in its certificate must name one.
+    /// 403: the device has no class: its certificate names none (subject OU) and no operator
+    /// assigned one (`PUT /api/v1/admin/devices/{id}/class`). A device never chooses its class.
     DEVICE_CLASS_REQUIRED = "device_class_required";
-    /// 400 (check-in) or 422 (release upload): the device class is not configured.
+    /// 403 (device request: the certificate names a class this server does not serve) or 422
+    /// (release upload, class assignment): the device class is not configured.
     UNKNOWN_DEVICE_CLASS = "unknown_device_class";
+    /// 403: the check-in names a class other than the device's (from its certificate or an
+    /// operator).
+    DEVICE_CLASS_MISMATCH = "device_class_mismatch";
     /// 404: no artifact with that digest.
     ARTIFACT_NOT_FOUND = "artifact_not_found";
     /// 416: the requested range is outside the artifact.

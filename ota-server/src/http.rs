@@ -103,6 +103,7 @@ impl AppState {
     pub fn devices(&self) -> DeviceService {
         DeviceService {
             store: self.store.clone(),
+            classes: self.classes.clone(),
             checkins: self.checkins.clone(),
             clock: self.clock.clone(),
         }
@@ -145,6 +146,7 @@ pub fn router(state: AppState) -> Router {
         .route("/devices/{id}", get(admin::get_device))
         .route("/devices/{id}/revoke", post(admin::revoke))
         .route("/devices/{id}/tags", axum::routing::put(admin::set_tags))
+        .route("/devices/{id}/class", axum::routing::put(admin::set_class))
         .route("/devices/{id}/decommission", post(admin::decommission))
         .route("/rollouts", post(rollouts::create).get(rollouts::list))
         .route("/rollouts/{id}", get(rollouts::get))

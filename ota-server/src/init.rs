@@ -79,6 +79,18 @@ impl DevCa {
 
     /// A device certificate: CN and URI SAN name the device, OU its class.
     pub fn issue_device(&self, id: &str, class: Option<&str>) -> Result<Issued> {
+        // The server refuses every other id at the TLS handshake (`tls::valid_device_id`):
+        // a certificate for one would be useless, and `../x` or `a b` have no place in a URI.
+        anyhow::ensure!(
+            crate::tls::valid_device_id(id),
+            "device id {id:?} is not one the server accepts (1–128 characters of A-Z a-z 0-9 . _ : -)"
+        );
+        if let Some(c) = class {
+            anyhow::ensure!(
+                crate::tls::valid_device_id(c),
+                "device class {c:?} is not a class name (1–128 characters of A-Z a-z 0-9 . _ : -)"
+            );
+        }
         let mut p = CertificateParams::new(Vec::<String>::new())?;
         p.distinguished_name.push(DnType::CommonName, id);
         if let Some(c) = class {

@@ -126,6 +126,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Stores what each device says it runs, its class if it had none, and `last_seen`, in one
     /// transaction (see [`batch::CheckinWriter`]).
     async fn record_checkins(&self, batch: &[CheckinRecord]) -> Result<()>;
+    /// An operator's class assignment: sets the class, registering the device if new.
+    async fn set_device_class(&self, id: &str, class: &str, now: Millis) -> Result<()>;
     /// Replaces the device's tags (valid, sorted, deduplicated by the caller). False if unknown.
     async fn set_device_tags(&self, id: &str, tags: &[String]) -> Result<bool>;
     /// Returns false if the device is unknown.

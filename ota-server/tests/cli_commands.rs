@@ -235,6 +235,31 @@ fn serve_logs_to_stderr_without_colour_codes_when_redirected() {
     assert!(stdout.is_empty(), "logs on stdout:\n{stdout}");
 }
 
+/// Ids the server would refuse at the handshake (path-like, with spaces, too long) get no
+/// certificate: an error with a hint, and no file.
+#[test]
+fn device_cert_for_an_id_the_server_refuses_is_not_issued() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("srv");
+    assert!(init(&dir, "127.0.0.1:18444").status.success());
+    let long = "x".repeat(129);
+    for id in ["../../etc/x", "a b", "", long.as_str(), "dev/0001"] {
+        let out = run(ota_server()
+            .arg("device-cert")
+            .arg("--dir")
+            .arg(&dir)
+            .args(["--id", id, "--out"])
+            .arg(tmp.path().join("bad")));
+        assert_fails(&out, "hint:");
+        assert!(
+            text(&out.stderr).contains("not one the server accepts"),
+            "{id:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!tmp.path().join("bad.key").exists() && !tmp.path().join("bad.pem").exists());
+    }
+}
+
 /// Device private keys are 0600 and never replaced without `--force`; with it, replaced whole.
 #[test]
 fn device_cert_key_is_private_and_never_replaced_without_force() {

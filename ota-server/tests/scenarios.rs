@@ -47,6 +47,7 @@ both_backends!(
     graceful_shutdown_finishes_inflight_download,
     graceful_shutdown_flushes_written_behind_checkins,
     rollout_api_and_tags,
+    class_from_certificate_only,
 );
 
 /// The artifact store behind the `object_store` crate (what replicas would share).

@@ -77,7 +77,7 @@ pub enum Command {
     Release(release::Args),
     /// Create, watch and steer staged rollouts.
     Rollout(rollout::Args),
-    /// List, inspect, tag, revoke and decommission devices.
+    /// List, inspect, tag, classify, revoke and decommission devices.
     Device(device::Args),
     /// Make API tokens.
     Token(token::Args),

@@ -193,7 +193,8 @@ fn hint_for(code: &ErrorCode, status: u16) -> Cow<'static, str> {
         "the bundle is not what was signed for this server: copy it again from the signing machine \
          (`signer release verify` checks it offline); nothing of it was stored"
     } else if *code == ErrorCode::UNKNOWN_DEVICE_CLASS {
-        "the release is for a device class the server is not configured for ([[classes]] in its config)"
+        "the class (of the release, or the one assigned to a device) is not one the server is configured \
+         for: `[[classes]]` in its config lists them"
     } else if *code == ErrorCode::ROLLOUT_EXISTS {
         "the release already has an unfinished rollout: `otactl rollout list` shows it"
     } else if *code == ErrorCode::RELEASE_SUPERSEDED {

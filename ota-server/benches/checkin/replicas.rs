@@ -67,11 +67,12 @@ async fn trivial_rps(trivial: SocketAddr, concurrency: usize, requests: usize) -
 /// Check-ins of devices `first..first + requests`, request `i` to replica `i % n`.
 async fn checkins(addrs: &[SocketAddr], concurrency: usize, requests: usize, first: usize) -> Stats {
     let addrs = addrs.to_vec();
-    // The class is needed by devices registered on this check-in (no certificate names it).
-    let body = CheckinRequest::new("11".repeat(32), Some("1.0.0".into()), 1).with_class(CLASS);
+    let body = CheckinRequest::new("11".repeat(32), Some("1.0.0".into()), 1);
     load(plain_clients(concurrency), requests, move |c, i| {
         c.post(format!("http://{}/api/v1/device/checkin", addrs[i % addrs.len()]))
             .header("x-device-id", device(first + i))
+            // What a certificate's OU says in production (new devices register with it).
+            .header("x-device-class", CLASS)
             .json(&body)
     })
     .await
@@ -220,7 +221,8 @@ async fn pause_propagation(ca: &DevCa, base: &str, schema: &str, dir: &std::path
             let r = client
                 .post(format!("http://{addr}/api/v1/device/checkin"))
                 .header("x-device-id", id)
-                .json(&CheckinRequest::new("22".repeat(32), Some("0.1".into()), 0).with_class(CLASS))
+                .header("x-device-class", CLASS)
+                .json(&CheckinRequest::new("22".repeat(32), Some("0.1".into()), 0))
                 .send()
                 .await
                 .unwrap();

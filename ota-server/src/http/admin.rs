@@ -6,8 +6,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use ota_protocol::admin::{
-    AuditView, CreatedToken, DeviceDetail, DeviceQuery, DeviceState as WireDeviceState, DeviceTags, DeviceView,
-    EventView, NewToken, PatchView, ReleaseView, Role as WireRole,
+    AuditView, CreatedToken, DeviceClassAssignment, DeviceDetail, DeviceQuery, DeviceState as WireDeviceState,
+    DeviceTags, DeviceView, EventView, NewToken, PatchView, ReleaseView, Role as WireRole,
 };
 use ota_protocol::{ErrorBody, ErrorCode};
 
@@ -143,6 +143,23 @@ pub async fn set_tags(
     JsonBody(body): JsonBody<DeviceTags>,
 ) -> Result<Json<DeviceView>, ApiError> {
     let device = state.devices().set_tags(&admin.caller(), &id, body.tags).await?;
+    Ok(Json(DeviceView::from(&device)))
+}
+
+/// Assign a device's class (release-manager), registering the device if it is new. With the
+/// certificate's subject OU, the only source of a device's class: a device never names its own.
+#[utoipa::path(put, path = "/api/v1/admin/devices/{id}/class", tag = "admin", params(("id" = String, Path)),
+    request_body = DeviceClassAssignment,
+    responses((status = 200, body = DeviceView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn set_class(
+    State(state): State<AppState>,
+    admin: AdminAuth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<DeviceClassAssignment>,
+) -> Result<Json<DeviceView>, ApiError> {
+    let device = state.devices().set_class(&admin.caller(), &id, &body.class).await?;
     Ok(Json(DeviceView::from(&device)))
 }
 

@@ -95,8 +95,12 @@ impl From<CheckinError> for ApiError {
             CheckinError::Decommissioned => Self::new(StatusCode::FORBIDDEN, ErrorCode::DEVICE_DECOMMISSIONED, message),
             CheckinError::InvalidDigest => Self::bad_request(ErrorCode::INVALID_DIGEST, message),
             CheckinError::InvalidSequence => Self::bad_request(ErrorCode::INVALID_SEQUENCE, message),
-            CheckinError::UnknownClass => Self::bad_request(ErrorCode::UNKNOWN_DEVICE_CLASS, message),
-            CheckinError::ClassRequired => Self::bad_request(ErrorCode::DEVICE_CLASS_REQUIRED, message),
+            // The class is the device's identity, not a request field: refusals are 403.
+            CheckinError::UnknownClass(_) => Self::new(StatusCode::FORBIDDEN, ErrorCode::UNKNOWN_DEVICE_CLASS, message),
+            CheckinError::ClassRequired => Self::new(StatusCode::FORBIDDEN, ErrorCode::DEVICE_CLASS_REQUIRED, message),
+            CheckinError::ClassMismatch { .. } => {
+                Self::new(StatusCode::FORBIDDEN, ErrorCode::DEVICE_CLASS_MISMATCH, message)
+            }
             CheckinError::Rollout(e) => e.into(),
             CheckinError::Store(e) => e.into(),
             CheckinError::Internal(cause) => Self::internal(cause),
@@ -106,10 +110,16 @@ impl From<CheckinError> for ApiError {
 
 impl From<DeviceError> for ApiError {
     fn from(e: DeviceError) -> Self {
+        let message = e.to_string();
         match e {
             DeviceError::InsufficientRole(needed) => super::auth::insufficient_role(needed),
             DeviceError::NotFound => Self::not_found(ErrorCode::DEVICE_NOT_FOUND, "no such device"),
             DeviceError::InvalidTags => Self::bad_request(ErrorCode::INVALID_TAGS, crate::domain::TAGS_RULE),
+            DeviceError::UnknownClass(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::UNKNOWN_DEVICE_CLASS,
+                message,
+            ),
             DeviceError::Store(e) => e.into(),
         }
     }

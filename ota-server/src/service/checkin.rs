@@ -32,12 +32,18 @@ pub enum CheckinError {
     /// `running.sequence` does not fit the store.
     #[error("sequence out of range")]
     InvalidSequence,
-    /// The class named by the request is not configured.
-    #[error("class is not configured")]
-    UnknownClass,
-    /// The device has no class yet and the request names none.
-    #[error("first check-in must name the class")]
+    /// The certificate names a class this server is not configured for.
+    #[error("the device certificate names class {0:?}, which this server does not serve")]
+    UnknownClass(String),
+    /// Neither the certificate nor an operator gave the device a class.
+    #[error(
+        "the device has no class: its certificate names none (subject OU) and no operator assigned one \
+         (PUT /api/v1/admin/devices/{{id}}/class)"
+    )]
     ClassRequired,
+    /// The check-in names another class than the device's.
+    #[error("the check-in names class {named:?}, but the device is of class {class:?}")]
+    ClassMismatch { named: String, class: String },
     #[error(transparent)]
     Rollout(#[from] RolloutError),
     #[error(transparent)]
@@ -87,13 +93,17 @@ impl CheckinService {
 
     /// The active device `ident` names, registered on first contact.
     pub async fn device(&self, ident: &DeviceIdentity) -> Result<Device, CheckinError> {
+        // A certificate naming a class this server does not serve is refused before anything is
+        // stored: the class comes from the certificate or an operator, never from the device.
+        if let Some(class) = ident.class.as_deref().filter(|c| !self.class_known(c)) {
+            return Err(CheckinError::UnknownClass(class.to_owned()));
+        }
         let device = match self.store.device(&ident.id).await? {
             Some(d) => d,
             None => {
-                let class = ident.class.as_deref().filter(|c| self.class_known(c));
                 let d = self
                     .store
-                    .register_device(&ident.id, class, self.clock.now_ms())
+                    .register_device(&ident.id, ident.class.as_deref(), self.clock.now_ms())
                     .await?;
                 self.metrics.inc("ota_devices_registered_total", &[]);
                 tracing::info!(device = %ident.id, "device registered on first contact");
@@ -124,14 +134,12 @@ impl CheckinService {
         if i64::try_from(running.sequence).is_err() {
             return Err(CheckinError::InvalidSequence);
         }
-        let class = match device.class.clone().or(cert_class.filter(|c| self.class_known(c))) {
-            Some(c) => c,
-            None => match req.class {
-                Some(c) if self.class_known(&c) => c,
-                Some(_) => return Err(CheckinError::UnknownClass),
-                None => return Err(CheckinError::ClassRequired),
-            },
-        };
+        // The device's class: an operator's assignment or the certificate's (checked against
+        // the configured classes in `device`). The request may repeat it, never choose it.
+        let class = device.class.clone().or(cert_class).ok_or(CheckinError::ClassRequired)?;
+        if let Some(named) = req.class.filter(|named| *named != class) {
+            return Err(CheckinError::ClassMismatch { named, class });
+        }
         if device.checkin_changes(&running, &class, now) {
             let record = CheckinRecord {
                 id: device.id.clone(),

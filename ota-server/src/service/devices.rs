@@ -20,6 +20,9 @@ pub enum DeviceError {
     NotFound,
     #[error("{}", TAGS_RULE)]
     InvalidTags,
+    /// The class is not one the server is configured for.
+    #[error("class {0:?} is not configured on this server")]
+    UnknownClass(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -31,6 +34,7 @@ impl DeviceError {
             Self::InsufficientRole(_) => ErrorCode::INSUFFICIENT_ROLE,
             Self::NotFound => ErrorCode::DEVICE_NOT_FOUND,
             Self::InvalidTags => ErrorCode::INVALID_TAGS,
+            Self::UnknownClass(_) => ErrorCode::UNKNOWN_DEVICE_CLASS,
             Self::Store(StoreError::Conflict(code)) => code.clone(),
             Self::Store(_) => ErrorCode::INTERNAL,
         }
@@ -41,6 +45,8 @@ impl DeviceError {
 #[derive(Debug, Clone)]
 pub struct DeviceService {
     pub store: SharedStore,
+    /// The classes this server serves (`[[classes]]`).
+    pub classes: std::sync::Arc<Vec<crate::domain::ingest::ClassRef>>,
     /// Check-ins and status reports written behind.
     pub checkins: CheckinWriter,
     pub clock: SharedClock,
@@ -79,6 +85,28 @@ impl DeviceService {
         }
         .await;
         self.audit(caller, "device.tags", id, &result).await;
+        result
+    }
+
+    /// Assigns a device's class (release-manager), registering the device if it is new: with
+    /// its certificate, the only source of a class (a device never chooses its own); audited
+    /// as `device.class`.
+    pub async fn set_class(&self, caller: &Caller, id: &str, class: &str) -> Result<Device, DeviceError> {
+        let result = async {
+            caller
+                .require(Role::ReleaseManager)
+                .map_err(DeviceError::InsufficientRole)?;
+            if !valid_device_id(id) {
+                return Err(DeviceError::NotFound);
+            }
+            if !self.classes.iter().any(|c| c.name == class) {
+                return Err(DeviceError::UnknownClass(class.to_owned()));
+            }
+            self.store.set_device_class(id, class, self.clock.now_ms()).await?;
+            self.store.device(id).await?.ok_or(DeviceError::NotFound)
+        }
+        .await;
+        self.audit(caller, "device.class", id, &result).await;
         result
     }
 

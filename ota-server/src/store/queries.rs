@@ -103,6 +103,9 @@ macro_rules! impl_store {
                 async fn record_checkins(&self, batch: &[CheckinRecord]) -> Result<()> {
                     $ty::record_checkins(self, batch).await
                 }
+                async fn set_device_class(&self, id: &str, class: &str, now: Millis) -> Result<()> {
+                    $ty::set_device_class(self, id, class, now).await
+                }
                 async fn set_device_tags(&self, id: &str, tags: &[String]) -> Result<bool> {
                     $ty::set_device_tags(self, id, tags).await
                 }

@@ -222,24 +222,7 @@ pub async fn bad_device_input_gets_stable_4xx(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 413);
-    // A device without a class anywhere must name one.
-    let nameless = env.device("dev-noclass", None);
-    let (s, v) = post_json(&nameless, &url, &checkin_body(&"00".repeat(32), 0)).await;
-    assert_eq!((s, code(&v)), (400, "device_class_required"));
-    let (s, v) = post_json(
-        &nameless,
-        &url,
-        &CheckinRequest::new("00".repeat(32), None, 0).with_class("toaster"),
-    )
-    .await;
-    assert_eq!((s, code(&v)), (400, "unknown_device_class"));
-    let (s, _) = post_json(
-        &nameless,
-        &url,
-        &CheckinRequest::new("00".repeat(32), None, 0).with_class("gateway"),
-    )
-    .await;
-    assert_eq!(s, 200);
+
     // Unknown routes and bad status reports.
     let r = dev.get(env.url("/api/v1/nope")).send().await.unwrap();
     assert_eq!(r.status(), 404);
@@ -351,6 +334,67 @@ pub async fn graceful_shutdown_finishes_inflight_download(backend: Backend) {
     env.finish().await;
 }
 
+/// Attack: a device picks its own class (a certificate without OU naming any class in its
+/// check-in, or an OU naming a class the server does not serve, once became another class).
+/// The class comes only from the certificate or from an operator; everything else is refused
+/// with a clear code, and a certificate of an unknown class registers nothing.
+pub async fn class_from_certificate_only(backend: Backend) {
+    let env = Env::new(backend).await;
+    let url = env.url("/api/v1/device/checkin");
+    let store = env.server.as_ref().unwrap().store.clone();
+    // No OU: naming a class (known or not) in the check-in does not give it one.
+    let nameless = env.device("dev-noclass", None);
+    for named in [None, Some("gateway"), Some(CLASS), Some("toaster")] {
+        let mut body = CheckinRequest::new("00".repeat(32), None, 0);
+        if let Some(c) = named {
+            body = body.with_class(c);
+        }
+        let (s, v) = post_json(&nameless, &url, &body).await;
+        assert_eq!((s, code(&v)), (403, "device_class_required"), "{named:?}: {v}");
+    }
+    let d = store.device("dev-noclass").await.unwrap().unwrap();
+    assert_eq!(d.class, None, "registered (an operator can see it) but of no class");
+    // An OU naming a class this server does not serve: refused, and not even registered.
+    let foreign = env.device("dev-foreign", Some("nonexistent-class"));
+    let (s, v) = post_json(&foreign, &url, &checkin_body(&"00".repeat(32), 0).with_class(CLASS)).await;
+    assert_eq!((s, code(&v)), (403, "unknown_device_class"), "{v}");
+    assert!(store.device("dev-foreign").await.unwrap().is_none());
+    // A device with a class cannot switch by naming another.
+    let sensor = env.device("dev-sensor", Some(CLASS));
+    let (s, v) = post_json(&sensor, &url, &checkin_body(&"00".repeat(32), 0).with_class("gateway")).await;
+    assert_eq!((s, code(&v)), (403, "device_class_mismatch"), "{v}");
+    let (s, _) = post_json(&sensor, &url, &checkin_body(&"00".repeat(32), 0).with_class(CLASS)).await;
+    assert_eq!(s, 200, "repeating its own class is fine");
+    // An operator assigns the class-less device one (release-manager, audited): it checks in.
+    let client = env.client();
+    let assign = |class: &str| ota_protocol::admin::DeviceClassAssignment { class: class.into() };
+    let err = client
+        .set_device_class("dev-noclass", &assign("toaster"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("unknown_device_class"), "{err}");
+    let view = client
+        .set_device_class("dev-noclass", &assign("gateway"))
+        .await
+        .unwrap();
+    assert_eq!(view.class.as_deref(), Some("gateway"));
+    let (s, _) = post_json(&nameless, &url, &checkin_body(&"00".repeat(32), 0)).await;
+    assert_eq!(s, 200);
+    // ...or registers a device ahead of its first contact.
+    client.set_device_class("dev-ahead", &assign(CLASS)).await.unwrap();
+    let ahead = env.device("dev-ahead", None);
+    let (s, _) = post_json(&ahead, &url, &checkin_body(&"00".repeat(32), 0)).await;
+    assert_eq!(s, 200);
+    let audit = client.audit().await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "device.class" && a.target == "device:dev-noclass" && a.result == "ok"),
+        "{audit:?}"
+    );
+    env.finish().await;
+}
+
 /// Check-ins are written behind (README "Check-in durability"): not yet in the database when
 /// the device has its answer, committed by a graceful shutdown, seen after the restart. A first
 /// check-in that sets the class is durable before the answer.
@@ -372,10 +416,11 @@ pub async fn graceful_shutdown_flushes_written_behind_checkins(backend: Backend)
         let d = store.device(id).await.unwrap().unwrap();
         assert_eq!(d.running_digest, None, "{id}: written behind, not yet committed");
     }
-    // No class in the certificate: the class named by the first check-in is committed at once
-    // (with everything pending before it).
-    let body = CheckinRequest::new("44".repeat(32), None, 4).with_class(CLASS);
-    assert_eq!(post_json(&env.device("dev-nc", None), &url, &body).await.0, 200);
+    // Registered without a class (its first certificate had no OU), then a certificate with
+    // one: that class is committed at once (with everything pending before it).
+    let body = CheckinRequest::new("44".repeat(32), None, 4);
+    assert_eq!(post_json(&env.device("dev-nc", None), &url, &body).await.0, 403);
+    assert_eq!(post_json(&env.device("dev-nc", Some(CLASS)), &url, &body).await.0, 200);
     let d = store.device("dev-nc").await.unwrap().unwrap();
     assert_eq!(d.class.as_deref(), Some(CLASS), "class is durable before the answer");
     assert_eq!(d.running_sequence, Some(4));

@@ -1,6 +1,6 @@
-//! `otactl device list|show|revoke|decommission|tag`.
+//! `otactl device list|show|revoke|decommission|tag|class`.
 
-use ota_protocol::admin::{DeviceQuery, DeviceState, DeviceTags, DeviceView};
+use ota_protocol::admin::{DeviceClassAssignment, DeviceQuery, DeviceState, DeviceTags, DeviceView};
 
 use super::{split_list, Context};
 use crate::error::Result;
@@ -15,6 +15,7 @@ Examples:
   otactl device list --class sensor-v2 --state active
   otactl device show dev-0001
   otactl device tag dev-0001 --tags beta,lab
+  otactl device class dev-0002 sensor-v2
   otactl device revoke dev-0001
 
 A device registers at its first check-in (mutual TLS with a certificate from the fleet CA); its id
@@ -58,6 +59,25 @@ Examples:
   otactl device tag dev-0001 --tags beta,lab
   otactl device tag dev-0001 --tags ''        # removes every tag")]
     Tag(TagArgs),
+    /// Assign a device's class, registering it if new (release-manager).
+    #[command(after_help = "\
+Examples:
+  otactl device class dev-0001 sensor-v2
+
+A device's class comes from its certificate's subject OU, or from this command for certificates
+without one; a device never chooses its class. The class must be one the server is configured
+for (422 unknown_device_class otherwise).")]
+    Class(ClassArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ClassArgs {
+    /// Device id (registered if new).
+    #[arg(value_name = "ID")]
+    id: String,
+    /// A class of the server's configuration (`[[classes]]`).
+    #[arg(value_name = "CLASS")]
+    class: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -100,13 +120,18 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
             };
             ("tagged", client.set_device_tags(&a.id, &tags).await?)
         }
+        Sub::Class(a) => {
+            let class = DeviceClassAssignment { class: a.class };
+            ("assigned a class", client.set_device_class(&a.id, &class).await?)
+        }
     };
     if ctx.json {
         return output::json(&device);
     }
     output::line(&format!(
-        "device {} {verb}: state {}, tags [{}]",
+        "device {} {verb}: class {}, state {}, tags [{}]",
         device.id,
+        device.class.as_deref().unwrap_or("-"),
         device.state,
         device.tags.join(",")
     ));

@@ -64,7 +64,9 @@ fn device_list_show_tag_and_revoke_after_a_checkin_over_mutual_tls() {
 
     let revoked = run(&mut s.otactl(), &["device", "revoke", "dev-0001"]).ok();
     assert!(
-        revoked.stdout.starts_with("device dev-0001 revoked: state revoked"),
+        revoked
+            .stdout
+            .starts_with(&format!("device dev-0001 revoked: class {CLASS}, state revoked")),
         "{revoked:?}"
     );
     let (status, answer) = s.checkin(&device, &v1, "1.0.0", 1);
@@ -95,4 +97,23 @@ fn device_list_show_tag_and_revoke_after_a_checkin_over_mutual_tls() {
     assert_eq!(gone["state"], "decommissioned");
     let fleet = run(&mut s.otactl(), &["fleet", "--json"]).ok().json();
     assert_eq!(fleet["devices"], 0);
+}
+
+/// `otactl device class`: registers a device ahead with its class (its certificate names none),
+/// which then checks in as that class; an unknown class is refused with its code.
+#[test]
+fn device_class_assigned_by_an_operator() {
+    let s = Server::start();
+    let out = run(&mut s.otactl(), &["device", "class", "dev-0042", CLASS]).ok();
+    assert!(
+        out.stdout.starts_with(&format!(
+            "device dev-0042 assigned a class: class {CLASS}, state active"
+        )),
+        "{out:?}"
+    );
+    run(&mut s.otactl(), &["device", "class", "dev-0042", "toaster"]).fails(1, "error: unknown_device_class: ");
+    let shown = run(&mut s.otactl(), &["device", "show", "dev-0042", "--json"])
+        .ok()
+        .json();
+    assert_eq!(shown["device"]["class"], CLASS);
 }

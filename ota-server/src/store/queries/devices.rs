@@ -133,6 +133,25 @@ macro_rules! impl_devices {
                 Ok(())
             }
 
+            /// Sets the device's class, registering it (active) if it is new.
+            pub(crate) async fn set_device_class(&self, id: &str, class: &str, now: Millis) -> Result<()> {
+                let sql = $sql(
+                    "INSERT INTO devices (id, class, state, registered_ms, last_seen_ms) \
+                     VALUES (?, ?, 'active', ?, 0) ON CONFLICT (id) DO UPDATE SET class = excluded.class",
+                );
+                self.devices.forget(id);
+                sqlx::query(&sql)
+                    .bind(id)
+                    .bind(class)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                self.devices.forget(id);
+                // Every replica drops its cached row before this returns (store/feed.rs).
+                self.device_changed(id).await?;
+                Ok(())
+            }
+
             pub(crate) async fn set_device_tags(&self, id: &str, tags: &[String]) -> Result<bool> {
                 let sql = $sql("UPDATE devices SET tags = ? WHERE id = ?");
                 self.devices.forget(id);
