@@ -20,7 +20,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
-use crate::domain::Sha256;
+use crate::domain::{Millis, Sha256};
 
 /// A stream of artifact bytes.
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
@@ -36,6 +36,24 @@ pub trait ArtifactStore: Send + Sync + std::fmt::Debug {
     async fn get_range(&self, digest: &Sha256, start: u64, end: u64) -> io::Result<ByteStream>;
     /// Removes an artifact (cleanup after a failed ingest).
     async fn remove(&self, digest: &Sha256) -> io::Result<()>;
+    /// Every stored artifact with its last-modified time (Unix ms), for the orphan sweep.
+    async fn list(&self) -> io::Result<Vec<(Sha256, Millis)>>;
+}
+
+/// Whether the stored artifact's bytes hash to `digest` (streamed, never whole in memory).
+/// A file found at a digest path is only adopted after this check: it may have been planted.
+pub async fn holds_digest(store: &dyn ArtifactStore, digest: &Sha256) -> io::Result<bool> {
+    use futures_util::StreamExt as _;
+    use sha2::Digest as _;
+    let Some(len) = store.len(digest).await? else {
+        return Ok(false);
+    };
+    let mut stream = store.get_range(digest, 0, len).await?;
+    let mut hasher = sha2::Sha256::new();
+    while let Some(chunk) = stream.next().await {
+        hasher.update(&chunk?);
+    }
+    Ok(Sha256(hasher.finalize().into()) == *digest)
 }
 
 /// Why an artifact store could not be opened (the message says what to change).
@@ -199,6 +217,33 @@ impl ArtifactStore for LocalFs {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
+    }
+
+    async fn list(&self) -> io::Result<Vec<(Sha256, Millis)>> {
+        let root = self.root.join("sha256");
+        tokio::task::spawn_blocking(move || -> io::Result<Vec<(Sha256, Millis)>> {
+            let mut out = Vec::new();
+            for dir in std::fs::read_dir(&root)? {
+                let dir = dir?;
+                if !dir.file_type()?.is_dir() {
+                    continue;
+                }
+                for file in std::fs::read_dir(dir.path())? {
+                    let file = file?;
+                    let Some(digest) = file.file_name().to_str().and_then(Sha256::parse_hex) else {
+                        continue;
+                    };
+                    let modified = file.metadata()?.modified()?;
+                    let ms = modified
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX));
+                    out.push((digest, ms));
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(io::Error::other)?
     }
 }
 

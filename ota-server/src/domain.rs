@@ -176,6 +176,12 @@ pub struct Release {
 pub const LAST_SEEN_RESOLUTION_MS: Millis = 30_000;
 
 impl Device {
+    /// The device's class: an operator's assignment, else the one its certificate names
+    /// (`cert_class`). Never one the device chose (issue 15: class from certificate only).
+    pub fn class_with<'a>(&'a self, cert_class: Option<&'a str>) -> Option<&'a str> {
+        self.class.as_deref().or(cert_class)
+    }
+
     /// Whether a check-in reporting `running` (and `class`) at `now` changes the stored record.
     pub fn checkin_changes(&self, running: &offer::Running, class: &str, now: Millis) -> bool {
         self.running_digest != Some(running.digest)

@@ -178,6 +178,16 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
         checkins: checkins.clone(),
         latest: Arc::new(LatestReleases::default()),
     };
+    // Artifacts a crash left without a release are removed in the background (their bytes are
+    // never served: downloads need a release that references them).
+    let ingest = state.ingest();
+    let swept_at = clock.now_ms();
+    tokio::spawn(async move {
+        match ingest.sweep_orphans(swept_at).await {
+            Ok(n) => tracing::info!(removed = n, "orphan artifact sweep done"),
+            Err(e) => tracing::warn!(error = %e, "orphan artifact sweep failed"),
+        }
+    });
     let app = router(state);
     let listener = TcpListener::bind(config.listen)
         .await

@@ -148,8 +148,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn latest_release(&self, class_name: &str) -> Result<Option<Release>>;
     async fn release(&self, id: i64) -> Result<Option<Release>>;
     async fn list_releases(&self) -> Result<Vec<Release>>;
-    /// Whether any release references this artifact (downloads serve only those).
-    async fn artifact_known(&self, digest: &Sha256) -> Result<bool>;
+    /// Whether a release (of `class`, or of any class for `None`) references this artifact:
+    /// a device downloads only the artifacts of its class's releases.
+    async fn artifact_known(&self, digest: &Sha256, class: Option<&str>) -> Result<bool>;
 
     /// Creates a rollout (its engine state serialised beside it, version 0); returns its id.
     async fn insert_rollout(&self, release_id: i64, name: &str, rollout: &Rollout, now: Millis) -> Result<i64>;

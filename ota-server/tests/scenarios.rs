@@ -48,6 +48,9 @@ both_backends!(
     graceful_shutdown_flushes_written_behind_checkins,
     rollout_api_and_tags,
     class_from_certificate_only,
+    cross_class_download,
+    planted_artifact,
+    orphans_after_crash,
 );
 
 /// The artifact store behind the `object_store` crate (what replicas would share).
@@ -68,5 +71,15 @@ mod sqlite_object_store {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn restart_keeps_state() {
         cases::restart_keeps_state(SqliteObjectStore).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn planted_artifact() {
+        cases::planted_artifact(SqliteObjectStore).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn orphans_after_crash() {
+        cases::orphans_after_crash(SqliteObjectStore).await
     }
 }

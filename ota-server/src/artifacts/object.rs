@@ -13,7 +13,7 @@ use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt as _, Write
 use tokio::io::AsyncReadExt as _;
 
 use super::{ArtifactStore, ByteStream};
-use crate::domain::Sha256;
+use crate::domain::{Millis, Sha256};
 
 const CHUNK: usize = 1024 * 1024;
 
@@ -95,6 +95,22 @@ impl ArtifactStore for ObjectArtifacts {
             Err(e) if !not_found(&e) => Err(e.into()),
             _ => Ok(()),
         }
+    }
+
+    async fn list(&self) -> io::Result<Vec<(Sha256, Millis)>> {
+        let prefix = if self.prefix.is_empty() {
+            ObjectPath::from("sha256")
+        } else {
+            ObjectPath::from(format!("{}/sha256", self.prefix))
+        };
+        let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await?;
+        Ok(metas
+            .into_iter()
+            .filter_map(|m| {
+                let digest = m.location.filename().and_then(Sha256::parse_hex)?;
+                Some((digest, m.last_modified.timestamp_millis()))
+            })
+            .collect())
     }
 }
 

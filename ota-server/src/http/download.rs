@@ -72,20 +72,25 @@ fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Download an artifact (image, patch or envelope) by SHA-256.
+/// Download an artifact (image, patch or envelope) of a release of the device's class, by SHA-256.
 #[utoipa::path(get, path = "/api/v1/device/artifacts/{digest}", tag = "device",
     params(("digest" = String, Path, description = "SHA-256 hex")),
     responses((status = 200), (status = 206), (status = 304), (status = 404, body = ErrorBody),
         (status = 416, body = ErrorBody)))]
 pub async fn artifact(
     State(state): State<AppState>,
-    _auth: DeviceAuth,
+    auth: DeviceAuth,
     Path(digest): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let not_found = || ApiError::not_found(ErrorCode::ARTIFACT_NOT_FOUND, "no such artifact");
     let digest = Sha256::parse_hex(&digest).ok_or_else(not_found)?;
-    if !state.store.artifact_known(&digest).await? {
+    // A device is served only the artifacts of its class's releases (threat model: "Device and
+    // admin API", cross-class download); another class's artifact is as unknown as a random digest.
+    let Some(class) = auth.device.class_with(auth.cert_class.as_deref()) else {
+        return Err(not_found());
+    };
+    if !state.store.artifact_known(&digest, Some(class)).await? {
         return Err(not_found());
     }
     let len = state

@@ -136,7 +136,10 @@ impl CheckinService {
         }
         // The device's class: an operator's assignment or the certificate's (checked against
         // the configured classes in `device`). The request may repeat it, never choose it.
-        let class = device.class.clone().or(cert_class).ok_or(CheckinError::ClassRequired)?;
+        let class = device
+            .class_with(cert_class.as_deref())
+            .ok_or(CheckinError::ClassRequired)?
+            .to_owned();
         if let Some(named) = req.class.filter(|named| *named != class) {
             return Err(CheckinError::ClassMismatch { named, class });
         }

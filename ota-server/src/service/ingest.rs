@@ -10,11 +10,15 @@ use std::sync::Arc;
 use device_verifier::flash::{FlashError, FlashRead};
 use ota_protocol::ErrorCode;
 
-use crate::artifacts::ArtifactStore;
+use crate::artifacts::{holds_digest, ArtifactStore};
 use crate::domain::ingest::{Bundle, Rejection, ReleaseVerifier, StagedArtifact};
-use crate::domain::{Release, Sha256, SharedClock};
+use crate::domain::{Millis, Release, Sha256, SharedClock};
 use crate::store::cache::LatestReleases;
 use crate::store::{SharedStore, StoreError};
+
+/// How old an unreferenced artifact must be before the start-up sweep removes it (1 hour:
+/// far longer than any ingest takes between moving its artifacts and recording its release).
+pub const ORPHAN_GRACE_MS: Millis = 60 * 60 * 1000;
 
 /// A staged file; deleted when dropped unless moved into the artifact store.
 #[derive(Debug)]
@@ -127,6 +131,15 @@ impl IngestService {
         let mut all = vec![&envelope, &upload.image];
         all.extend(upload.patches.iter());
         for staged in all {
+            // A file already at the digest path is adopted only if it hashes to that digest;
+            // anything else (planted, or torn) is replaced by the verified staged file.
+            match self.replace_unless_genuine(&staged.artifact.digest).await {
+                Ok(()) => {}
+                Err(e) => {
+                    self.remove(&created).await;
+                    return Err(internal(e));
+                }
+            }
             match self.artifacts.put(&staged.artifact.digest, &staged.artifact.path).await {
                 Ok(true) => created.push(staged.artifact.digest),
                 Ok(false) => {}
@@ -152,6 +165,32 @@ impl IngestService {
         }
     }
 
+    /// Removes what is stored at `digest` unless its bytes hash to it.
+    async fn replace_unless_genuine(&self, digest: &Sha256) -> std::io::Result<()> {
+        if self.artifacts.len(digest).await?.is_none() || holds_digest(self.artifacts.as_ref(), digest).await? {
+            return Ok(());
+        }
+        tracing::warn!(%digest, "a stored file at this digest does not hash to it: replaced by the verified upload");
+        self.artifacts.remove(digest).await
+    }
+
+    /// Removes artifacts no release references that were last modified before
+    /// `now - ORPHAN_GRACE_MS`: what a crash between moving an upload's artifacts into the
+    /// store and recording its release leaves behind. The grace keeps the artifacts of an
+    /// ingest in flight on another replica. Returns how many were removed.
+    pub async fn sweep_orphans(&self, now: Millis) -> Result<usize, IngestError> {
+        let mut removed = 0;
+        for (digest, modified) in self.artifacts.list().await.map_err(internal)? {
+            if modified > now.saturating_sub(ORPHAN_GRACE_MS) || self.store.artifact_known(&digest, None).await? {
+                continue;
+            }
+            self.artifacts.remove(&digest).await.map_err(internal)?;
+            tracing::info!(%digest, "removed an orphan artifact (no release references it)");
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// Stages bytes held in memory (the envelope) like an uploaded file.
     fn stage_bytes(&self, bytes: &[u8], name: &str) -> Result<Staged, IngestError> {
         let mut tmp = tempfile::Builder::new()
@@ -174,7 +213,7 @@ impl IngestService {
     async fn remove(&self, digests: &[Sha256]) {
         for d in digests {
             // A concurrent ingest may have recorded a release that shares this artifact.
-            if self.store.artifact_known(d).await.unwrap_or(true) {
+            if self.store.artifact_known(d, None).await.unwrap_or(true) {
                 continue;
             }
             if let Err(e) = self.artifacts.remove(d).await {

@@ -142,8 +142,8 @@ macro_rules! impl_store {
                 async fn list_releases(&self) -> Result<Vec<Release>> {
                     $ty::list_releases(self).await
                 }
-                async fn artifact_known(&self, digest: &Sha256) -> Result<bool> {
-                    $ty::artifact_known(self, digest).await
+                async fn artifact_known(&self, digest: &Sha256, class: Option<&str>) -> Result<bool> {
+                    $ty::artifact_known(self, digest, class).await
                 }
                 async fn insert_rollout(
                     &self,

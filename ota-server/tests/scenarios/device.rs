@@ -395,6 +395,61 @@ pub async fn class_from_certificate_only(backend: Backend) {
     env.finish().await;
 }
 
+/// Attack: a device downloads another class's firmware (or patch, or envelope) by its SHA-256.
+/// A device is served only the artifacts of its class's releases; any other digest is 404,
+/// exactly as an unknown one.
+pub async fn cross_class_download(backend: Backend) {
+    let env = Env::new(backend).await;
+    let sensor_image = bundles::signed_image(4096, 41, true);
+    let sensor = bundles::release_with_patch(sensor_image.clone(), bundles::signed_image(4096, 40, true), 1);
+    let (s, v) = env.upload(&Upload::of(&sensor)).await;
+    assert_eq!(s, 201, "{v}");
+    let gateway_image = bundles::signed_image(4096, 42, true);
+    let gateway = bundles::release_with(gateway_image.clone(), 1, "gateway", vec![], &bundles::manifest_key());
+    let (s, v) = env.upload(&Upload::of(&gateway)).await;
+    assert_eq!(s, 201, "{v}");
+    let artifact = |hex: &str| env.url(&format!("/api/v1/device/artifacts/{hex}"));
+    let sensor_artifacts = [
+        sha256_hex(&sensor_image),
+        sha256_hex(&sensor.envelope),
+        sha256_hex(&sensor.patches[0].1),
+    ];
+    let gw = env.device("dev-gw", Some("gateway"));
+    for hex in &sensor_artifacts {
+        let r = gw.get(artifact(hex)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "a gateway must not get sensor artifact {hex}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(code(&v), "artifact_not_found");
+    }
+    let r = gw.get(artifact(&sha256_hex(&gateway_image))).send().await.unwrap();
+    assert_eq!(r.status(), 200, "its own class's image");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), gateway_image.as_slice());
+    let sn = env.device("dev-sn", Some(CLASS));
+    for hex in &sensor_artifacts {
+        assert_eq!(sn.get(artifact(hex)).send().await.unwrap().status(), 200, "{hex}");
+    }
+    assert_eq!(
+        sn.get(artifact(&sha256_hex(&gateway_image)))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    // A device of no class gets nothing.
+    let nameless = env.device("dev-nameless", None);
+    assert_eq!(
+        nameless
+            .get(artifact(&sensor_artifacts[0]))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    env.finish().await;
+}
+
 /// Check-ins are written behind (README "Check-in durability"): not yet in the database when
 /// the device has its answer, committed by a graceful shutdown, seen after the restart. A first
 /// check-in that sets the class is durable before the answer.

@@ -314,3 +314,103 @@ pub async fn rollback_sequence_refused(backend: Backend) {
     assert_eq!(env.upload(&Upload::of(&bundles::release(v1, 6))).await.0, 201);
     env.finish().await;
 }
+
+/// Where the backend keeps the artifact with this digest (hex).
+fn artifact_file(env: &Env, backend: Backend, hex: &str) -> std::path::PathBuf {
+    if backend == Backend::SqliteObjectStore {
+        env.data_dir().join("../objects/sha256").join(hex)
+    } else {
+        env.data_dir().join("artifacts/sha256").join(&hex[..2]).join(hex)
+    }
+}
+
+/// Attack: a file planted at the digest path of a release's image before it is uploaded (by
+/// whoever can write the artifact directory) was adopted and served. Ingest now re-hashes a
+/// file it finds there and replaces it with the verified upload unless it matches.
+pub async fn planted_artifact(backend: Backend) {
+    let env = Env::new(backend).await;
+    let image = bundles::signed_image(8192, 51, true);
+    let hex = sha256_hex(&image);
+    let planted = artifact_file(&env, backend, &hex);
+    std::fs::create_dir_all(planted.parent().unwrap()).unwrap();
+    std::fs::write(&planted, b"planted: not the signed image").unwrap();
+    let (s, v) = env.upload(&Upload::of(&bundles::release(image.clone(), 1))).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(std::fs::read(&planted).unwrap(), image, "the planted file was replaced");
+    let dev = env.device("dev-planted", Some(CLASS));
+    let r = dev
+        .get(env.url(&format!("/api/v1/device/artifacts/{hex}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        image.as_slice(),
+        "the device gets the signed image"
+    );
+    // A genuine file already there (the same artifact in another release) is adopted as is.
+    let (s, v) = env.upload(&Upload::of(&bundles::release(image.clone(), 2))).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(std::fs::read(&planted).unwrap(), image);
+    env.finish().await;
+}
+
+/// A crash between moving an upload's artifacts into the store and recording its release
+/// leaves artifacts no release references (here: such files, last modified two hours ago).
+/// The next start removes them and keeps every referenced artifact and every recent one (an
+/// ingest in flight on another replica).
+pub async fn orphans_after_crash(backend: Backend) {
+    let mut env = Env::new(backend).await;
+    let image = bundles::signed_image(4096, 61, true);
+    let (s, v) = env.upload(&Upload::of(&bundles::release(image.clone(), 1))).await;
+    assert_eq!(s, 201, "{v}");
+    let kept = artifact_file(&env, backend, &sha256_hex(&image));
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 3600);
+    let plant = |bytes: &[u8], modified: std::time::SystemTime| {
+        let path = artifact_file(&env, backend, &sha256_hex(bytes));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+        path
+    };
+    let orphan = plant(b"image of a release whose insert never happened", two_hours_ago);
+    let in_flight = plant(
+        b"image of an ingest still running elsewhere",
+        std::time::SystemTime::now(),
+    );
+    std::fs::File::options()
+        .write(true)
+        .open(&kept)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    env.restart().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while orphan.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!orphan.exists(), "the orphan is removed at start");
+    assert!(in_flight.exists(), "a recent unreferenced artifact is kept");
+    assert_eq!(std::fs::read(&kept).unwrap(), image, "a referenced artifact is kept");
+    let dev = env.device("dev-orphans", Some(CLASS));
+    let (s, offer) = post_json(
+        &dev,
+        &env.url("/api/v1/device/checkin"),
+        &checkin_body(&"00".repeat(32), 0),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let r = dev
+        .get(env.url(offer["update"]["image"]["url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    env.finish().await;
+}

@@ -159,18 +159,33 @@ macro_rules! impl_releases {
                 Ok(out)
             }
 
-            pub(crate) async fn artifact_known(&self, d: &Sha256) -> Result<bool> {
-                let sql = $sql(
-                    "SELECT 1 AS k FROM releases WHERE image_digest = ? OR envelope_digest = ? \
-                     UNION ALL SELECT 1 AS k FROM release_patches WHERE digest = ? LIMIT 1",
-                );
+            pub(crate) async fn artifact_known(&self, d: &Sha256, class: Option<&str>) -> Result<bool> {
                 let hex = d.hex();
-                let row = sqlx::query(&sql)
-                    .bind(&hex)
-                    .bind(&hex)
-                    .bind(&hex)
-                    .fetch_optional(&self.pool)
-                    .await?;
+                let row = match class {
+                    None => {
+                        let sql = $sql(
+                            "SELECT 1 AS k FROM releases WHERE image_digest = ? OR envelope_digest = ? \
+                             UNION ALL SELECT 1 AS k FROM release_patches WHERE digest = ? LIMIT 1",
+                        );
+                        sqlx::query(&sql).bind(&hex).bind(&hex).bind(&hex).fetch_optional(&self.pool).await?
+                    }
+                    Some(class) => {
+                        let sql = $sql(
+                            "SELECT 1 AS k FROM releases \
+                             WHERE class_name = ? AND (image_digest = ? OR envelope_digest = ?) \
+                             UNION ALL SELECT 1 AS k FROM release_patches p JOIN releases r ON r.id = p.release_id \
+                             WHERE p.digest = ? AND r.class_name = ? LIMIT 1",
+                        );
+                        sqlx::query(&sql)
+                            .bind(class)
+                            .bind(&hex)
+                            .bind(&hex)
+                            .bind(&hex)
+                            .bind(class)
+                            .fetch_optional(&self.pool)
+                            .await?
+                    }
+                };
                 Ok(row.is_some())
             }
         }
