@@ -95,6 +95,16 @@ pub struct Limits {
     /// Check-ins are written behind: pending "last seen / running image" updates are committed
     /// at least this often (milliseconds). A crash loses at most this window of them.
     pub checkin_flush_ms: u64,
+    /// Status reports a device may burst before being rate limited (an update sends about 7).
+    pub report_burst: u32,
+    /// Sustained status reports per second per device.
+    pub report_per_second: f64,
+    /// Status history kept per device: the newest this many events.
+    pub history_per_device: u32,
+    /// Status history older than this many days is deleted.
+    pub history_retention_days: u32,
+    /// How often history is pruned in the background (milliseconds).
+    pub history_prune_ms: u64,
 }
 
 impl Default for Limits {
@@ -105,6 +115,11 @@ impl Default for Limits {
             checkin_burst: 10,
             checkin_per_second: 1.0,
             checkin_flush_ms: 10,
+            report_burst: 30,
+            report_per_second: 1.0,
+            history_per_device: 1000,
+            history_retention_days: 90,
+            history_prune_ms: 60_000,
         }
     }
 }

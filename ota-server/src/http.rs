@@ -58,6 +58,8 @@ pub struct AppState {
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<RateLimiter>,
+    /// Status reports per device (separate from check-ins: an update sends several at once).
+    pub report_limiter: Arc<RateLimiter>,
     pub classes: Arc<Vec<ClassRef>>,
     pub limits: Limits,
     pub dev_insecure_http: bool,

@@ -171,6 +171,10 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
             config.limits.checkin_burst,
             config.limits.checkin_per_second,
         )),
+        report_limiter: Arc::new(RateLimiter::new(
+            config.limits.report_burst,
+            config.limits.report_per_second,
+        )),
         classes: Arc::new(classes(&config)),
         limits: config.limits.clone(),
         dev_insecure_http: config.dev_insecure_http,
@@ -194,6 +198,13 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
+    tokio::spawn(history_pruner(
+        store.clone(),
+        config.limits.clone(),
+        clock.clone(),
+        metrics.clone(),
+        stopped.clone(),
+    ));
     tokio::spawn(rollout_timer(rollouts.clone(), clock, stopped.clone()));
     let task = tokio::spawn(accept_loop(listener, tls, app, stopped));
     tracing::info!(%addr, backend = store.backend(), "ota-server listening");
@@ -210,6 +221,39 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
 
 /// How often rollout gates are re-evaluated without device traffic (soak time, new devices).
 const ROLLOUT_TICK: Duration = Duration::from_millis(500);
+
+/// Bounds the status history (issue 15, report flood): every `history_prune_ms`, deletes
+/// events older than the retention period and all but each device's newest
+/// `history_per_device`. Every replica may run it; the deletes are idempotent.
+async fn history_pruner(
+    store: SharedStore,
+    limits: crate::config::Limits,
+    clock: SharedClock,
+    metrics: Arc<Metrics>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(Duration::from_millis(limits.history_prune_ms.max(10)));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let retention_ms = crate::domain::Millis::from(limits.history_retention_days) * 24 * 3600 * 1000;
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            _ = every.tick() => {}
+        }
+        let before = clock.now_ms().saturating_sub(retention_ms);
+        match store
+            .prune_device_events(i64::from(limits.history_per_device), before)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => {
+                metrics.add("ota_history_pruned_total", &[], n);
+                tracing::info!(deleted = n, "status history pruned");
+            }
+            Err(e) => tracing::warn!(error = %e, "pruning status history failed; retrying later"),
+        }
+    }
+}
 
 async fn rollout_timer(
     rollouts: std::sync::Arc<RolloutService>,

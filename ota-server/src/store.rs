@@ -139,6 +139,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// becomes its last event's (see [`batch::CheckinWriter::record_event`]).
     async fn record_events(&self, events: &[(String, DeviceEvent)]) -> Result<()>;
     async fn device_events(&self, id: &str, limit: i64) -> Result<Vec<DeviceEvent>>;
+    /// Deletes status history older than `before_ms` and all but the newest `keep_per_device`
+    /// events of each device; returns how many rows went.
+    async fn prune_device_events(&self, keep_per_device: i64, before_ms: Millis) -> Result<u64>;
 
     /// Highest sequence number stored for the class (0 if none).
     async fn max_sequence(&self, class_id: &str) -> Result<u64>;

@@ -51,6 +51,7 @@ both_backends!(
     cross_class_download,
     planted_artifact,
     orphans_after_crash,
+    report_flood,
 );
 
 /// The artifact store behind the `object_store` crate (what replicas would share).

@@ -33,16 +33,7 @@ pub async fn checkin(
     let now = state.clock.now_ms();
     if let Err(retry) = state.limiter.check(&auth.device.id, now) {
         state.metrics.inc("ota_checkins_total", &[("result", "rate_limited")]);
-        let mut r = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::RATE_LIMITED,
-            "check-in rate exceeded",
-        )
-        .into_response();
-        if let Ok(v) = retry.to_string().parse() {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return Ok(r);
+        return Ok(rate_limited("check-in rate exceeded", retry));
     }
     let response = match state.checkin().checkin(&auth.device, auth.cert_class, req, now).await? {
         CheckinAnswer::NoUpdate(reason) => CheckinResponse::no_update(reason),
@@ -72,15 +63,33 @@ pub async fn checkin(
     Ok(axum::Json(response).into_response())
 }
 
-/// Report update progress.
+/// 429 with `Retry-After` (seconds).
+fn rate_limited(message: &'static str, retry_after_s: u64) -> Response {
+    let mut r = ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RATE_LIMITED, message).into_response();
+    if let Ok(v) = retry_after_s.to_string().parse() {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// Report update progress. Rate limited per device (`report_burst`, `report_per_second`); the
+/// history it writes is bounded per device and by age (`history_per_device`,
+/// `history_retention_days`).
 #[utoipa::path(post, path = "/api/v1/device/status", tag = "device", request_body = StatusReport,
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn status(
     State(state): State<AppState>,
     auth: DeviceAuth,
     JsonBody(report): JsonBody<StatusReport>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
+    // A report flood (one certificate writing history as fast as it can) is cut here.
+    if let Err(retry) = state.report_limiter.check(&auth.device.id, state.clock.now_ms()) {
+        state
+            .metrics
+            .inc("ota_status_reports_total", &[("status", "rate_limited")]);
+        return Ok(rate_limited("status report rate exceeded", retry));
+    }
     state.checkin().report(&auth.device.id, &report).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

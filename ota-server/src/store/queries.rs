@@ -127,6 +127,9 @@ macro_rules! impl_store {
                 async fn device_events(&self, id: &str, limit: i64) -> Result<Vec<DeviceEvent>> {
                     $ty::device_events(self, id, limit).await
                 }
+                async fn prune_device_events(&self, keep_per_device: i64, before_ms: Millis) -> Result<u64> {
+                    $ty::prune_device_events(self, keep_per_device, before_ms).await
+                }
                 async fn max_sequence(&self, class_id: &str) -> Result<u64> {
                     $ty::max_sequence(self, class_id).await
                 }

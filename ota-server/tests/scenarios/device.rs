@@ -209,10 +209,11 @@ pub async fn bad_device_input_gets_stable_4xx(backend: Backend) {
         let v: Value = r.json().await.unwrap();
         assert_eq!(code(&v), want, "{body}");
     }
-    // Oversized JSON body.
+    // Oversized JSON body (just over the 64 KiB limit: small enough that the whole body is
+    // written before the server's early 413 closes the connection, so no broken pipe).
     let big = format!(
         r#"{{"class": "{}", "running": {{"digest": "00", "sequence": 0}}}}"#,
-        "a".repeat(200_000)
+        "a".repeat(70_000)
     );
     let r = dev
         .post(&url)
@@ -301,6 +302,82 @@ pub async fn status_reports_recorded(backend: Backend) {
     assert_eq!(events[0]["status"], "committed");
     assert_eq!(events[2]["reason"], "watchdog");
     assert_eq!(v["device"]["last_status"], "committed");
+    env.finish().await;
+}
+
+/// Attack: one certificate floods status reports (3,000 history rows in 1.9 s once, never
+/// pruned: it could fill the disk). Reports are rate limited per device (429 + Retry-After,
+/// other devices unaffected), and the history is bounded per device and by age, pruned in the
+/// background, newest kept.
+pub async fn report_flood(backend: Backend) {
+    let env = Env::with_limits(
+        backend,
+        Limits {
+            report_burst: 120,
+            report_per_second: 0.01,
+            history_per_device: 50,
+            history_retention_days: 30,
+            history_prune_ms: 50,
+            ..Limits::default()
+        },
+    )
+    .await;
+    let store = env.server.as_ref().unwrap().store.clone();
+    let url = env.url("/api/v1/device/status");
+    let flooder = env.device("dev-flood", Some(CLASS));
+    let mut accepted = 0;
+    let mut refused = 0;
+    for i in 0..300 {
+        let report = StatusReport::Failed {
+            release_id: None,
+            reason: format!("flood {i}"),
+        };
+        let r = flooder.post(&url).json(&report).send().await.unwrap();
+        match r.status().as_u16() {
+            204 => accepted += 1,
+            429 => {
+                assert!(r.headers().contains_key("retry-after"));
+                let v: Value = r.json().await.unwrap();
+                assert_eq!(code(&v), "rate_limited");
+                refused += 1;
+            }
+            other => panic!("report {i}: HTTP {other}"),
+        }
+    }
+    assert_eq!((accepted, refused), (120, 180), "the burst, then 429");
+    // Another device is not limited by the flooder.
+    let quiet = env.device("dev-quiet-reporter", Some(CLASS));
+    let (s, _) = post_json(&quiet, &url, &StatusReport::Downloading { release_id: None }).await;
+    assert_eq!(s, 204);
+    // An event past the retention period (written as if 31 days ago).
+    let day_ms = 24 * 3600 * 1000;
+    let old = ota_server::store::DeviceEvent {
+        at_ms: ota_server::domain::Clock::now_ms(&ota_server::domain::SystemClock) - 31 * day_ms,
+        status: "downloading".into(),
+        release_id: None,
+        reason: None,
+    };
+    store.record_event("dev-quiet-reporter", &old).await.unwrap();
+    // The pruner bounds the flooder's history to its newest 50 and removes the old event.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let flood = store.device_events("dev-flood", 10_000).await.unwrap();
+        let quiet = store.device_events("dev-quiet-reporter", 10_000).await.unwrap();
+        // (The quiet device's report is written behind: wait for it too.)
+        if flood.len() <= 50 && quiet.len() == 1 && quiet[0].at_ms > old.at_ms {
+            assert_eq!(flood.len(), 50);
+            assert_eq!(flood[0].reason.as_deref(), Some("flood 119"), "the newest are kept");
+            assert_eq!(quiet[0].status, "downloading");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "history not pruned: {} / {}",
+            flood.len(),
+            quiet.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
     env.finish().await;
 }
 

@@ -113,6 +113,32 @@ macro_rules! impl_checkins {
                 Ok(())
             }
 
+            pub(crate) async fn prune_device_events(
+                &self,
+                keep_per_device: i64,
+                before_ms: $crate::domain::Millis,
+            ) -> Result<u64> {
+                let by_age = sqlx::query(&$sql("DELETE FROM device_events WHERE at_ms < ?"))
+                    .bind(before_ms)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                // Only devices over the cap are ranked (the index on (device_id, id) serves both).
+                let by_count = sqlx::query(&$sql(
+                    "DELETE FROM device_events WHERE id IN (SELECT id FROM (\
+                       SELECT e.id, ROW_NUMBER() OVER (PARTITION BY e.device_id ORDER BY e.id DESC) AS n \
+                       FROM device_events e WHERE e.device_id IN (\
+                         SELECT device_id FROM device_events GROUP BY device_id HAVING COUNT(*) > ?)) ranked \
+                     WHERE n > ?)",
+                ))
+                .bind(keep_per_device)
+                .bind(keep_per_device)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(by_age + by_count)
+            }
+
             pub(crate) async fn device_events(&self, id: &str, limit: i64) -> Result<Vec<DeviceEvent>> {
                 let sql = $sql(
                     "SELECT at_ms, status, release_id, reason FROM device_events \
