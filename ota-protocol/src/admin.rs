@@ -140,6 +140,9 @@ pub struct NewToken {
     pub name: String,
     /// `admin`, `release-manager` or `viewer`.
     pub role: Role,
+    /// Lifetime in seconds (1 s to 10 years). Unset: 90 days below admin, no expiry for admin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_seconds: Option<u64>,
 }
 
 /// A new token: shown once.
@@ -151,6 +154,23 @@ pub struct CreatedToken {
     pub role: Role,
     /// Shown once; the server keeps only its SHA-256.
     pub token: String,
+    /// When it stops working (Unix ms); `null`: never.
+    pub expires_ms: Option<i64>,
+}
+
+/// `GET /api/v1/admin/tokens` (admin): every token ever made, never a secret;
+/// `POST /api/v1/admin/tokens/{id}/revoke` (admin) answers one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct TokenView {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    pub created_ms: i64,
+    pub expires_ms: Option<i64>,
+    pub revoked_ms: Option<i64>,
+    /// Last accepted request (to within a minute).
+    pub last_used_ms: Option<i64>,
 }
 
 /// One audit log entry: every mutating admin call, refused ones included.

@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use crate::admin::{
     AuditView, CreatedToken, DeviceClassAssignment, DeviceDetail, DeviceQuery, DeviceTags, DeviceView, NewToken,
-    ReleaseView, AUDIT_PATH, DEVICES_PATH, RELEASES_PATH, TOKENS_PATH,
+    ReleaseView, TokenView, AUDIT_PATH, DEVICES_PATH, RELEASES_PATH, TOKENS_PATH,
 };
 use crate::rollouts::{FleetView, NewRollout, RolloutAction, RolloutView, FLEET_PATH, ROLLOUTS_PATH};
 use crate::ErrorBody;
@@ -258,6 +258,17 @@ impl AdminClient {
     /// `POST /api/v1/admin/tokens` (admin): the new token is in the answer, once.
     pub async fn create_token(&self, token: &NewToken) -> Result<CreatedToken, ClientError> {
         self.call(Method::POST, TOKENS_PATH, &[], Some(token)).await
+    }
+
+    /// `GET /api/v1/admin/tokens` (admin): every token, never a secret.
+    pub async fn tokens(&self) -> Result<Vec<TokenView>, ClientError> {
+        self.get(TOKENS_PATH, &[]).await
+    }
+
+    /// `POST /api/v1/admin/tokens/{id}/revoke` (admin): refused from its next request on.
+    pub async fn revoke_token(&self, id: i64) -> Result<TokenView, ClientError> {
+        self.call(Method::POST, TOKENS_PATH, &[&id.to_string(), "revoke"], None::<&()>)
+            .await
     }
 
     /// `GET /api/v1/admin/audit` (admin): the newest entries, newest first.

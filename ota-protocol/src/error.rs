@@ -89,6 +89,14 @@ wire_name! {
     MISSING_TOKEN = "missing_token";
     /// 401: the bearer token is unknown.
     INVALID_TOKEN = "invalid_token";
+    /// 401: the bearer token was revoked (`POST /api/v1/admin/tokens/{id}/revoke`).
+    TOKEN_REVOKED = "token_revoked";
+    /// 401: the bearer token has expired.
+    TOKEN_EXPIRED = "token_expired";
+    /// 404: no token with that id.
+    TOKEN_NOT_FOUND = "token_not_found";
+    /// 400: `expires_in_seconds` is 0 or above ten years.
+    INVALID_EXPIRY = "invalid_expiry";
     /// 403: the token's role may not do this.
     INSUFFICIENT_ROLE = "insufficient_role";
 

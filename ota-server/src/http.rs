@@ -60,6 +60,8 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Status reports per device (separate from check-ins: an update sends several at once).
     pub report_limiter: Arc<RateLimiter>,
+    /// How many refused admin authentications are audited (the rest are only counted).
+    pub auth_failure_audit: Arc<RateLimiter>,
     pub classes: Arc<Vec<ClassRef>>,
     pub limits: Limits,
     pub dev_insecure_http: bool,
@@ -154,7 +156,8 @@ pub fn router(state: AppState) -> Router {
         .route("/rollouts/{id}", get(rollouts::get))
         .route("/rollouts/{id}/{action}", post(rollouts::act))
         .route("/fleet", get(rollouts::fleet))
-        .route("/tokens", post(admin::create_token))
+        .route("/tokens", post(admin::create_token).get(admin::list_tokens))
+        .route("/tokens/{id}/revoke", post(admin::revoke_token))
         .route("/audit", get(admin::audit_log));
     Router::new()
         .nest("/api/v1/device", device)

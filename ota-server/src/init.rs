@@ -368,6 +368,8 @@ pub fn browser_trust_hint(ca_pem: &Path, url: &str) -> String {
 /// Creates a token directly in the store (bootstrap / recovery); returns the secret.
 pub async fn create_token(store: &dyn crate::store::Store, name: &str, role: Role) -> Result<String> {
     let (token, hash) = new_token();
-    store.insert_token(name, role, &hash, SystemClock.now_ms()).await?;
+    let now = SystemClock.now_ms();
+    let expires_ms = crate::domain::auth::token_expiry(role, None, now);
+    store.insert_token(name, role, &hash, now, expires_ms).await?;
     Ok(token)
 }

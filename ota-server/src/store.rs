@@ -189,8 +189,21 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Active devices grouped by class and running image.
     async fn fleet_versions(&self) -> Result<Vec<VersionCount>>;
 
-    async fn insert_token(&self, name: &str, role: Role, hash: &Sha256, now: Millis) -> Result<TokenRecord>;
+    /// Stores a token by its hash; `expires_ms` `None` never expires.
+    async fn insert_token(
+        &self,
+        name: &str,
+        role: Role,
+        hash: &Sha256,
+        now: Millis,
+        expires_ms: Option<Millis>,
+    ) -> Result<TokenRecord>;
     async fn token_by_hash(&self, hash: &Sha256) -> Result<Option<TokenRecord>>;
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>>;
+    /// Marks the token revoked at `now` (kept, for the audit trail); `None` if there is none.
+    async fn revoke_token(&self, id: i64, now: Millis) -> Result<Option<TokenRecord>>;
+    /// Records the token's last accepted use.
+    async fn touch_token(&self, id: i64, now: Millis) -> Result<()>;
     async fn count_tokens(&self) -> Result<i64>;
 
     async fn append_audit(&self, record: &AuditRecord) -> Result<()>;

@@ -52,6 +52,9 @@ both_backends!(
     planted_artifact,
     orphans_after_crash,
     report_flood,
+    token_revoked,
+    token_expired,
+    failed_login_audited,
 );
 
 /// The artifact store behind the `object_store` crate (what replicas would share).

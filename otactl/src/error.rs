@@ -167,6 +167,9 @@ fn hint_for(code: &ErrorCode, status: u16) -> Cow<'static, str> {
     let hint: &'static str = if *code == ErrorCode::MISSING_TOKEN || *code == ErrorCode::INVALID_TOKEN {
         "check the token (--token-file, OTACTL_TOKEN_FILE, OTACTL_TOKEN or the config file); \
          `otactl config show` says which one is used"
+    } else if *code == ErrorCode::TOKEN_REVOKED || *code == ErrorCode::TOKEN_EXPIRED {
+        "this token can no longer be used: an admin makes a new one with `otactl token create` \
+         (`otactl token list` shows which are revoked or expired)"
     } else if *code == ErrorCode::INSUFFICIENT_ROLE {
         "this needs a token with a higher role (viewer < release-manager < admin); an admin makes one \
          with `otactl token create`"

@@ -3,7 +3,7 @@
 use base64::Engine as _;
 use rand_core::{OsRng, RngCore as _};
 
-use super::Sha256;
+use super::{Millis, Sha256};
 
 /// What an admin token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -44,6 +44,49 @@ pub struct TokenRecord {
     pub name: String,
     pub role: Role,
     pub hash: Sha256,
+    pub created_ms: Millis,
+    /// After this the token is refused (`None`: never expires).
+    pub expires_ms: Option<Millis>,
+    /// When an admin revoked it; refused from then on.
+    pub revoked_ms: Option<Millis>,
+    /// Last accepted request (updated at most once a minute).
+    pub last_used_ms: Option<Millis>,
+}
+
+/// Why a presented token is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRefusal {
+    Revoked,
+    Expired,
+}
+
+impl TokenRecord {
+    /// Whether the token may be used at `now`.
+    pub fn check(&self, now: Millis) -> Result<(), TokenRefusal> {
+        if self.revoked_ms.is_some() {
+            return Err(TokenRefusal::Revoked);
+        }
+        match self.expires_ms {
+            Some(at) if now >= at => Err(TokenRefusal::Expired),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Default lifetime of a token with a role below admin, when the creator names none: 90 days.
+/// (Admin tokens never expire unless asked: losing the last one locks operators out.)
+pub const DEFAULT_TOKEN_LIFETIME_MS: Millis = 90 * 24 * 3600 * 1000;
+
+/// Longest lifetime a token may be given: 10 years.
+pub const MAX_TOKEN_LIFETIME_S: u64 = 10 * 365 * 24 * 3600;
+
+/// When a new token of `role` expires: `expires_in_s` from `now` if given, else the default.
+pub fn token_expiry(role: Role, expires_in_s: Option<u64>, now: Millis) -> Option<Millis> {
+    match expires_in_s {
+        Some(s) => Some(now.saturating_add(Millis::try_from(s.saturating_mul(1000)).unwrap_or(Millis::MAX))),
+        None if role == Role::Admin => None,
+        None => Some(now.saturating_add(DEFAULT_TOKEN_LIFETIME_MS)),
+    }
 }
 
 /// Prefix that makes leaked tokens easy to find with secret scanners.

@@ -7,14 +7,14 @@ use axum::http::StatusCode;
 use axum::Json;
 use ota_protocol::admin::{
     AuditView, CreatedToken, DeviceClassAssignment, DeviceDetail, DeviceQuery, DeviceState as WireDeviceState,
-    DeviceTags, DeviceView, EventView, NewToken, PatchView, ReleaseView, Role as WireRole,
+    DeviceTags, DeviceView, EventView, NewToken, PatchView, ReleaseView, Role as WireRole, TokenView,
 };
 use ota_protocol::{ErrorBody, ErrorCode};
 
 use super::auth::AdminAuth;
 use super::error::{ApiError, JsonBody};
 use super::{outcome, AppState};
-use crate::domain::auth::{new_token, Role};
+use crate::domain::auth::{new_token, token_expiry, Role, TokenRecord, MAX_TOKEN_LIFETIME_S};
 use crate::domain::{Device, Release};
 use crate::store::{AuditRecord, DeviceEvent};
 
@@ -208,10 +208,21 @@ pub async fn create_token(
                 "name must be 1-64 characters",
             ));
         }
+        if req
+            .expires_in_seconds
+            .is_some_and(|s| s == 0 || s > MAX_TOKEN_LIFETIME_S)
+        {
+            return Err(ApiError::bad_request(
+                ErrorCode::INVALID_EXPIRY,
+                "expires_in_seconds must be 1 to 315360000 (ten years)",
+            ));
+        }
+        let now = state.clock.now_ms();
         let (token, hash) = new_token();
+        let expires_ms = token_expiry(role, req.expires_in_seconds, now);
         let record = state
             .store
-            .insert_token(&req.name, role, &hash, state.clock.now_ms())
+            .insert_token(&req.name, role, &hash, now, expires_ms)
             .await?;
         Ok((
             StatusCode::CREATED,
@@ -220,6 +231,7 @@ pub async fn create_token(
                 name: record.name,
                 role: WireRole::from(role.as_str()),
                 token,
+                expires_ms: record.expires_ms,
             }),
         ))
     }
@@ -229,6 +241,58 @@ pub async fn create_token(
             &admin.actor(),
             "token.create",
             &format!("token:{}", req.name),
+            &outcome(&result),
+        )
+        .await;
+    result
+}
+
+impl From<&TokenRecord> for TokenView {
+    fn from(t: &TokenRecord) -> Self {
+        Self {
+            id: t.id,
+            name: t.name.clone(),
+            role: WireRole::from(t.role.as_str()),
+            created_ms: t.created_ms,
+            expires_ms: t.expires_ms,
+            revoked_ms: t.revoked_ms,
+            last_used_ms: t.last_used_ms,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/tokens", tag = "admin",
+    responses((status = 200, body = [TokenView]), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_tokens(State(state): State<AppState>, admin: AdminAuth) -> Result<Json<Vec<TokenView>>, ApiError> {
+    admin.require(Role::Admin)?;
+    let tokens = state.store.list_tokens().await?;
+    Ok(Json(tokens.iter().map(TokenView::from).collect()))
+}
+
+/// Revokes a token: its next request is refused (`token_revoked`), on every replica, since
+/// every admin request reads the token's row.
+#[utoipa::path(post, path = "/api/v1/admin/tokens/{id}/revoke", tag = "admin", params(("id" = i64, Path)),
+    responses((status = 200, body = TokenView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    admin: AdminAuth,
+    Path(id): Path<i64>,
+) -> Result<Json<TokenView>, ApiError> {
+    let result = async {
+        admin.require(Role::Admin)?;
+        match state.store.revoke_token(id, state.clock.now_ms()).await? {
+            Some(t) => Ok(Json(TokenView::from(&t))),
+            None => Err(ApiError::not_found(ErrorCode::TOKEN_NOT_FOUND, "no token with that id")),
+        }
+    }
+    .await;
+    state
+        .audit(
+            &admin.actor(),
+            "token.revoke",
+            &format!("token#{id}"),
             &outcome(&result),
         )
         .await;

@@ -8,8 +8,9 @@ use ota_protocol::ErrorCode;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::domain::auth::{hash_token, Role, TokenRecord};
+use crate::domain::auth::{hash_token, Role, TokenRecord, TokenRefusal};
 use crate::domain::Device;
+use crate::domain::Millis;
 use crate::service::Caller;
 use crate::tls::{valid_device_id, DeviceIdentity};
 
@@ -110,31 +111,66 @@ impl FromRequestParts<AppState> for AdminAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    ErrorCode::MISSING_TOKEN,
-                    "Authorization: Bearer required",
-                )
-            })?;
-        let token = value.strip_prefix("Bearer ").ok_or_else(|| {
+        let missing = || {
+            state
+                .metrics
+                .inc("ota_admin_auth_failures_total", &[("reason", "missing_token")]);
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 ErrorCode::MISSING_TOKEN,
                 "Authorization: Bearer required",
             )
-        })?;
-        match state.store.token_by_hash(&hash_token(token.trim())).await? {
-            Some(token) => Ok(Self { token }),
-            None => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
+        };
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(missing)?;
+        let token = value.strip_prefix("Bearer ").ok_or_else(missing)?;
+        let hash = hash_token(token.trim());
+        let now = state.clock.now_ms();
+        let (code, message, target) = match state.store.token_by_hash(&hash).await? {
+            Some(token) => {
+                let (code, message) = match token.check(now) {
+                    Ok(()) => {
+                        // Last use, to within a minute (one write a minute per token at most).
+                        if token.last_used_ms.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_MS) {
+                            if let Err(e) = state.store.touch_token(token.id, now).await {
+                                tracing::warn!(error = %e, token = token.id, "recording a token's last use failed");
+                            }
+                        }
+                        return Ok(Self { token });
+                    }
+                    Err(TokenRefusal::Revoked) => (ErrorCode::TOKEN_REVOKED, "the admin token was revoked"),
+                    Err(TokenRefusal::Expired) => (ErrorCode::TOKEN_EXPIRED, "the admin token has expired"),
+                };
+                (code, message, format!("token:{}#{}", token.name, token.id))
+            }
+            // Never the secret: a prefix of its hash, so repeated attempts can be told apart.
+            None => (
                 ErrorCode::INVALID_TOKEN,
                 "unknown admin token",
-            )),
-        }
+                format!("token:sha256:{}", &hash.hex()[..12]),
+            ),
+        };
+        failed_authentication(state, &code, &target, now).await;
+        Err(ApiError::new(StatusCode::UNAUTHORIZED, code, message))
+    }
+}
+
+/// Last-use times are recorded to within this (milliseconds).
+const LAST_USED_RESOLUTION_MS: Millis = 60_000;
+
+/// A presented admin token was refused: counted in `ota_admin_auth_failures_total{reason}`,
+/// and audited (`auth.failed`) unless the audit rate for failures is exceeded (a guessing
+/// attack must not fill the audit log).
+async fn failed_authentication(state: &AppState, code: &ErrorCode, target: &str, now: Millis) {
+    state
+        .metrics
+        .inc("ota_admin_auth_failures_total", &[("reason", code.as_str())]);
+    if state.auth_failure_audit.check("admin", now).is_ok() {
+        state
+            .audit("unauthenticated", "auth.failed", target, &format!("error:{code}"))
+            .await;
     }
 }

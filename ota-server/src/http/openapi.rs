@@ -15,7 +15,7 @@ use super::{admin as admin_http, device as device_http, download, ingest, rollou
         device_http::checkin, device_http::status, download::artifact,
         ingest::upload, admin_http::list_releases, admin_http::get_release, admin_http::list_devices,
         admin_http::get_device, admin_http::revoke, admin_http::decommission, admin_http::set_tags, admin_http::set_class,
-        admin_http::create_token, admin_http::audit_log,
+        admin_http::create_token, admin_http::list_tokens, admin_http::revoke_token, admin_http::audit_log,
         rollouts_http::create, rollouts_http::list, rollouts_http::get, rollouts_http::act, rollouts_http::fleet,
     ),
     components(schemas(
@@ -23,7 +23,7 @@ use super::{admin as admin_http, device as device_http, download, ingest, rollou
         device::CheckinRequest, device::RunningImage, device::CheckinResponse, device::NoUpdateReason,
         device::UpdateOffer, device::Link, device::PatchLink, device::StatusReport,
         admin::ReleaseView, admin::PatchView, admin::DeviceView, admin::DeviceState, admin::DeviceDetail,
-        admin::EventView, admin::NewToken, admin::Role, admin::CreatedToken, admin::AuditView, admin::DeviceTags,
+        admin::EventView, admin::NewToken, admin::Role, admin::CreatedToken, admin::TokenView, admin::AuditView, admin::DeviceTags,
         admin::DeviceClassAssignment,
         rollouts::NewRollout, rollouts::PlanInput, rollouts::StageInput, rollouts::Promotion, rollouts::RolloutAction,
         rollouts::RolloutView, rollouts::RolloutState, rollouts::PauseKind, rollouts::RolloutReleaseView,

@@ -213,11 +213,21 @@ macro_rules! impl_store {
                     role: Role,
                     hash: &Sha256,
                     now: Millis,
+                    expires_ms: Option<Millis>,
                 ) -> Result<TokenRecord> {
-                    $ty::insert_token(self, name, role, hash, now).await
+                    $ty::insert_token(self, name, role, hash, now, expires_ms).await
                 }
                 async fn token_by_hash(&self, hash: &Sha256) -> Result<Option<TokenRecord>> {
                     $ty::token_by_hash(self, hash).await
+                }
+                async fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
+                    $ty::list_tokens(self).await
+                }
+                async fn revoke_token(&self, id: i64, now: Millis) -> Result<Option<TokenRecord>> {
+                    $ty::revoke_token(self, id, now).await
+                }
+                async fn touch_token(&self, id: i64, now: Millis) -> Result<()> {
+                    $ty::touch_token(self, id, now).await
                 }
                 async fn count_tokens(&self) -> Result<i64> {
                     $ty::count_tokens(self).await

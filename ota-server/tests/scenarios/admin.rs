@@ -74,6 +74,7 @@ pub async fn auth_and_roles(backend: Backend) {
             body(&NewToken {
                 name: "x".into(),
                 role: Role::ADMIN,
+                expires_in_seconds: None,
             }),
         )
         .await;
@@ -182,5 +183,172 @@ pub async fn restart_keeps_state(backend: Backend) {
     assert_eq!(s, 409);
     let (_, devices) = env.admin(Method::GET, "/api/v1/admin/devices", None).await;
     assert_eq!(devices.as_array().unwrap().len(), 2);
+    env.finish().await;
+}
+
+/// Makes a token through the API.
+async fn make_token(
+    env: &Env,
+    name: &str,
+    role: Role,
+    expires_in_seconds: Option<u64>,
+) -> ota_protocol::admin::CreatedToken {
+    let request = NewToken {
+        name: name.into(),
+        role,
+        expires_in_seconds,
+    };
+    env.client().create_token(&request).await.unwrap()
+}
+
+/// A GET of the release list with `token`: (status, error code or "").
+async fn use_token(env: &Env, token: &str) -> (u16, String) {
+    let r = env
+        .anon()
+        .get(env.url("/api/v1/admin/releases"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let v: serde_json::Value = r.json().await.unwrap_or_default();
+    (status, v["error"]["code"].as_str().unwrap_or("").to_owned())
+}
+
+/// Attack: a leaked admin token stayed valid until someone edited the database. An admin lists
+/// tokens (never their secrets) and revokes one: its very next request is refused, on an open
+/// connection too; the revocation is audited and the token stays listed.
+pub async fn token_revoked(backend: Backend) {
+    let env = Env::new(backend).await;
+    let leaked = make_token(&env, "leaked-ci", Role::RELEASE_MANAGER, None).await;
+    let keep = make_token(&env, "kept", Role::VIEWER, None).await;
+    let conn = env.anon();
+    let get = |token: String| {
+        let conn = conn.clone();
+        let url = env.url("/api/v1/admin/releases");
+        async move {
+            let r = conn.get(url).bearer_auth(token).send().await.unwrap();
+            let status = r.status().as_u16();
+            let v: serde_json::Value = r.json().await.unwrap_or_default();
+            (status, v["error"]["code"].as_str().unwrap_or("").to_owned())
+        }
+    };
+    assert_eq!(get(leaked.token.clone()).await.0, 200, "works before");
+    let listed = env.client().tokens().await.unwrap();
+    let row = listed.iter().find(|t| t.id == leaked.id).unwrap();
+    assert_eq!(row.name, "leaked-ci");
+    assert!(row.last_used_ms.is_some(), "last use recorded: {row:?}");
+    assert!(row.revoked_ms.is_none());
+    let text = serde_json::to_string(&listed).unwrap();
+    assert!(!text.contains(&leaked.token), "a listing never shows a secret");
+
+    let revoked = env.client().revoke_token(leaked.id).await.unwrap();
+    assert!(revoked.revoked_ms.is_some());
+    assert_eq!(
+        get(leaked.token.clone()).await,
+        (401, "token_revoked".into()),
+        "same connection, next request"
+    );
+    assert_eq!(use_token(&env, &leaked.token).await, (401, "token_revoked".into()));
+    assert_eq!(use_token(&env, &keep.token).await.0, 200, "other tokens unaffected");
+    // Only an admin revokes; an unknown id is 404.
+    let (s, v) = env
+        .admin_as(
+            &keep.token,
+            Method::POST,
+            &format!("/api/v1/admin/tokens/{}/revoke", keep.id),
+            None,
+        )
+        .await;
+    assert_eq!((s, code(&v)), (403, "insufficient_role"));
+    let (s, v) = env
+        .admin(Method::POST, "/api/v1/admin/tokens/999999/revoke", None)
+        .await;
+    assert_eq!((s, code(&v)), (404, "token_not_found"));
+    let listed = env.client().tokens().await.unwrap();
+    assert!(listed.iter().find(|t| t.id == leaked.id).unwrap().revoked_ms.is_some());
+    let audit = env.client().audit().await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "token.revoke" && a.target == format!("token#{}", leaked.id) && a.result == "ok"),
+        "{audit:?}"
+    );
+    env.finish().await;
+}
+
+/// A token made with a lifetime stops working when it ends (`token_expired`); tokens below
+/// admin get 90 days unless told otherwise, admin tokens none; a lifetime of 0 is refused.
+pub async fn token_expired(backend: Backend) {
+    let env = Env::new(backend).await;
+    let short = make_token(&env, "short", Role::VIEWER, Some(1)).await;
+    assert_eq!(use_token(&env, &short.token).await.0, 200);
+    let default_viewer = make_token(&env, "default-viewer", Role::VIEWER, None).await;
+    let created = short.expires_ms.unwrap() - 1000;
+    let lifetime = default_viewer.expires_ms.unwrap() - created;
+    assert!(
+        (90 * 86_400_000 - 60_000..=90 * 86_400_000 + 60_000).contains(&lifetime),
+        "90 days: {lifetime} ms"
+    );
+    assert_eq!(make_token(&env, "ops", Role::ADMIN, None).await.expires_ms, None);
+    let (s, v) = env
+        .admin(
+            Method::POST,
+            "/api/v1/admin/tokens",
+            body(&NewToken {
+                name: "never".into(),
+                role: Role::VIEWER,
+                expires_in_seconds: Some(0),
+            }),
+        )
+        .await;
+    assert_eq!((s, code(&v)), (400, "invalid_expiry"));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(use_token(&env, &short.token).await, (401, "token_expired".into()));
+    assert_eq!(use_token(&env, &default_viewer.token).await.0, 200);
+    env.finish().await;
+}
+
+/// Guessing admin tokens: every refused authentication is counted in
+/// `ota_admin_auth_failures_total`, and audited (`auth.failed`, never the secret), up to a
+/// rate, so a guessing attack cannot fill the audit log.
+pub async fn failed_login_audited(backend: Backend) {
+    let env = Env::new(backend).await;
+    let guesses: Vec<String> = (0..100).map(|i| format!("ota_guess{i:04}")).collect();
+    for g in &guesses {
+        assert_eq!(use_token(&env, g).await, (401, "invalid_token".into()));
+    }
+    let metrics = &env.server.as_ref().unwrap().metrics;
+    assert_eq!(metrics.total("ota_admin_auth_failures_total"), 100);
+    let audit = env.client().audit().await.unwrap();
+    let failed: Vec<_> = audit.iter().filter(|a| a.action == "auth.failed").collect();
+    assert!(
+        (20..=25).contains(&failed.len()),
+        "audited up to the rate (20 at once): {}",
+        failed.len()
+    );
+    for a in &failed {
+        assert_eq!(a.actor, "unauthenticated");
+        assert_eq!(a.result, "error:invalid_token");
+        assert!(a.target.starts_with("token:sha256:"), "{a:?}");
+        assert!(
+            guesses.iter().all(|g| !a.target.contains(g.as_str())),
+            "never the secret"
+        );
+    }
+    // /metrics shows the counter by reason.
+    let text = env
+        .anon()
+        .get(env.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"ota_admin_auth_failures_total{reason="invalid_token"} 100"#),
+        "{text}"
+    );
     env.finish().await;
 }

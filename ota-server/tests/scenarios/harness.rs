@@ -209,6 +209,7 @@ impl Env {
         let token = NewToken {
             name: role.into(),
             role: WireRole::from(role),
+            expires_in_seconds: None,
         };
         self.client().create_token(&token).await.unwrap().token
     }

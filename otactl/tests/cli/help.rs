@@ -37,12 +37,12 @@ fn every_option_has_help_and_every_command_has_examples() {
 }
 
 #[test]
-fn version_and_token_help_say_what_is_not_there_yet() {
+fn version_and_token_help_show_the_token_lifecycle() {
     let out = run(&mut otactl(), &["--version"]).ok();
     assert_eq!(out.stdout.trim(), format!("otactl {}", env!("CARGO_PKG_VERSION")));
     let out = run(&mut otactl(), &["token", "--help"]).ok();
     assert!(
-        out.stdout.contains("`token list` and `token revoke`") && out.stdout.contains("no endpoints"),
+        out.stdout.contains("otactl token revoke 7") && out.stdout.contains("expire after 90 days"),
         "{out:?}"
     );
     // A usage error: clap's message, exit 2, nothing on stdout.

@@ -46,6 +46,69 @@ fn token_create_prints_only_the_secret_and_the_token_has_its_role() {
 }
 
 #[test]
+fn token_list_and_revoke_take_a_leaked_token_out_of_use() {
+    let s = Server::start();
+    let made = run(
+        &mut s.otactl(),
+        &[
+            "token",
+            "create",
+            "--name",
+            "leaked",
+            "--role",
+            "viewer",
+            "--expires-in",
+            "30d",
+            "--json",
+        ],
+    )
+    .ok()
+    .json();
+    let id = made["id"].as_i64().unwrap();
+    assert!(made["expires_ms"].as_i64().is_some(), "{made}");
+    let leaked = s.work.join("leaked.token");
+    std::fs::write(&leaked, made["token"].as_str().unwrap()).unwrap();
+    chmod(&leaked, 0o600);
+    let as_leaked = || {
+        let mut c = s.otactl();
+        c.env("OTACTL_TOKEN_FILE", &leaked);
+        c
+    };
+    run(&mut as_leaked(), &["release", "list"]).ok();
+    let list = run(&mut s.otactl(), &["token", "list"]).ok();
+    let row = list
+        .stdout
+        .lines()
+        .find(|l| l.contains("leaked"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(row.starts_with(&id.to_string()) && row.contains("viewer"), "{list:?}");
+    assert!(!list.stdout.contains(made["token"].as_str().unwrap()), "never a secret");
+    let out = run(&mut s.otactl(), &["token", "revoke", &id.to_string()]).ok();
+    assert!(out.stdout.contains("revoked"), "{out:?}");
+    run(&mut as_leaked(), &["release", "list"]).fails(1, "error: token_revoked: ");
+    let json = run(&mut s.otactl(), &["token", "list", "--json"]).ok().json();
+    let entry = json.as_array().unwrap().iter().find(|t| t["id"] == id).unwrap().clone();
+    assert!(entry["revoked_ms"].as_i64().is_some(), "{entry}");
+    assert!(entry["last_used_ms"].as_i64().is_some(), "{entry}");
+    run(&mut s.otactl(), &["token", "revoke", "424242"]).fails(1, "error: token_not_found: ");
+    let bad = run(
+        &mut s.otactl(),
+        &[
+            "token",
+            "create",
+            "--name",
+            "x",
+            "--role",
+            "viewer",
+            "--expires-in",
+            "soon",
+        ],
+    );
+    assert_eq!(bad.code, Some(2), "{bad:?}");
+}
+
+#[test]
 fn audit_shows_the_operators_actions_refused_ones_included() {
     let s = Server::start();
     let (_, v1) = s.cut_release("release-1.0.0", "1.0.0", 1, 1, None);
