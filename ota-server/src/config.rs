@@ -40,6 +40,20 @@ pub struct Config {
     /// device at once (labs and tests).
     #[serde(default)]
     pub offer_mode: OfferMode,
+    /// Who may read `/metrics` (it shows rollout state and fleet counts): `public` (default
+    /// for configurations without the key) or `token` (any admin token, viewer up, as
+    /// `Authorization: Bearer`; `ota-server init` writes this).
+    #[serde(default)]
+    pub metrics_auth: MetricsAuth,
+}
+
+/// See [`Config::metrics_auth`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricsAuth {
+    #[default]
+    Public,
+    Token,
 }
 
 /// See [`Config::offer_mode`].

@@ -28,7 +28,7 @@ use axum::Router;
 use ota_protocol::ErrorCode;
 
 use crate::artifacts::ArtifactStore;
-use crate::config::{Limits, OfferMode};
+use crate::config::{Limits, MetricsAuth, OfferMode};
 use crate::domain::ingest::{ClassRef, ReleaseVerifier};
 use crate::domain::offer::OfferPolicy;
 use crate::domain::{Sha256, SharedClock};
@@ -40,6 +40,7 @@ use crate::service::rollouts::RolloutService;
 use crate::store::batch::CheckinWriter;
 use crate::store::cache::LatestReleases;
 use crate::store::SharedStore;
+use auth::AdminAuth;
 use error::ApiError;
 use ratelimit::RateLimiter;
 
@@ -62,6 +63,8 @@ pub struct AppState {
     pub report_limiter: Arc<RateLimiter>,
     /// How many refused admin authentications are audited (the rest are only counted).
     pub auth_failure_audit: Arc<RateLimiter>,
+    /// Who may read `/metrics`.
+    pub metrics_auth: MetricsAuth,
     pub classes: Arc<Vec<ClassRef>>,
     pub limits: Limits,
     pub dev_insecure_http: bool,
@@ -179,7 +182,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+async fn metrics(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    // `metrics_auth = "token"`: rollout state and fleet counts only for token holders (a
+    // public scrape is not an authentication attempt, so the token is only looked at here).
+    if state.metrics_auth == MetricsAuth::Token {
+        let (mut parts, _) = request.into_parts();
+        <AdminAuth as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &state).await?;
+    }
     let mut text = state.metrics.render();
     match state.rollouts.statuses().await {
         Ok(statuses) => {
@@ -189,7 +198,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         // The process metrics are still worth a scrape; the rollout gauges are left out.
         Err(e) => tracing::warn!(error = %e, "rollout gauges left out of /metrics"),
     }
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
 /// Per-rollout gauges: state, current stage, devices in flight, and devices per stage and outcome.

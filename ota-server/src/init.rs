@@ -302,6 +302,7 @@ pub async fn init_with_report(opts: &InitOptions) -> Result<InitReport> {
         limits: Limits::default(),
         artifacts_url: None,
         offer_mode: Default::default(),
+        metrics_auth: crate::config::MetricsAuth::Token,
     };
     let text = format!(
         "# ota-server configuration (written by `ota-server init`).\n\

@@ -177,6 +177,7 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
         )),
         // 20 at once, then one every 5 s: enough to see an attack, not enough to fill the log.
         auth_failure_audit: Arc::new(RateLimiter::new(20, 0.2)),
+        metrics_auth: config.metrics_auth,
         classes: Arc::new(classes(&config)),
         limits: config.limits.clone(),
         dev_insecure_http: config.dev_insecure_http,

@@ -55,6 +55,7 @@ both_backends!(
     token_revoked,
     token_expired,
     failed_login_audited,
+    metrics_need_a_token_when_configured,
 );
 
 /// The artifact store behind the `object_store` crate (what replicas would share).

@@ -138,6 +138,7 @@ async fn start_with(
         },
         artifacts_url,
         offer_mode,
+        metrics_auth: Default::default(),
     };
     ota_server::start(config).await.unwrap()
 }

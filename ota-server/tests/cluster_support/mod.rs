@@ -138,6 +138,7 @@ impl Cluster {
             // Shared by every replica.
             artifacts_url: Some(format!("s3://{bucket}/artifacts")),
             offer_mode: OfferMode::Rollout,
+            metrics_auth: Default::default(),
         };
         let config_path = p("ota-server.toml");
         std::fs::write(&config_path, toml::to_string(&config).unwrap()).unwrap();

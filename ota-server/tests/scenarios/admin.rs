@@ -352,3 +352,27 @@ pub async fn failed_login_audited(backend: Backend) {
     );
     env.finish().await;
 }
+
+/// `/metrics` showed rollout state and fleet counts to anyone. With `metrics_auth = "token"`
+/// (what `ota-server init` writes) a scrape needs an admin token (viewer is enough).
+pub async fn metrics_need_a_token_when_configured(backend: Backend) {
+    let mut env = Env::new(backend).await;
+    let url = env.url("/metrics");
+    assert_eq!(
+        env.anon().get(&url).send().await.unwrap().status(),
+        200,
+        "public by default"
+    );
+    env.config.metrics_auth = ota_server::config::MetricsAuth::Token;
+    env.restart().await;
+    let r = env.anon().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(code(&r.json().await.unwrap()), "missing_token");
+    let r = env.anon().get(&url).bearer_auth("ota_wrong").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let viewer = env.token("viewer").await;
+    let r = env.anon().get(&url).bearer_auth(&viewer).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("ota_admin_auth_failures_total"));
+    env.finish().await;
+}

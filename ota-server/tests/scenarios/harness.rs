@@ -97,6 +97,7 @@ impl Env {
                 .then(|| format!("file://{}", p("objects").display())),
             // These scenarios test ingest, identity and downloads: offers without a rollout.
             offer_mode: ota_server::config::OfferMode::Latest,
+            metrics_auth: Default::default(),
         };
         let server = ota_server::start(config.clone()).await.expect("server starts");
         let admin_token = ota_server::init::create_token(server.store.as_ref(), "test-admin", Role::Admin)
