@@ -42,6 +42,10 @@ use cbor::Reader;
 
 /// CBOR tag of `SUIT_Envelope_Tagged` (draft §8.2).
 pub const TAG_ENVELOPE: u64 = 107;
+/// Highest sequence number of a release in this profile, 2^63 − 1: the server keeps sequence
+/// numbers in signed 64-bit database columns, so the signer signs none above and the server
+/// refuses any above (`sequence_out_of_range`), rather than disagreeing (docs/FORMATS.md).
+pub const MAX_SEQUENCE: u64 = i64::MAX as u64;
 /// CBOR tag of `COSE_Sign1_Tagged` (RFC 9052 §2).
 pub const TAG_COSE_SIGN1: u64 = 18;
 /// Length of a SHA-256 digest.

@@ -143,6 +143,8 @@ wire_name! {
     UNEXPECTED_ARTIFACT = "unexpected_artifact";
     /// 409: the sequence number is not above every stored release of the class.
     SEQUENCE_NOT_ABOVE_PREVIOUS = "sequence_not_above_previous";
+    /// 422: the sequence number is above 2^63 − 1, the highest the profile allows.
+    SEQUENCE_OUT_OF_RANGE = "sequence_out_of_range";
 
     // Admin API: releases, devices, tokens.
     /// 404: no such release.

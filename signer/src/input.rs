@@ -14,6 +14,9 @@ use crate::error::Error;
 /// Largest flattened image accepted (gap-filled span), to bound memory on hostile input.
 pub const MAX_FLAT_IMAGE: u64 = 256 * 1024 * 1024;
 
+/// Largest input file read at all (an ELF with debug sections is far larger than its image).
+pub const MAX_INPUT_FILE: u64 = 1024 * 1024 * 1024;
+
 /// Which kind of input file was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -31,21 +34,77 @@ pub struct Firmware {
     pub format: InputFormat,
 }
 
-/// Reads and flattens `path`.
-pub fn load(path: &Path) -> Result<Firmware, Error> {
-    let data = std::fs::read(path).map_err(|e| Error::io(format_args!("cannot read input {}", path.display()), &e))?;
+/// Reads and flattens `path`; the firmware may be at most `max_image` bytes (the slot size
+/// when the caller knows it). Empty inputs are refused, and nothing larger than the limits is
+/// read into memory: a raw binary is bounded by `max_image` itself, HEX and ELF files (text,
+/// debug sections) by [`MAX_INPUT_FILE`].
+pub fn load(path: &Path, max_image: u64) -> Result<Firmware, Error> {
     let is_hex = path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("hex"));
-    if data.starts_with(b"\x7fELF") {
-        flatten_elf(&data).map_err(|m| bad_input(path, "ELF", &m))
+    let is_elf = !is_hex && starts_with_elf_magic(path)?;
+    let limit = if is_hex || is_elf { MAX_INPUT_FILE } else { max_image };
+    let data = read_bounded(path, limit, "input")?;
+    let firmware = if is_elf {
+        flatten_elf(&data).map_err(|m| bad_input(path, "ELF", &m))?
     } else if is_hex {
-        flatten_hex(&data).map_err(|m| bad_input(path, "Intel HEX", &m))
+        flatten_hex(&data).map_err(|m| bad_input(path, "Intel HEX", &m))?
     } else {
-        Ok(Firmware {
+        Firmware {
             bytes: data,
             base_addr: None,
             format: InputFormat::Raw,
-        })
+        }
+    };
+    if firmware.bytes.is_empty() {
+        return Err(Error::input(format!("input {} is empty", path.display()))
+            .with_hint("is it the right file? a failed build can leave an empty output"));
     }
+    if firmware.bytes.len() as u64 > max_image {
+        return Err(too_big(path, firmware.bytes.len() as u64, max_image));
+    }
+    Ok(firmware)
+}
+
+fn too_big(path: &Path, len: u64, max_image: u64) -> Error {
+    Error::input(format!(
+        "input {} holds {len} bytes of firmware: exceeds the slot size ({max_image} bytes)",
+        path.display()
+    ))
+    .with_hint("use a larger -S/--slot-size (the flash layout's slot), or check this is the application image")
+}
+
+fn starts_with_elf_magic(path: &Path) -> Result<bool, Error> {
+    use std::io::Read as _;
+    let mut magic = [0u8; 4];
+    let mut file =
+        std::fs::File::open(path).map_err(|e| Error::io(format_args!("cannot read input {}", path.display()), &e))?;
+    let n = file
+        .read(&mut magic)
+        .map_err(|e| Error::io(format_args!("cannot read input {}", path.display()), &e))?;
+    Ok(n == 4 && magic == *b"\x7fELF")
+}
+
+/// Reads `path` (a `what`: input, image, key...) whole if it is at most `limit` bytes; refuses
+/// a larger one before reading it (by its length, and by reading at most `limit + 1` bytes
+/// should the length lie, as a pipe's does).
+pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, Error> {
+    use std::io::Read as _;
+    let cannot = |e: std::io::Error| Error::io(format_args!("cannot read {what} {}", path.display()), &e);
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let refuse = || {
+        Error::input(format!("{what} {} is larger than {limit} bytes", path.display()))
+            .with_hint("is it the right file? the limit is the slot size for firmware, 256 MiB for images")
+    };
+    if file.metadata().map_err(cannot)?.len() > limit {
+        return Err(refuse());
+    }
+    let mut data = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut data)
+        .map_err(cannot)?;
+    if data.len() as u64 > limit {
+        return Err(refuse());
+    }
+    Ok(data)
 }
 
 fn bad_input(path: &Path, kind: &str, message: &str) -> Error {
@@ -53,8 +112,22 @@ fn bad_input(path: &Path, kind: &str, message: &str) -> Error {
         .with_hint("inputs may be raw binaries, Intel HEX files ending in .hex, or ELF executables")
 }
 
-/// Lays out `(address, bytes)` chunks into one buffer filled with 0xFF.
+/// Lays out `(address, bytes)` chunks into one buffer filled with 0xFF. Chunks that overlap
+/// are refused: which one wins would be a guess, and a build that loads two things at one
+/// address is broken.
 fn flatten(chunks: &[(u64, &[u8])]) -> Result<(Vec<u8>, u64), String> {
+    let mut ranges: Vec<(u64, u64)> = chunks
+        .iter()
+        .filter(|(_, b)| !b.is_empty())
+        .map(|(a, b)| (*a, a.saturating_add(b.len() as u64)))
+        .collect();
+    ranges.sort_unstable();
+    if let Some(w) = ranges.windows(2).find(|w| w[1].0 < w[0].1) {
+        return Err(format!(
+            "data at 0x{:x}..0x{:x} overlaps data at 0x{:x}..0x{:x} (every byte must be loaded once)",
+            w[1].0, w[1].1, w[0].0, w[0].1
+        ));
+    }
     let non_empty = chunks.iter().filter(|(_, b)| !b.is_empty());
     let start = non_empty.clone().map(|(a, _)| *a).min().ok_or("no loadable data")?;
     let end = non_empty

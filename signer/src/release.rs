@@ -138,6 +138,14 @@ pub fn build_release(input: ReleaseInput, signers: &[&dyn CoseSigner]) -> Result
             alg.0
         )));
     }
+    if input.sequence > manifest::suit::MAX_SEQUENCE {
+        return Err(Error::usage(format!(
+            "sequence number {} is above {} (2^63 - 1), the highest a server stores",
+            input.sequence,
+            manifest::suit::MAX_SEQUENCE
+        ))
+        .with_hint("sequence numbers only need to increase: a release counter or a date such as 20261207 does"));
+    }
     if input.sequence == 0 {
         return Err(Error::usage(
             "sequence number 0 can never be installed (devices start at 0 and need a higher one)",

@@ -314,3 +314,113 @@ fn successful_commands_say_what_they_did() {
         stderr(&out)
     );
 }
+
+/// An Intel HEX data record (type 00) at `offset` with its checksum.
+fn hex_record(offset: u16, data: &[u8]) -> String {
+    let mut bytes = vec![data.len() as u8, (offset >> 8) as u8, offset as u8, 0];
+    bytes.extend_from_slice(data);
+    let sum = bytes.iter().fold(0u8, |a, b| a.wrapping_add(*b));
+    bytes.push(sum.wrapping_neg());
+    format!(":{}", bytes.iter().map(|b| format!("{b:02X}")).collect::<String>())
+}
+
+/// A minimal little-endian ELF32 (ARM) executable with one `PT_LOAD` segment per
+/// `(physical address, bytes)`.
+fn elf32(segments: &[(u32, &[u8])]) -> Vec<u8> {
+    let (ehsize, phentsize) = (52u32, 32u32);
+    let mut data_at = ehsize + phentsize * segments.len() as u32;
+    let mut out = Vec::new();
+    out.extend_from_slice(b"\x7fELF\x01\x01\x01\0\0\0\0\0\0\0\0\0");
+    out.extend_from_slice(&2u16.to_le_bytes()); // e_type: EXEC
+    out.extend_from_slice(&40u16.to_le_bytes()); // e_machine: ARM
+    out.extend_from_slice(&1u32.to_le_bytes()); // e_version
+    out.extend_from_slice(&0u32.to_le_bytes()); // e_entry
+    out.extend_from_slice(&ehsize.to_le_bytes()); // e_phoff
+    out.extend_from_slice(&0u32.to_le_bytes()); // e_shoff
+    out.extend_from_slice(&0u32.to_le_bytes()); // e_flags
+    out.extend_from_slice(&(ehsize as u16).to_le_bytes());
+    out.extend_from_slice(&(phentsize as u16).to_le_bytes());
+    out.extend_from_slice(&(segments.len() as u16).to_le_bytes());
+    out.extend_from_slice(&40u16.to_le_bytes()); // e_shentsize
+    out.extend_from_slice(&0u16.to_le_bytes()); // e_shnum
+    out.extend_from_slice(&0u16.to_le_bytes()); // e_shstrndx
+    for (paddr, bytes) in segments {
+        let len = bytes.len() as u32;
+        for field in [1, data_at, *paddr, *paddr, len, len, 5, 4] {
+            out.extend_from_slice(&field.to_le_bytes()); // p_type LOAD, offset, vaddr, paddr, filesz, memsz, flags, align
+        }
+        data_at += len;
+    }
+    for (_, bytes) in segments {
+        out.extend_from_slice(bytes);
+    }
+    out
+}
+
+#[test]
+fn empty_input_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.bin");
+    std::fs::write(&empty, b"").unwrap();
+    let out = sign(OK_ARGS, &empty, &dir.path().join("o.bin"));
+    assert_fails(&out, 2, "is empty");
+    assert!(stderr(&out).contains("hint:"));
+    assert!(!dir.path().join("o.bin").exists(), "no image signed for nothing");
+}
+
+#[test]
+fn input_larger_than_the_slot_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    // 8 GiB, sparse: refused by its length, never read into memory.
+    let huge = dir.path().join("huge.bin");
+    std::fs::File::create(&huge).unwrap().set_len(8 << 30).unwrap();
+    let out = sign(OK_ARGS, &huge, &dir.path().join("o.bin"));
+    assert_fails(&out, 2, "larger than 4096 bytes");
+    assert!(stderr(&out).contains("hint:"));
+    assert!(!dir.path().join("o.bin").exists());
+    // A HEX file whose firmware alone exceeds the slot.
+    let hex = dir.path().join("big.hex");
+    let records: Vec<String> = (0..300u16).map(|i| hex_record(i * 16, &[0xAB; 16])).collect();
+    std::fs::write(&hex, format!("{}\n:00000001FF\n", records.join("\n"))).unwrap();
+    let out = sign(OK_ARGS, &hex, &dir.path().join("o.bin"));
+    assert_fails(&out, 2, "exceeds the slot size");
+}
+
+#[test]
+fn overlapping_hex_records_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let hex = dir.path().join("overlap.hex");
+    let text = [
+        hex_record(0x0000, &[1; 16]),
+        hex_record(0x0008, &[2; 16]),
+        ":00000001FF".to_owned(),
+    ]
+    .join("\n");
+    std::fs::write(&hex, text + "\n").unwrap();
+    let out = sign(OK_ARGS, &hex, &dir.path().join("o.bin"));
+    assert_fails(&out, 2, "overlaps");
+    assert!(stderr(&out).contains("0x8..0x18"), "{}", stderr(&out));
+    // The same records side by side are fine.
+    let text = [
+        hex_record(0x0000, &[1; 16]),
+        hex_record(0x0010, &[2; 16]),
+        ":00000001FF".to_owned(),
+    ]
+    .join("\n");
+    std::fs::write(&hex, text + "\n").unwrap();
+    let out = sign(OK_ARGS, &hex, &dir.path().join("o.bin"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn overlapping_elf_segments_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let elf = dir.path().join("overlap.elf");
+    std::fs::write(&elf, elf32(&[(0x0800_0000, &[1; 64]), (0x0800_0020, &[2; 64])])).unwrap();
+    let out = sign(OK_ARGS, &elf, &dir.path().join("o.bin"));
+    assert_fails(&out, 2, "overlaps");
+    assert!(!dir.path().join("o.bin").exists());
+    std::fs::write(&elf, elf32(&[(0x0800_0000, &[1; 64]), (0x0800_0040, &[2; 64])])).unwrap();
+    let out = sign(OK_ARGS, &elf, &dir.path().join("o.bin"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

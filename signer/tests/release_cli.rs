@@ -136,3 +136,24 @@ fn release_with_delta_from_binds_a_patch_that_rebuilds_the_image() {
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!dir.path().join("bad.bin").exists());
 }
+
+/// The signer signed sequence numbers ≥ 2^63 that the server then refused with an undocumented
+/// code. Both now stop at 2^63 − 1 (`manifest::suit::MAX_SEQUENCE`, docs/FORMATS.md).
+#[test]
+fn sequence_above_2_pow_63_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cut(dir.path(), "9223372036854775808", "rel");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error:") && err.contains("9223372036854775807") && err.contains("hint:"),
+        "{err}"
+    );
+    assert!(!dir.path().join("rel/release.suit").exists());
+    let out = cut(dir.path(), "9223372036854775807", "rel");
+    assert!(
+        out.status.success(),
+        "the highest allowed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -141,6 +141,7 @@ pub const REJECTION_CODES: &[&str] = &[
     "manifest_threshold_not_met",
     "manifest_digest_mismatch",
     "sequence_not_above_previous",
+    "sequence_out_of_range",
     "image_digest_mismatch",
     "image_size_mismatch",
     "image_signature_invalid",

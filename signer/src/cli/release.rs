@@ -169,7 +169,9 @@ fn cut(args: &CutArgs) -> Result<(), Error> {
     let audit_path = audit::log_path(args.audit_log.as_deref())?;
     let mut template = AuditEntry::for_command("release");
     template.input = Some(lib_args.image.display().to_string());
-    template.input_sha256 = std::fs::read(&lib_args.image).ok().map(|b| audit::sha256_hex(&b));
+    template.input_sha256 = crate::input::read_bounded(&lib_args.image, crate::input::MAX_FLAT_IMAGE, "image")
+        .ok()
+        .map(|b| audit::sha256_hex(&b));
     template.output = Some(lib_args.out_dir.display().to_string());
     template.version = Some(lib_args.version.clone());
     template.sequence = Some(lib_args.sequence);

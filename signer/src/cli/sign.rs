@@ -177,9 +177,9 @@ pub fn run(args: &Args) -> Result<(), Error> {
         return Err(Error::output_exists(&args.outfile));
     }
     let audit_path = audit::log_path(args.audit_log.as_deref())?;
-    let firmware = input::load(&args.infile)?;
-    let input_bytes = std::fs::read(&args.infile)
-        .map_err(|e| Error::io(format_args!("cannot read {}", args.infile.display()), &e))?;
+    // The slot bounds what is read: a stray multi-gigabyte file is refused, not loaded.
+    let firmware = input::load(&args.infile, u64::from(args.slot_size))?;
+    let input_bytes = input::read_bounded(&args.infile, input::MAX_INPUT_FILE, "input")?;
     let hex_base = hex_base(args, &firmware)?;
     let mut template = AuditEntry::for_command("sign");
     template.input = Some(args.infile.display().to_string());

@@ -93,7 +93,7 @@ fn hint_for(kind: device_verifier::VerifyErrorKind) -> &'static str {
 /// Reads a binary image, or flattens a .hex one.
 pub(crate) fn read_image(path: &std::path::Path) -> Result<Vec<u8>, Error> {
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("hex")) {
-        return crate::input::load(path).map(|f| f.bytes);
+        return crate::input::load(path, crate::input::MAX_FLAT_IMAGE).map(|f| f.bytes);
     }
-    std::fs::read(path).map_err(|e| Error::io(format_args!("cannot read image {}", path.display()), &e))
+    crate::input::read_bounded(path, crate::input::MAX_FLAT_IMAGE, "image")
 }

@@ -130,8 +130,9 @@ pub fn run_apply(from: &Path, patch: &Path, out: &Path, force: bool) -> Result<A
     })
 }
 
+/// Images, patches and envelopes: at most [`crate::input::MAX_FLAT_IMAGE`] bytes are read.
 fn read(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|e| Error::io(format_args!("reading {}", path.display()), &e))
+    crate::input::read_bounded(path, crate::input::MAX_FLAT_IMAGE, "file")
 }
 
 fn refuse_existing(out: &Path, force: bool) -> Result<(), Error> {

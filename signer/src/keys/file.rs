@@ -38,8 +38,9 @@ impl std::fmt::Debug for FileKey {
     }
 }
 
+/// A key file is a few hundred bytes of PEM; more than 64 KiB is not one.
 fn read_key_file(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|e| Error::io(format_args!("cannot read key {}", path.display()), &e))
+    crate::input::read_bounded(path, 64 * 1024, "key")
 }
 
 fn not_a_key(path: &Path, what: &str) -> Error {

@@ -41,8 +41,9 @@ fn file_name(path: &Path) -> Result<String, Error> {
         .ok_or_else(|| Error::usage(format!("{} has no file name", path.display())))
 }
 
+/// Images, patches and envelopes: at most [`crate::input::MAX_FLAT_IMAGE`] bytes are read.
 fn read(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|e| Error::io(format_args!("reading {}", path.display()), &e))
+    crate::input::read_bounded(path, crate::input::MAX_FLAT_IMAGE, "file")
 }
 
 /// Writes `lines` to the command's human or JSON output.

@@ -146,6 +146,17 @@ impl ReleaseVerifier for SuitVerifier {
         let release =
             verify_envelope(&bundle.envelope, &policy, &Floor(floor)).map_err(|e| envelope_rejection(e.kind))?;
 
+        // docs/FORMATS.md, "Sequence number": the profile's range (the store's signed columns).
+        if release.sequence() > manifest::suit::MAX_SEQUENCE {
+            return Err(Rejection::verification(
+                ErrorCode::SEQUENCE_OUT_OF_RANGE,
+                format!(
+                    "sequence number {} is above {} (2^63 - 1)",
+                    release.sequence(),
+                    manifest::suit::MAX_SEQUENCE
+                ),
+            ));
+        }
         // Cheap checks first, from the hash taken while staging.
         let image = &bundle.image;
         if image.size != release.image_size() {
