@@ -214,7 +214,7 @@ pub async fn create_token(
         {
             return Err(ApiError::bad_request(
                 ErrorCode::INVALID_EXPIRY,
-                "expires_in_seconds must be 1 to 315360000 (ten years)",
+                format!("expires_in_seconds must be 1 to {MAX_TOKEN_LIFETIME_S} (ten years)"),
             ));
         }
         let now = state.clock.now_ms();
