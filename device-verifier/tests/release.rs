@@ -81,6 +81,15 @@ fn spec(sequence: u64, image: Vec<u8>) -> Spec {
 }
 
 fn envelope(s: &Spec, signers: &[&SigningKey]) -> Vec<u8> {
+    envelope_with_kids(s, signers, false)
+}
+
+/// The signer's kid: the first 8 bytes of SHA-256 over the key's SPKI (docs/FORMATS.md).
+fn kid(k: &SigningKey) -> [u8; manifest::suit::KID_LEN] {
+    manifest::suit::key_id(&sha256(&spki(k)))
+}
+
+fn envelope_with_kids(s: &Spec, signers: &[&SigningKey], with_kids: bool) -> Vec<u8> {
     let text = TextFields {
         language: "en",
         version: "1.0.0",
@@ -97,8 +106,11 @@ fn envelope(s: &Spec, signers: &[&SigningKey]) -> Vec<u8> {
     };
     let mut builder = EnvelopeBuilder::new(&fields, &text);
     for k in signers {
-        let signature = k.sign(&builder.to_be_signed(CoseAlg::ED25519).unwrap());
-        builder.add_signature(CoseAlg::ED25519, &signature.to_bytes()).unwrap();
+        let kid = with_kids.then(|| kid(k));
+        let signature = k.sign(&builder.to_be_signed(CoseAlg::ED25519, kid.as_ref()).unwrap());
+        builder
+            .add_signature(CoseAlg::ED25519, kid.as_ref(), &signature.to_bytes())
+            .unwrap();
     }
     builder.finish().unwrap()
 }
@@ -414,17 +426,62 @@ fn eddsa_minus_8_is_accepted_as_ed25519() {
         deltas: &[],
     };
     let builder = EnvelopeBuilder::new(&fields, &text);
-    let signature = k.sign(&builder.to_be_signed(CoseAlg::EDDSA).unwrap()).to_bytes();
+    let signature = k.sign(&builder.to_be_signed(CoseAlg::EDDSA, None).unwrap()).to_bytes();
     let mut eddsa = builder.clone();
-    eddsa.add_signature(CoseAlg::EDDSA, &signature).unwrap();
+    eddsa.add_signature(CoseAlg::EDDSA, None, &signature).unwrap();
     let env = eddsa.finish().unwrap();
     assert_eq!(check(&env, &[&k], 1, &Store::default()), Ok(2));
     // The signature covers the protected header: relabelling the algorithm breaks it.
     let mut relabelled = builder;
-    relabelled.add_signature(CoseAlg::ED25519, &signature).unwrap();
+    relabelled.add_signature(CoseAlg::ED25519, None, &signature).unwrap();
     let relabelled = relabelled.finish().unwrap();
     assert_eq!(
         check(&relabelled, &[&k], 1, &Store::default()),
+        Err(Kind::UntrustedManifestKey)
+    );
+}
+
+/// A corrupted signature whose kid names a trusted key is reported as a bad signature, not as
+/// an untrusted key (issue 15: the two used to be indistinguishable); a kid naming no trusted
+/// key is an untrusted key, and a valid signature with a kid verifies, also among other keys.
+#[test]
+fn corrupted_signature_named_by_kid_is_a_bad_signature() {
+    let (a, b, rogue) = (key(1), key(2), key(9));
+    let s = spec(2, vec![7; 100]);
+    let good = envelope_with_kids(&s, &[&a], true);
+    assert_eq!(check(&good, &[&b, &a], 1, &Store::default()), Ok(2));
+    // Flip one bit of the signature (found by its bytes in the envelope).
+    let env = manifest::suit::Envelope::decode(&good).unwrap();
+    let sign1 = env.signatures().next().unwrap().unwrap();
+    let at = good
+        .windows(64)
+        .position(|w| w == sign1.signature)
+        .expect("signature bytes in the envelope");
+    let mut corrupted = good.clone();
+    corrupted[at + 10] ^= 0x01;
+    assert_eq!(
+        check(&corrupted, &[&b, &a], 1, &Store::default()),
+        Err(Kind::BadSignature)
+    );
+    // Without kids the same corruption can only be "no trusted key verifies it".
+    let legacy = envelope(&s, &[&a]);
+    let sign1 = manifest::suit::Envelope::decode(&legacy)
+        .unwrap()
+        .signatures()
+        .next()
+        .unwrap()
+        .unwrap();
+    let at = legacy.windows(64).position(|w| w == sign1.signature).unwrap();
+    let mut corrupted = legacy.clone();
+    corrupted[at + 10] ^= 0x01;
+    assert_eq!(
+        check(&corrupted, &[&b, &a], 1, &Store::default()),
+        Err(Kind::UntrustedManifestKey)
+    );
+    // A kid naming a key the device does not hold.
+    let rogue_env = envelope_with_kids(&s, &[&rogue], true);
+    assert_eq!(
+        check(&rogue_env, &[&a, &b], 1, &Store::default()),
         Err(Kind::UntrustedManifestKey)
     );
 }

@@ -31,7 +31,7 @@ pub use cbor::{MAX_DEPTH, MAX_ENTRIES};
 #[cfg(feature = "alloc")]
 pub use class_ids::{class_ids, ClassIds};
 pub use common::Common;
-pub use cose::{CoseAlg, Sign1, SIG_STRUCTURE_MAX};
+pub use cose::{key_id, CoseAlg, Sign1, KID_LEN, SIG_STRUCTURE_MAX};
 pub use delta::{DeltaFormat, DeltaIter, DeltaPatch, MAX_DELTAS};
 pub use envelope::{Envelope, Sign1Iter, MAX_SIGNATURES};
 pub use manifest::Manifest;

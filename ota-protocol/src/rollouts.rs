@@ -282,6 +282,18 @@ pub struct StageView {
     pub promotion: Promotion,
 }
 
+/// How many suspicious devices a rollout view lists.
+pub const SUSPICIOUS_SHOWN: usize = 100;
+
+/// A device whose claims of success the server holds no evidence for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct SuspiciousDevice {
+    pub device_id: String,
+    /// Claims without evidence so far.
+    pub unproven_claims: u32,
+}
+
 /// One event of a rollout's timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
@@ -314,6 +326,11 @@ pub struct RolloutView {
     /// Devices held out after failing `penalty_after_failures` times.
     pub penalty_boxed: u32,
     pub penalty_after_failures: u32,
+    /// Devices that claimed success (a `committed` report, or a check-in running the new
+    /// image) without having downloaded the release's image or a patch to it in full: not
+    /// counted as committed. Most recent first, at most [`SUSPICIOUS_SHOWN`].
+    #[serde(default)]
+    pub suspicious: Vec<SuspiciousDevice>,
     pub timeline: Vec<TimelineView>,
     pub created_ms: i64,
     pub updated_ms: i64,

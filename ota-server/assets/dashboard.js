@@ -276,6 +276,19 @@
           )
         : null,
       num(r.penalty_boxed) > 0 ? el("span", {}, "penalty box ", el("b", { text: num(r.penalty_boxed) })) : null,
+      (r.suspicious || []).length > 0
+        ? el(
+            "span",
+            {
+              class: "bad",
+              "data-testid": "suspicious",
+              title: "claimed success without downloading the release (not counted): " +
+                r.suspicious.map((s) => s.device_id).join(", "),
+            },
+            "suspicious ",
+            el("b", { text: num(r.suspicious.length) }),
+          )
+        : null,
       el("span", {}, "updated ", el("b", { text: fmtTime(r.updated_ms) })),
     );
 

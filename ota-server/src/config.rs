@@ -119,6 +119,11 @@ pub struct Limits {
     pub history_retention_days: u32,
     /// How often history is pruned in the background (milliseconds).
     pub history_prune_ms: u64,
+    /// A connection whose peer stops reading (a write makes no progress) is closed after this
+    /// many seconds: a stalled download holds no descriptor or buffer longer.
+    pub download_idle_timeout_s: u64,
+    /// Downloads one device may have streaming at once (on each replica); more get 429.
+    pub downloads_per_device: u32,
 }
 
 impl Default for Limits {
@@ -134,6 +139,8 @@ impl Default for Limits {
             history_per_device: 1000,
             history_retention_days: 90,
             history_prune_ms: 60_000,
+            download_idle_timeout_s: 30,
+            downloads_per_device: 2,
         }
     }
 }

@@ -35,6 +35,7 @@ use crate::domain::{Sha256, SharedClock};
 use crate::metrics::Metrics;
 use crate::service::checkin::CheckinService;
 use crate::service::devices::DeviceService;
+use crate::service::downloads::DownloadSlots;
 use crate::service::ingest::IngestService;
 use crate::service::rollouts::RolloutService;
 use crate::store::batch::CheckinWriter;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub checkins: CheckinWriter,
     /// Newest release per class (short TTL, invalidated by ingest).
     pub latest: Arc<LatestReleases>,
+    /// Downloads streaming per device (the `downloads_per_device` cap).
+    pub download_slots: Arc<DownloadSlots>,
     /// Envelopes are small and sent on every offer: kept in memory by digest.
     pub envelopes: Arc<Mutex<HashMap<Sha256, Arc<[u8]>>>>,
 }
@@ -216,6 +219,15 @@ fn rollout_gauges(views: &[ota_protocol::rollouts::RolloutView]) -> String {
     out.push_str("# TYPE ota_rollout_in_flight gauge\n");
     for v in views {
         let _ = writeln!(out, "ota_rollout_in_flight{{rollout=\"{}\"}} {}", v.id, v.in_flight);
+    }
+    out.push_str("# TYPE ota_rollout_suspicious_devices gauge\n");
+    for v in views {
+        let _ = writeln!(
+            out,
+            "ota_rollout_suspicious_devices{{rollout=\"{}\"}} {}",
+            v.id,
+            v.suspicious.len()
+        );
     }
     out.push_str("# TYPE ota_rollout_devices gauge\n");
     for v in views {

@@ -181,6 +181,7 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
         classes: Arc::new(classes(&config)),
         limits: config.limits.clone(),
         dev_insecure_http: config.dev_insecure_http,
+        download_slots: crate::service::downloads::DownloadSlots::new(config.limits.downloads_per_device),
         envelopes: Arc::new(Mutex::new(HashMap::new())),
         checkins: checkins.clone(),
         latest: Arc::new(LatestReleases::default()),
@@ -209,7 +210,8 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
         stopped.clone(),
     ));
     tokio::spawn(rollout_timer(rollouts.clone(), clock, stopped.clone()));
-    let task = tokio::spawn(accept_loop(listener, tls, app, stopped));
+    let write_timeout = Duration::from_secs(config.limits.download_idle_timeout_s.max(1));
+    let task = tokio::spawn(accept_loop(listener, tls, app, write_timeout, stopped));
     tracing::info!(%addr, backend = store.backend(), "ota-server listening");
     Ok(RunningServer {
         addr,
@@ -255,6 +257,10 @@ async fn history_pruner(
             }
             Err(e) => tracing::warn!(error = %e, "pruning status history failed; retrying later"),
         }
+        // Download evidence is kept as long as the history it backs.
+        if let Err(e) = store.prune_downloads(before).await {
+            tracing::warn!(error = %e, "pruning download evidence failed; retrying later");
+        }
     }
 }
 
@@ -280,6 +286,7 @@ async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     app: axum::Router,
+    write_timeout: Duration,
     mut stopped: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
@@ -296,6 +303,12 @@ async fn accept_loop(
             },
         };
         let _ = tcp.set_nodelay(true);
+        // A peer that stops reading (a stalled download) leaves a write pending: after
+        // `download_idle_timeout_s` without progress the write fails and the connection closes,
+        // releasing its descriptor and buffers (threat model: "stalled reader").
+        let mut tcp = tokio_io_timeout::TimeoutStream::new(tcp);
+        tcp.set_write_timeout(Some(write_timeout));
+        let tcp = Box::pin(tcp);
         let app = app.clone();
         let tls = tls.clone();
         let watcher = graceful.watcher();

@@ -4,6 +4,7 @@
 
 pub mod checkin;
 pub mod devices;
+pub mod downloads;
 pub mod ingest;
 pub mod rollouts;
 

@@ -156,6 +156,21 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn artifact_known(&self, digest: &Sha256, class: Option<&str>) -> Result<bool>;
 
     /// Creates a rollout (its engine state serialised beside it, version 0); returns its id.
+    /// Download evidence: the server is about to send bytes `start..end` of a `size`-byte
+    /// artifact to a device (stored before they are sent; see migration 0007).
+    async fn record_download(
+        &self,
+        device_id: &str,
+        digest: &Sha256,
+        size: u64,
+        start: u64,
+        end: u64,
+        now: Millis,
+    ) -> Result<()>;
+    /// Whether the device was served all of the release's image or of one of its patches.
+    async fn fetched_release(&self, device_id: &str, release_id: i64) -> Result<bool>;
+    /// Drops download evidence untouched since `before_ms`; returns how many rows went.
+    async fn prune_downloads(&self, before_ms: Millis) -> Result<u64>;
     async fn insert_rollout(&self, release_id: i64, name: &str, rollout: &Rollout, now: Millis) -> Result<i64>;
     async fn list_rollouts(&self) -> Result<Vec<RolloutRow>>;
     async fn rollout(&self, id: i64) -> Result<Option<RolloutRow>>;
@@ -183,6 +198,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// missing records are left alone.
     async fn apply_record_events(&self, events: &[RecordChange]) -> Result<()>;
     /// Devices of the rollout in flight with no change since `before` (the stall timer).
+    /// Devices that claimed success without evidence (see [`Store::fetched_release`]), with
+    /// how many such claims each made; at most `limit`, most recent first.
+    async fn suspicious_devices(&self, rollout_id: i64, limit: i64) -> Result<Vec<(String, u32)>>;
     async fn stalled_devices(&self, rollout_id: i64, before: Millis) -> Result<Vec<String>>;
     /// Every device of a class (ids, state, committed sequence), for cohort sizes.
     async fn class_devices(&self, class: &str) -> Result<Vec<ClassDevice>>;

@@ -70,6 +70,7 @@ async fn exercise(store: SharedStore) {
     let commit = StatusReport::Committed {
         release_id: Some(release.id),
     };
+    downloaded(&store, &offered[0], &release, t0 + 2).await;
     for _ in 0..3 {
         service.report(&offered[0], &commit, t0 + 2).await.unwrap();
     }
@@ -154,6 +155,7 @@ async fn exercise(store: SharedStore) {
     // The rest of the canary commits (one by checking in on the new image with its sequence,
     // its report lost): the rollout moves to 100% and then completes.
     for (i, d) in offered.iter().enumerate().skip(1) {
+        downloaded(&store, d, &release, t0 + 9).await;
         if i == 1 {
             let device = store.device(d).await.unwrap().unwrap();
             service.offer(&device, CLASS, &runs(&release), t0 + 9).await.unwrap();
@@ -167,6 +169,7 @@ async fn exercise(store: SharedStore) {
     for d in &ids {
         let device = store.device(d).await.unwrap().unwrap();
         if let Offer::Update { .. } = service.offer(&device, CLASS, &running(9, 1), t0 + 12).await.unwrap() {
+            downloaded(&store, d, &release, t0 + 13).await;
             service.report(d, &commit, t0 + 13).await.unwrap();
         }
     }
@@ -183,6 +186,7 @@ async fn exercise(store: SharedStore) {
                 .await
                 .unwrap()
             {
+                downloaded(&store, d, &release, t0 + 14 + round).await;
                 service.report(d, &commit, t0 + 14 + round).await.unwrap();
             }
         }
@@ -366,6 +370,7 @@ async fn update_under_way_finishes_before_a_newer_rollout() {
         Some("2.0.0")
     );
     // It commits v2 (seen by its check-in on the new image), then gets v3.
+    downloaded(&store, &ids[0], &v2, t0 + 5).await;
     assert_eq!(
         offered(service.offer(&device, CLASS, &runs(&v2), t0 + 5).await.unwrap()).as_deref(),
         Some("3.0.0")

@@ -56,6 +56,9 @@ both_backends!(
     token_expired,
     failed_login_audited,
     metrics_need_a_token_when_configured,
+    forged_commit_not_counted,
+    stalled_reader,
+    revoked_mid_download,
 );
 
 /// The artifact store behind the `object_store` crate (what replicas would share).

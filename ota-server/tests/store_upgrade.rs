@@ -64,7 +64,7 @@ async fn old_sqlite_database_is_baselined_not_remigrated() {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7]);
 }
 
 #[tokio::test]
@@ -88,7 +88,7 @@ async fn old_postgres_database_is_baselined_not_remigrated() {
     .fetch_all(&mut conn)
     .await
     .unwrap();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7]);
     sqlx::raw_sql(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
         .execute(&mut conn)
         .await

@@ -193,15 +193,19 @@ pub fn build_release(input: ReleaseInput, signers: &[&dyn CoseSigner]) -> Result
     let mut signatures = Vec::new();
     for signer in signers {
         let alg = CoseAlg(signer.cose_alg());
-        // RFC 9052 §4.4: sign ["Signature1", << {1: alg} >>, h'', SUIT_Digest] (draft §8.3).
-        let to_be_signed = builder.to_be_signed(alg).map_err(build_error)?;
+        let spki_sha256 = sha256(&signer.public_spki());
+        // The kid lets a verifier holding several keys check this signature under the one key
+        // it names, and say "bad signature" rather than "untrusted key" (docs/FORMATS.md).
+        let kid = manifest::suit::key_id(&spki_sha256);
+        // RFC 9052 §4.4: sign ["Signature1", << {1: alg, 4: kid} >>, h'', SUIT_Digest] (draft §8.3).
+        let to_be_signed = builder.to_be_signed(alg, Some(&kid)).map_err(build_error)?;
         let signature = signer.sign(&to_be_signed)?;
         builder
-            .add_signature(alg, &signature)
+            .add_signature(alg, Some(&kid), &signature)
             .map_err(|e| Error::internal(format!("signer returned a malformed signature: {e}")))?;
         signatures.push(SignatureSummary {
             alg: alg.name().unwrap_or("unknown").to_owned(),
-            key_sha256: hex::encode(sha256(&signer.public_spki())),
+            key_sha256: hex::encode(spki_sha256),
         });
     }
     let envelope = builder.finish().map_err(build_error)?;

@@ -30,6 +30,19 @@ pub(super) fn verify(
     let tbs = sign1
         .sig_structure(payload, &mut buf)
         .ok_or(VerifyError::at(Kind::BufferTooSmall, at))?;
+    // RFC 9052 §3.1 kid: a signature naming one of our keys (its `key_id`, docs/FORMATS.md)
+    // is checked under that key alone, so a corrupted signature is reported as one, not as an
+    // untrusted key. A kid naming none of our keys is an untrusted key.
+    if let Some(kid) = sign1.kid {
+        let named = keys.iter().enumerate().find(|(_, key)| {
+            key.algorithm() == wanted && manifest::suit::key_id(&super::sha256(key.spki()))[..] == *kid
+        });
+        return match named {
+            Some((index, key)) if verify_one(key, tbs, sign1.signature) => Ok(index),
+            Some(_) => Err(VerifyError::at(Kind::BadSignature, at)),
+            None => Err(VerifyError::at(Kind::UntrustedManifestKey, at)),
+        };
+    }
     for retry in [false, true] {
         for (index, key) in keys.iter().enumerate() {
             if already.contains(&index) == retry && key.algorithm() == wanted && verify_one(key, tbs, sign1.signature) {

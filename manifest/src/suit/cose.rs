@@ -45,6 +45,17 @@ const LABEL_ALG: i64 = 1;
 const LABEL_CRIT: i64 = 2;
 const LABEL_KID: i64 = 4;
 
+/// Length of the key identifiers our signers write ([`key_id`]).
+pub const KID_LEN: usize = 8;
+
+/// The `kid` (RFC 9052 §3.1, label 4) of a signing key in this profile: the first
+/// [`KID_LEN`] bytes of SHA-256 over the key's DER SubjectPublicKeyInfo, given that digest
+/// (this crate does not hash; docs/FORMATS.md "Key identifiers").
+pub fn key_id(spki_sha256: &[u8; 32]) -> [u8; KID_LEN] {
+    let [a, b, c, d, e, f, g, h, ..] = *spki_sha256;
+    [a, b, c, d, e, f, g, h]
+}
+
 /// Largest `Sig_structure` [`Sign1::sig_structure`] writes (protected header and payload are
 /// bounded by it; ours is about 60 bytes).
 pub const SIG_STRUCTURE_MAX: usize = 256;
@@ -55,7 +66,8 @@ pub struct Sign1<'a> {
     /// The serialized protected header map (contents of the protected bstr).
     pub protected: &'a [u8],
     pub alg: CoseAlg,
-    /// Key identifier, if any (protected or unprotected); informational only.
+    /// Key identifier, if any (protected or unprotected): a verifier that holds a key with
+    /// this [`key_id`] checks the signature under that key alone.
     pub kid: Option<&'a [u8]>,
     pub signature: &'a [u8],
     /// Absolute offset of the block (for errors).

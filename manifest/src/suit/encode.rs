@@ -221,10 +221,18 @@ fn write_common(w: &mut Writer, m: &ManifestFields<'_>) {
     });
 }
 
-/// The protected header `{1: alg}`, serialized (the contents of the protected bstr).
-pub fn protected_header(alg: CoseAlg) -> Vec<u8> {
+/// The protected header `{1: alg}`, or `{1: alg, 4: kid}` with the signer's key id,
+/// serialized (the contents of the protected bstr; labels in deterministic order).
+pub fn protected_header(alg: CoseAlg, kid: Option<&[u8; super::KID_LEN]>) -> Vec<u8> {
     let mut w = Writer::default();
-    w.map(1).int(1).int(alg.0);
+    match kid {
+        None => {
+            w.map(1).int(1).int(alg.0);
+        }
+        Some(kid) => {
+            w.map(2).int(1).int(alg.0).int(4).bstr(kid);
+        }
+    }
     w.out
 }
 

@@ -31,7 +31,7 @@ const TEXT: TextFields<'static> = TextFields {
 /// An envelope with a fake signature (structure only; signatures are the verifier's job).
 fn envelope(deltas: &[DeltaFields<'_>]) -> Vec<u8> {
     let mut builder = EnvelopeBuilder::new(&fields(deltas), &TEXT);
-    builder.add_signature(CoseAlg::ED25519, &[0u8; 64]).unwrap();
+    builder.add_signature(CoseAlg::ED25519, None, &[0u8; 64]).unwrap();
     builder.finish().unwrap()
 }
 
@@ -43,7 +43,7 @@ fn envelope_by_hand(deltas: &[DeltaFields<'_>], sigs: &[(CoseAlg, &[u8])]) -> Ve
     let digest = encode::digest(&sha256(&manifest));
     let sign1s: Vec<Vec<u8>> = sigs
         .iter()
-        .map(|(alg, sig)| encode::sign1(&encode::protected_header(*alg), sig))
+        .map(|(alg, sig)| encode::sign1(&encode::protected_header(*alg, None), sig))
         .collect();
     encode::envelope(&digest, &sign1s, &manifest, Some(&text))
 }
@@ -64,8 +64,8 @@ fn builder_round_trips_through_the_decoder() {
     let mut builder = EnvelopeBuilder::new(&fields(&deltas), &TEXT);
     let mut signed = Vec::new();
     for (alg, sig) in &sigs {
-        signed.push(builder.to_be_signed(*alg).unwrap());
-        builder.add_signature(*alg, sig).unwrap();
+        signed.push(builder.to_be_signed(*alg, None).unwrap());
+        builder.add_signature(*alg, None, sig).unwrap();
     }
     assert_eq!(builder.signature_count(), 2);
     let digest_encoded = builder.digest_encoded().to_vec();
@@ -97,8 +97,8 @@ fn builder_output_is_deterministic_and_equals_the_pieces() {
     for deltas in [&[][..], &[DELTA][..]] {
         let build = || {
             let mut b = EnvelopeBuilder::new(&fields(deltas), &TEXT);
-            b.add_signature(CoseAlg::ED25519, &[1; 64]).unwrap();
-            b.add_signature(CoseAlg::ESP256, &[2; 64]).unwrap();
+            b.add_signature(CoseAlg::ED25519, None, &[1; 64]).unwrap();
+            b.add_signature(CoseAlg::ESP256, None, &[2; 64]).unwrap();
             b.finish().unwrap()
         };
         let first = build();
@@ -115,7 +115,7 @@ fn builder_refuses_what_the_decoder_would_refuse() {
     let mut b = EnvelopeBuilder::new(&fields(&[]), &TEXT);
     for len in [0, 63, 65, 72] {
         assert_eq!(
-            b.add_signature(CoseAlg::ED25519, &alloc::vec![0; len]),
+            b.add_signature(CoseAlg::ED25519, None, &alloc::vec![0; len]),
             Err(BuildError::SignatureLength {
                 alg: CoseAlg::ED25519,
                 expected: 64,
@@ -125,18 +125,21 @@ fn builder_refuses_what_the_decoder_would_refuse() {
     }
     // ES384 (-35) is outside the profile, for signing and for adding alike.
     let es384 = CoseAlg(-35);
-    assert_eq!(b.to_be_signed(es384), Err(BuildError::UnsupportedAlgorithm(es384)));
     assert_eq!(
-        b.add_signature(es384, &[0; 64]),
+        b.to_be_signed(es384, None),
+        Err(BuildError::UnsupportedAlgorithm(es384))
+    );
+    assert_eq!(
+        b.add_signature(es384, None, &[0; 64]),
         Err(BuildError::UnsupportedAlgorithm(es384))
     );
     assert_eq!(b.signature_count(), 0, "a refused signature is not added");
     assert_eq!(b.clone().finish(), Err(BuildError::NoSignature));
     for _ in 0..MAX_SIGNATURES {
-        b.add_signature(CoseAlg::ED25519, &[0; 64]).unwrap();
+        b.add_signature(CoseAlg::ED25519, None, &[0; 64]).unwrap();
     }
     assert_eq!(
-        b.add_signature(CoseAlg::ED25519, &[0; 64]),
+        b.add_signature(CoseAlg::ED25519, None, &[0; 64]),
         Err(BuildError::TooManySignatures)
     );
     let bytes = b.finish().unwrap();
@@ -211,7 +214,7 @@ fn unknown_manifest_member_is_critical() {
     w.bstr(&manifest_inner);
     let manifest = w.out;
     let digest = encode::digest(&sha256(&manifest));
-    let sig = encode::sign1(&encode::protected_header(CoseAlg::ED25519), &[0u8; 64]);
+    let sig = encode::sign1(&encode::protected_header(CoseAlg::ED25519, None), &[0u8; 64]);
     let bytes = encode::envelope(&digest, &[sig], &manifest, None);
     let env = Envelope::decode(&bytes).unwrap();
     assert_eq!(env.manifest(&sha256).unwrap_err().kind, Kind::UnknownCriticalMember);
@@ -303,7 +306,7 @@ fn profile_refusals() {
     w.bstr(&inner.out);
     let manifest = w.out;
     let digest = encode::digest(&sha256(&manifest));
-    let sig = encode::sign1(&encode::protected_header(CoseAlg::ED25519), &[0u8; 64]);
+    let sig = encode::sign1(&encode::protected_header(CoseAlg::ED25519, None), &[0u8; 64]);
     let bytes = encode::envelope(&digest, &[sig], &manifest, None);
     let env = Envelope::decode(&bytes).unwrap();
     assert_eq!(env.manifest(&sha256).unwrap_err().kind, Kind::UnexpectedValue);
@@ -352,7 +355,7 @@ fn authentication_wrapper_must_precede_the_manifest() {
     let mut w = encode::Writer::default();
     w.tag(TAG_ENVELOPE).map(2).int(3).raw(env.manifest_bstr()).int(2);
     let mut auth = encode::Writer::default();
-    let sig: Vec<u8> = encode::sign1(&encode::protected_header(CoseAlg::ED25519), &[0u8; 64]);
+    let sig: Vec<u8> = encode::sign1(&encode::protected_header(CoseAlg::ED25519, None), &[0u8; 64]);
     auth.array(2).bstr(env.digest_encoded()).bstr(&sig);
     w.bstr(&auth.out);
     assert_eq!(Envelope::decode(&w.out).unwrap_err().kind, Kind::UnexpectedValue);

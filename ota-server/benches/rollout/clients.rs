@@ -49,6 +49,7 @@ pub struct Bodies {
 /// The device endpoints and the check-in bodies.
 #[derive(Debug)]
 pub struct Ctx {
+    base: String,
     checkin_url: String,
     status_url: String,
     pub bodies: Bodies,
@@ -62,6 +63,7 @@ impl Ctx {
             bytes::Bytes::from(serde_json::to_vec(&request).unwrap())
         };
         Self {
+            base: base.to_owned(),
             checkin_url: format!("{base}/api/v1/device/checkin"),
             status_url: format!("{base}/api/v1/device/status"),
             bodies: Bodies {
@@ -72,8 +74,14 @@ impl Ctx {
     }
 }
 
-/// One check-in; the offered release id, if any.
-pub async fn checkin(ctx: &Ctx, client: &reqwest::Client, id: &str, body: &bytes::Bytes, rec: &mut Rec) -> Option<i64> {
+/// One check-in; the offered release id and image path, if any.
+pub async fn checkin(
+    ctx: &Ctx,
+    client: &reqwest::Client,
+    id: &str,
+    body: &bytes::Bytes,
+    rec: &mut Rec,
+) -> Option<(i64, String)> {
     let t = Instant::now();
     let r = client
         .post(&ctx.checkin_url)
@@ -107,7 +115,25 @@ pub async fn checkin(ctx: &Ctx, client: &reqwest::Client, id: &str, body: &bytes
     if update.patch.is_some() {
         rec.offers_with_patch += 1;
     }
-    Some(update.release_id)
+    Some((update.release_id, update.image.url))
+}
+
+/// Downloads an offered image (what a commit needs before it is counted).
+pub async fn download(ctx: &Ctx, client: &reqwest::Client, id: &str, path: &str, rec: &mut Rec) {
+    let r = client
+        .get(format!("{}{path}", ctx.base))
+        .header("x-device-id", id)
+        .send()
+        .await;
+    match r {
+        Ok(r) if r.status().is_success() => {
+            if let Err(e) = r.bytes().await {
+                rec.error(format!("download of {id}: {e}"));
+            }
+        }
+        Ok(r) => rec.error(format!("download of {id}: {}", r.status())),
+        Err(e) => rec.error(format!("download of {id}: {e}")),
+    }
 }
 
 /// One status report.

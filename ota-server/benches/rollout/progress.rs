@@ -1,6 +1,7 @@
 //! Phase 3, rollout progress: a rollout of the progress class created when the phase starts,
 //! driven to completion by rounds of check-ins of every device not yet updated; offered devices
-//! report their way to "committed", then check in with v2 (what runs after the reboot).
+//! download the image and report their way to "committed", then check in with v2 (what runs
+//! after the reboot).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use ota_protocol::device::StatusReport;
 use ota_protocol::rollouts::{RolloutState, RolloutView, TimelineKind};
 use serde_json::{json, Value};
 
-use crate::clients::{checkin, pool, report, Ctx, Rec};
+use crate::clients::{checkin, download, pool, report, Ctx, Rec};
 use crate::phases::{create_rollout, Phase, Recorder};
 use crate::server::Server;
 use crate::{device_id, epoch_ms, Settings, PROGRESS_CLASS, STAGES};
@@ -114,7 +115,8 @@ impl Run<'_> {
             async move {
                 let mut rec = Rec::default();
                 let id = device_id(PROGRESS_CLASS, i);
-                if let Some(release) = checkin(&ctx, &client, &id, &ctx.bodies.v1, &mut rec).await {
+                if let Some((release, image)) = checkin(&ctx, &client, &id, &ctx.bodies.v1, &mut rec).await {
+                    download(&ctx, &client, &id, &image, &mut rec).await;
                     for r in &reports(release) {
                         report(&ctx, &client, &id, r, &mut rec).await;
                     }

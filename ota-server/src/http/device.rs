@@ -64,7 +64,7 @@ pub async fn checkin(
 }
 
 /// 429 with `Retry-After` (seconds).
-fn rate_limited(message: &'static str, retry_after_s: u64) -> Response {
+pub(super) fn rate_limited(message: &'static str, retry_after_s: u64) -> Response {
     let mut r = ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RATE_LIMITED, message).into_response();
     if let Ok(v) = retry_after_s.to_string().parse() {
         r.headers_mut().insert(header::RETRY_AFTER, v);

@@ -11,6 +11,7 @@ use super::auth::DeviceAuth;
 use super::error::ApiError;
 use super::AppState;
 use crate::domain::Sha256;
+use crate::service::downloads::Download;
 
 /// A parsed single `bytes=` range, resolved against the length: `start..end` (end exclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,11 +129,33 @@ pub async fn artifact(
             return Ok(r);
         }
     };
-    let stream = state
+    // A device streams at most `downloads_per_device` at once (threat model: "stalled reader").
+    let Some(slot) = state.download_slots.take(&auth.device.id) else {
+        state.metrics.inc("ota_downloads_total", &[("result", "rate_limited")]);
+        return Ok(super::device::rate_limited(
+            "too many downloads at once from this device",
+            1,
+        ));
+    };
+    let stored = state
         .artifacts
         .get_range(&digest, start, end)
         .await
         .map_err(ApiError::internal)?;
+    let download = Download {
+        device_id: auth.device.id.clone(),
+        digest,
+        size: len,
+        start,
+        end,
+    };
+    let stream = download.stream(
+        stored,
+        slot,
+        state.store.clone(),
+        state.clock.clone(),
+        state.metrics.clone(),
+    );
     state.metrics.add("ota_download_bytes_total", &[], end - start);
     let mut b = builder(status, &tag)
         .header(header::CONTENT_TYPE, "application/octet-stream")

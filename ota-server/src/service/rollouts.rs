@@ -126,6 +126,9 @@ pub struct RolloutStatus {
     pub in_flight: u32,
     /// Failed or rolled-back devices with at least `penalty_after_failures` failures.
     pub penalty_boxed: u32,
+    /// Devices with claims of success but no evidence, and how many claims each made (most
+    /// recent first; filled by [`RolloutService::status`] and [`RolloutService::statuses`]).
+    pub suspicious: Vec<(String, u32)>,
 }
 
 /// One cohort to recount: what the scan of the class's devices needs.
@@ -330,7 +333,17 @@ impl RolloutService {
         for id in ids {
             self.recount(id).await?;
         }
-        Ok(self.live.read().await.values().rev().map(Live::status).collect())
+        let mut statuses: Vec<RolloutStatus> = self.live.read().await.values().rev().map(Live::status).collect();
+        for status in &mut statuses {
+            self.add_suspicious(status).await?;
+        }
+        Ok(statuses)
+    }
+
+    async fn add_suspicious(&self, status: &mut RolloutStatus) -> Result<(), RolloutError> {
+        let shown = i64::try_from(ota_protocol::rollouts::SUSPICIOUS_SHOWN).unwrap_or(i64::MAX);
+        status.suspicious = self.store.suspicious_devices(status.row.id, shown).await?;
+        Ok(())
     }
 
     /// One rollout, counted from the store now (as [`Self::statuses`]).
@@ -338,12 +351,15 @@ impl RolloutService {
         // Created or changed on another replica since the last tick?
         self.reconcile().await?;
         self.recount(id).await?;
-        self.live
+        let mut status = self
+            .live
             .read()
             .await
             .get(&id)
             .map(Live::status)
-            .ok_or(RolloutError::NotFound)
+            .ok_or(RolloutError::NotFound)?;
+        self.add_suspicious(&mut status).await?;
+        Ok(status)
     }
 
     /// Applies an operator action to the stored state (whatever replica last changed it);
@@ -418,8 +434,8 @@ impl RolloutService {
         };
         let seen = decide::observations(&*self.live.read().await, &records, class, running, now);
         if !seen.is_empty() {
-            self.record(&device.id, &seen, now).await?;
-            for (id, event) in &seen {
+            let stored = self.record(&device.id, &seen, now).await?;
+            for (id, event) in &stored {
                 if let Some(r) = records.get_mut(id) {
                     r.take(event, now);
                 }
@@ -505,13 +521,21 @@ impl RolloutService {
             self.reconcile().await?;
             events = of_release(&*self.live.read().await);
         }
-        self.record(device_id, &events, now).await
+        self.record(device_id, &events, now).await.map(drop)
     }
 
     /// Stores a device's record events (committed before returning); outcomes re-evaluate the
     /// gates of their rollouts at once.
-    async fn record(&self, device_id: &str, events: &[(i64, RecordEvent)], now: Millis) -> Result<(), RolloutError> {
-        self.events.store(device_id, events, now).await?;
+    /// Returns the events as stored: a claim of success without evidence becomes
+    /// [`RecordEvent::Unproven`].
+    async fn record(
+        &self,
+        device_id: &str,
+        events: &[(i64, RecordEvent)],
+        now: Millis,
+    ) -> Result<Vec<(i64, RecordEvent)>, RolloutError> {
+        let events = self.require_evidence(device_id, events).await?;
+        self.events.store(device_id, &events, now).await?;
         let mut outcome: Vec<i64> = events
             .iter()
             .filter(|(_, e)| e.may_finish())
@@ -522,7 +546,41 @@ impl RolloutService {
             self.recount(id).await?;
             self.evaluate(id, now).await?;
         }
-        Ok(())
+        Ok(events)
+    }
+
+    /// A commit counts only with evidence the server holds (threat model: "forged commit"):
+    /// it served the device the release's image, or a patch to it, in full
+    /// ([`crate::store::Store::fetched_release`], recorded before the last byte was sent).
+    /// A claim without it is kept as [`RecordEvent::Unproven`], shown in the rollout view.
+    async fn require_evidence(
+        &self,
+        device_id: &str,
+        events: &[(i64, RecordEvent)],
+    ) -> Result<Vec<(i64, RecordEvent)>, RolloutError> {
+        let mut out = Vec::with_capacity(events.len());
+        for (id, event) in events {
+            if !event.claims_commit() {
+                out.push((*id, event.clone()));
+                continue;
+            }
+            let release = self.live.read().await.get(id).map(|l| l.release.id);
+            let proven = match release {
+                Some(release) => self.store.fetched_release(device_id, release).await?,
+                None => false,
+            };
+            if proven {
+                out.push((*id, event.clone()));
+            } else {
+                tracing::warn!(
+                    device = device_id,
+                    rollout = id,
+                    "claim of success without a full download: not counted"
+                );
+                out.push((*id, RecordEvent::Unproven));
+            }
+        }
+        Ok(out)
     }
 
     /// Evaluates a running rollout's gates on its cached counts and stores a transition.
@@ -635,27 +693,32 @@ impl RolloutService {
         for q in wanted {
             let scan = std::time::Instant::now();
             let devices = self.store.class_devices(&q.class).await?;
+            let records = self.store.rollout_devices(q.rollout).await?;
+            // A device whose "committed" arrived before its next check-in updated its stored
+            // sequence is counted once, as committed.
+            let committed: std::collections::HashSet<&str> = records
+                .iter()
+                .filter(|r| r.stage == crate::domain::rollout::DeviceStage::Committed)
+                .map(|r| r.device_id.as_str())
+                .collect();
+            // An offered device that claims to run the release without having downloaded it
+            // (threat model: "forged commit") still needs it: it stays in the cohort.
+            let unfinished: std::collections::HashSet<&str> = records
+                .iter()
+                .filter(|r| r.stage.in_flight())
+                .map(|r| r.device_id.as_str())
+                .collect();
             // Devices of the cohort that still need the release (committed ones are added
             // from the counts: they run it now).
             let eligible: Vec<String> = devices
                 .into_iter()
                 .filter(|d| d.state == DeviceState::Active)
                 .filter(|d| q.tags.is_empty() || q.tags.iter().any(|t| d.tags.contains(t)))
-                .filter(|d| d.running_sequence.unwrap_or(0) < q.sequence)
+                .filter(|d| d.running_sequence.unwrap_or(0) < q.sequence || unfinished.contains(d.id.as_str()))
                 .filter(|d| cohort_point(&q.salt, &d.id) < q.fraction_bp)
                 .map(|d| d.id)
                 .collect();
-            // A device whose "committed" arrived before its next check-in updated its stored
-            // sequence is counted once, as committed.
-            let committed: std::collections::HashSet<String> = self
-                .store
-                .rollout_devices(q.rollout)
-                .await?
-                .into_iter()
-                .filter(|r| r.stage == crate::domain::rollout::DeviceStage::Committed)
-                .map(|r| r.device_id)
-                .collect();
-            let pending = eligible.iter().filter(|d| !committed.contains(*d)).count();
+            let pending = eligible.iter().filter(|d| !committed.contains(d.as_str())).count();
             let scan_ms = Millis::try_from(scan.elapsed().as_millis()).unwrap_or(Millis::MAX);
             if let Some(l) = self.live.write().await.get_mut(&q.rollout) {
                 l.set_cohort(q.fraction_bp, u32::try_from(pending).unwrap_or(u32::MAX), scan_ms, now);

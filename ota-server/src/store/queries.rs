@@ -5,6 +5,7 @@
 mod audit;
 mod checkins;
 mod devices;
+mod downloads;
 mod releases;
 mod rollouts;
 mod tokens;
@@ -12,8 +13,8 @@ mod tokens;
 use std::borrow::Cow;
 
 pub(crate) use {
-    audit::impl_audit, checkins::impl_checkins, devices::impl_devices, releases::impl_releases,
-    rollouts::impl_rollouts, tokens::impl_tokens,
+    audit::impl_audit, checkins::impl_checkins, devices::impl_devices, downloads::impl_downloads,
+    releases::impl_releases, rollouts::impl_rollouts, tokens::impl_tokens,
 };
 
 use super::{Result, StoreError};
@@ -63,6 +64,9 @@ macro_rules! impl_store {
         }
         mod devices {
             $crate::store::queries::impl_devices!(super::$ty, $row, $crate::store::queries::$sql);
+        }
+        mod downloads {
+            $crate::store::queries::impl_downloads!(super::$ty, $row, $crate::store::queries::$sql);
         }
         mod releases {
             $crate::store::queries::impl_releases!(super::$ty, $row, $crate::store::queries::$sql);
@@ -148,6 +152,23 @@ macro_rules! impl_store {
                 async fn artifact_known(&self, digest: &Sha256, class: Option<&str>) -> Result<bool> {
                     $ty::artifact_known(self, digest, class).await
                 }
+                async fn record_download(
+                    &self,
+                    device_id: &str,
+                    digest: &Sha256,
+                    size: u64,
+                    start: u64,
+                    end: u64,
+                    now: Millis,
+                ) -> Result<()> {
+                    $ty::record_download(self, device_id, digest, size, start, end, now).await
+                }
+                async fn fetched_release(&self, device_id: &str, release_id: i64) -> Result<bool> {
+                    $ty::fetched_release(self, device_id, release_id).await
+                }
+                async fn prune_downloads(&self, before_ms: Millis) -> Result<u64> {
+                    $ty::prune_downloads(self, before_ms).await
+                }
                 async fn insert_rollout(
                     &self,
                     release_id: i64,
@@ -197,6 +218,9 @@ macro_rules! impl_store {
                 }
                 async fn apply_record_events(&self, events: &[RecordChange]) -> Result<()> {
                     $ty::apply_record_events(self, events).await
+                }
+                async fn suspicious_devices(&self, rollout_id: i64, limit: i64) -> Result<Vec<(String, u32)>> {
+                    $ty::suspicious_devices(self, rollout_id, limit).await
                 }
                 async fn stalled_devices(&self, rollout_id: i64, before: Millis) -> Result<Vec<String>> {
                     $ty::stalled_devices(self, rollout_id, before).await

@@ -124,3 +124,13 @@ pub fn running(digest: u8, sequence: u64) -> Running {
         sequence,
     }
 }
+
+/// The server served `device` all of `release`'s image: the evidence a commit needs (what the
+/// download handler records before the last byte leaves).
+pub async fn downloaded(store: &SharedStore, device: &str, release: &ota_server::domain::Release, at: i64) {
+    let size = release.facts.image_size;
+    store
+        .record_download(device, &release.facts.image_digest, size, 0, size, at)
+        .await
+        .unwrap();
+}

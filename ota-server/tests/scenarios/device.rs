@@ -595,3 +595,134 @@ pub async fn graceful_shutdown_flushes_written_behind_checkins(backend: Backend)
     assert_eq!(v["device"]["running_sequence"], 5);
     env.finish().await;
 }
+
+/// The metrics text, as a scraper sees it.
+async fn metrics_text(env: &Env) -> String {
+    env.anon()
+        .get(env.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Attack: readers that stop reading. 50 stalled readers of a 150 MB artifact held 100
+/// descriptors and 30 MB for at least 95 s, with no cap per device. Now a device streams at
+/// most `downloads_per_device` at once (more get 429 with `Retry-After`), and a connection
+/// whose peer reads nothing for `download_idle_timeout_s` is closed, freeing its slot.
+pub async fn stalled_reader(backend: Backend) {
+    let limits = Limits {
+        download_idle_timeout_s: 1,
+        downloads_per_device: 2,
+        ..Limits::default()
+    };
+    let env = Env::with_limits(backend, limits).await;
+    let image = bundles::signed_image(16 * 1024 * 1024, 5, true);
+    assert_eq!(
+        env.upload(&Upload::of(&bundles::release(image.clone(), 1))).await.0,
+        201
+    );
+    let url = env.url(&format!("/api/v1/device/artifacts/{}", sha256_hex(&image)));
+    let dev = env.device("dev-stall", Some(CLASS));
+
+    // Two downloads started and never read; a third at once is refused.
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        let r = dev.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        stalled.push(r);
+    }
+    let r = dev.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 429, "a third concurrent download of one device");
+    assert_eq!(r.headers()["retry-after"], "1");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(code(&v), "rate_limited", "{v}");
+    // Another device is not held back by this one's cap.
+    let other = env.device("dev-other", Some(CLASS));
+    let r = other.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    drop(r);
+
+    // After the idle timeout the server has closed both: what they still read is what the
+    // socket buffers held, never the whole artifact, and the stream ends in an error.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    for r in stalled {
+        let mut body = r.bytes_stream();
+        let (mut got, mut failed) = (0usize, false);
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(c) => got += c.len(),
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        assert!(
+            failed && got < image.len(),
+            "a stalled reader was cut: got {got} bytes, error {failed}"
+        );
+    }
+    // The slots are free again: a reader that reads gets everything.
+    let r = dev.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(sha256_hex(&r.bytes().await.unwrap()), sha256_hex(&image));
+    env.finish().await;
+}
+
+/// Attack: a download that outlives its device's revocation (a response already streaming
+/// went on to the last of 150 MB after the device was revoked). The stream re-reads the
+/// device's state while it runs and is cut within a second of the revocation.
+pub async fn revoked_mid_download(backend: Backend) {
+    let env = Env::new(backend).await;
+    let image = bundles::signed_image(16 * 1024 * 1024, 6, true);
+    assert_eq!(
+        env.upload(&Upload::of(&bundles::release(image.clone(), 1))).await.0,
+        201
+    );
+    let url = env.url(&format!("/api/v1/device/artifacts/{}", sha256_hex(&image)));
+    let dev = env.device("dev-cut", Some(CLASS));
+    let r = dev.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // The device reads slowly (about 1.6 MB/s), so the download would take ten seconds.
+    let reader = tokio::spawn(async move {
+        let mut body = r.bytes_stream();
+        let mut got = 0usize;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(c) => got += c.len(),
+                Err(_) => return (got, true),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        (got, false)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (s, v) = env
+        .admin(Method::POST, "/api/v1/admin/devices/dev-cut/revoke", None)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let revoked_at = std::time::Instant::now();
+    loop {
+        if metrics_text(&env)
+            .await
+            .contains("ota_downloads_total{result=\"cut_revoked\"} 1")
+        {
+            break;
+        }
+        assert!(
+            revoked_at.elapsed() < std::time::Duration::from_secs(1),
+            "the stream was not cut within a second of the revocation"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (got, failed) = reader.await.unwrap();
+    assert!(
+        failed && got < image.len(),
+        "got {got} of {} bytes, error {failed}",
+        image.len()
+    );
+    env.finish().await;
+}

@@ -51,6 +51,15 @@ impl Env {
     }
 
     pub async fn with_limits(backend: Backend, limits: Limits) -> Self {
+        Self::build(backend, limits, ota_server::config::OfferMode::Latest).await
+    }
+
+    /// Offers decided by staged rollouts (`offer_mode = "rollout"`).
+    pub async fn with_rollouts(backend: Backend) -> Self {
+        Self::build(backend, Limits::default(), ota_server::config::OfferMode::Rollout).await
+    }
+
+    async fn build(backend: Backend, limits: Limits, offer_mode: ota_server::config::OfferMode) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let p = |name: &str| dir.path().join(name);
         let ca = DevCa::generate().unwrap();
@@ -95,8 +104,8 @@ impl Env {
             limits,
             artifacts_url: (backend == Backend::SqliteObjectStore)
                 .then(|| format!("file://{}", p("objects").display())),
-            // These scenarios test ingest, identity and downloads: offers without a rollout.
-            offer_mode: ota_server::config::OfferMode::Latest,
+            // Most scenarios test ingest, identity and downloads: offers without a rollout.
+            offer_mode,
             metrics_auth: Default::default(),
         };
         let server = ota_server::start(config.clone()).await.expect("server starts");

@@ -187,7 +187,29 @@ pub async fn rejects_each_kind_of_bad_bundle_and_stores_nothing(backend: Backend
             ..good.clone()
         },
     ));
-    // tamper: one flipped bit in the signature (last bytes of the auth wrapper are covered).
+    // tamper: one flipped bit in the signature. Its kid names the trusted key, so this is a
+    // bad signature, not an unknown key.
+    let envelope = good.envelope.clone().unwrap();
+    let signature = manifest::suit::Envelope::decode(&envelope)
+        .unwrap()
+        .signatures()
+        .next()
+        .unwrap()
+        .unwrap()
+        .signature
+        .to_vec();
+    let at = envelope.windows(signature.len()).position(|w| w == signature).unwrap();
+    let mut flipped = envelope.clone();
+    flipped[at + 3] ^= 0x04;
+    cases.push((
+        "manifest_signature_invalid",
+        422,
+        Upload {
+            envelope: Some(flipped),
+            ..good.clone()
+        },
+    ));
+    // A key the server does not trust.
     let rogue = bundles::release_with(v1.clone(), 1, CLASS, vec![], &bundles::rogue_manifest_key());
     cases.push(("manifest_untrusted_key", 422, Upload::of(&rogue)));
     let other_class = bundles::release_with(v1.clone(), 1, "toaster", vec![], &bundles::manifest_key());

@@ -202,3 +202,154 @@ pub async fn rollout_api_and_tags(backend: Backend) {
     }
     env.finish().await;
 }
+
+/// Attack: a device forges success. An offered device that never downloaded a byte POSTed
+/// `committed` (or checked in claiming the new digest and sequence) and was counted: one
+/// forged report promoted a stage with `min_committed` 1. A commit now counts only once the
+/// server has served the device the whole image (or a patch to it); claims without that are
+/// kept as suspicious and shown in the rollout view and `/metrics`.
+pub async fn forged_commit_not_counted(backend: Backend) {
+    use futures_util::StreamExt as _;
+    use ota_protocol::device::{CheckinResponse, StatusReport};
+
+    let env = Env::with_rollouts(backend).await;
+    let image = bundles::signed_image(3 * 1024 * 1024, 7, true);
+    let new_digest = crate::harness::sha256_hex(&image);
+    let (s, v) = env.upload(&Upload::of(&bundles::release(image.clone(), 2))).await;
+    assert_eq!(s, 201, "{v}");
+    let release = v["id"].as_i64().unwrap();
+    // Both devices are known before the rollout starts (its cohort counts them).
+    let forger = env.device("dev-forger", Some(CLASS));
+    let honest = env.device("dev-honest", Some(CLASS));
+    for d in [&forger, &honest] {
+        let (s, v) = post_json(
+            d,
+            &env.url("/api/v1/device/checkin"),
+            &checkin_body(&"00".repeat(32), 1),
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    // One stage: complete as soon as one device has committed.
+    let (s, v) = env
+        .admin(
+            Method::POST,
+            "/api/v1/admin/rollouts",
+            body(&NewRollout {
+                plan: PlanInput {
+                    stages: Some(vec![StageInput {
+                        min_committed: Some(1),
+                        min_committed_percent: Some(0.01),
+                        soak_ms: Some(0),
+                        ..StageInput::percent(100.0)
+                    }]),
+                    ..PlanInput::default()
+                },
+                ..NewRollout::of(release)
+            }),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let rollout = v["id"].as_i64().unwrap();
+    let checkin_url = env.url("/api/v1/device/checkin");
+    let status_url = env.url("/api/v1/device/status");
+    let committed = StatusReport::Committed {
+        release_id: Some(release),
+    };
+    let offer = |client: reqwest::Client| {
+        let url = checkin_url.clone();
+        async move {
+            let (s, v) = post_json(&client, &url, &checkin_body(&"00".repeat(32), 1)).await;
+            assert_eq!(s, 200, "{v}");
+            let r: CheckinResponse = serde_json::from_value(v).unwrap();
+            r.update.expect("the rollout offers the release")
+        }
+    };
+    let view = || async {
+        let (s, v) = env
+            .admin(Method::GET, &format!("/api/v1/admin/rollouts/{rollout}"), None)
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v
+    };
+
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await; // the cohort is counted
+    assert_eq!(view().await["stages"][0]["cohort"], 2);
+
+    // The forger: offered, downloads nothing, claims success three ways.
+    let update = offer(forger.clone()).await;
+    assert_eq!(update.image.sha256, new_digest);
+    let (s, v) = post_json(&forger, &status_url, &committed).await;
+    assert_eq!(s, 204, "a claim is taken, not believed: {v}");
+    let (s, v) = post_json(&forger, &checkin_url, &checkin_body(&new_digest, 2)).await;
+    assert_eq!(s, 200, "{v}");
+    // A start of the image is not the image.
+    let r = forger
+        .get(env.url(&update.image.url))
+        .header("range", "bytes=0-1023")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), r.bytes().await.unwrap().len()), (206, 1024));
+    let (s, _) = post_json(&forger, &status_url, &committed).await;
+    assert_eq!(s, 204);
+    // Past a cohort recount (every 3 s): claiming the new sequence at check-in does not take
+    // the forger out of the devices that still need the release.
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    let v = view().await;
+    assert_eq!(v["totals"]["committed"], 0, "no forged claim is counted: {v}");
+    assert_eq!(v["state"], "running", "{v}");
+    assert_eq!(v["stages"][0]["cohort"], 2, "{v}");
+    assert_eq!(
+        v["suspicious"],
+        json!([{"device_id": "dev-forger", "unproven_claims": 3}]),
+        "the claims are shown: {v}"
+    );
+    let text = env
+        .anon()
+        .get(env.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(&format!("ota_rollout_suspicious_devices{{rollout=\"{rollout}\"}} 1")),
+        "{text}"
+    );
+
+    // An honest device downloads the image in two ranges (a resume), then commits: counted,
+    // and the one-device stage completes the rollout.
+    let update = offer(honest.clone()).await;
+    let half = image.len() / 2;
+    let mut got = Vec::new();
+    for range in [format!("bytes=0-{}", half - 1), format!("bytes={half}-")] {
+        let r = honest
+            .get(env.url(&update.image.url))
+            .header("range", range)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 206);
+        let mut body = r.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            got.extend_from_slice(&chunk.unwrap());
+        }
+    }
+    assert_eq!(crate::harness::sha256_hex(&got), new_digest);
+    let (s, _) = post_json(&honest, &status_url, &committed).await;
+    assert_eq!(s, 204);
+    let mut v = view().await;
+    for _ in 0..50 {
+        if v["state"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        v = view().await;
+    }
+    assert_eq!(v["totals"]["committed"], 1, "{v}");
+    assert_eq!(v["state"], "completed", "{v}");
+    assert_eq!(v["suspicious"][0]["device_id"], "dev-forger", "{v}");
+    env.finish().await;
+}

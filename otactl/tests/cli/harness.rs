@@ -202,6 +202,15 @@ impl Server {
         })
     }
 
+    /// Downloads `path` as the device: the whole body, as a device installing it would.
+    pub fn device_download(&self, device: &reqwest::Client, path: &str) -> Vec<u8> {
+        self.runtime.block_on(async {
+            let r = device.get(format!("{}{path}", self.url)).send().await.unwrap();
+            assert_eq!(r.status(), 200, "download {path}");
+            r.bytes().await.unwrap().to_vec()
+        })
+    }
+
     /// A check-in running `image` at `sequence`.
     pub fn checkin(&self, device: &reqwest::Client, image: &[u8], version: &str, sequence: u64) -> (u16, Value) {
         let digest = ota_server::domain::Sha256::of(image).hex();

@@ -200,6 +200,9 @@ fn rollout_status_watch_prints_one_line_per_change_until_completed() {
     let (status, offer) = s.checkin(&device, &v1, "1.0.0", 1);
     assert_eq!(status, 200);
     assert_eq!(offer["update"]["version"], "1.1.0", "{offer}");
+    // The image is downloaded before the commit (a commit without it is not counted).
+    let image = s.device_download(&device, offer["update"]["image"]["url"].as_str().unwrap());
+    assert_eq!(image, v2);
     std::thread::sleep(Duration::from_millis(1500));
     for report in ["downloading", "installing", "committed"] {
         let (status, _) = s.device_post(&device, "/api/v1/device/status", &json!({"status": report}));

@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! new(fields, text)          text bstr → its SHA-256 → manifest bstr → SUIT_Digest (SHA-256)
-//! to_be_signed(alg)          Sig_structure ["Signature1", << {1: alg} >>, h'', SUIT_Digest]
-//! add_signature(alg, sig)    COSE_Sign1_Tagged 18([ << {1: alg} >>, {}, null, sig ])
+//! to_be_signed(alg, kid)     Sig_structure ["Signature1", << {1: alg, 4: kid} >>, h'', SUIT_Digest]
+//! add_signature(alg, kid, s) COSE_Sign1_Tagged 18([ << {1: alg, 4: kid} >>, {}, null, s ])
 //! finish()                   107({ 2: << [ digest, + sign1 ] >>, 3: manifest, 23: text })
 //! ```
 //!
@@ -18,7 +18,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::{digest, envelope, manifest_bstr, protected_header, sig_structure, sign1, text_bstr};
 use super::{ManifestFields, TextFields};
-use crate::suit::{CoseAlg, MAX_SIGNATURES, SHA256_LEN};
+use crate::suit::{CoseAlg, KID_LEN, MAX_SIGNATURES, SHA256_LEN};
 
 /// Why an envelope could not be built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,18 +105,24 @@ impl EnvelopeBuilder {
         }
     }
 
-    /// The bytes a signer with algorithm `alg` signs: the RFC 9052 §4.4 `Sig_structure`
-    /// `["Signature1", << {1: alg} >>, h'', SUIT_Digest]` (COSE_Sign1 with a detached payload,
-    /// draft §8.3; the algorithm hashes them if it needs to).
-    pub fn to_be_signed(&self, alg: CoseAlg) -> Result<Vec<u8>, BuildError> {
+    /// The bytes a signer with algorithm `alg` (and key id `kid`, [`crate::suit::key_id`])
+    /// signs: the RFC 9052 §4.4 `Sig_structure` `["Signature1", << {1: alg, 4: kid} >>, h'',
+    /// SUIT_Digest]` (COSE_Sign1 with a detached payload, draft §8.3; the algorithm hashes them
+    /// if it needs to).
+    pub fn to_be_signed(&self, alg: CoseAlg, kid: Option<&[u8; KID_LEN]>) -> Result<Vec<u8>, BuildError> {
         check_alg(alg)?;
-        Ok(sig_structure(&protected_header(alg), &self.digest))
+        Ok(sig_structure(&protected_header(alg, kid), &self.digest))
     }
 
-    /// Adds a signature made over [`Self::to_be_signed`]`(alg)` as one more `COSE_Sign1_Tagged`
+    /// Adds a signature made over [`Self::to_be_signed`]`(alg, kid)` as one more `COSE_Sign1_Tagged`
     /// authentication block (RFC 9052 §4.2; draft §8.3). The signature is not verified here
     /// (the builder has no keys); its algorithm and length are.
-    pub fn add_signature(&mut self, alg: CoseAlg, signature: &[u8]) -> Result<(), BuildError> {
+    pub fn add_signature(
+        &mut self,
+        alg: CoseAlg,
+        kid: Option<&[u8; KID_LEN]>,
+        signature: &[u8],
+    ) -> Result<(), BuildError> {
         check_alg(alg)?;
         let expected = alg.signature_len();
         if signature.len() != expected {
@@ -129,7 +135,7 @@ impl EnvelopeBuilder {
         if self.sign1s.len() >= MAX_SIGNATURES {
             return Err(BuildError::TooManySignatures);
         }
-        self.sign1s.push(sign1(&protected_header(alg), signature));
+        self.sign1s.push(sign1(&protected_header(alg, kid), signature));
         Ok(())
     }
 

@@ -79,6 +79,10 @@ pub enum RecordEvent {
     Stall { after_ms: Timestamp },
     /// Operator "retry failed", except devices with `penalty_after` failures or more.
     Retry { penalty_after: u32 },
+    /// A claim of success (a "committed" report, or a check-in running the new image) from a
+    /// device the server never served the release's image or a patch to it in full: not a
+    /// commit, recorded as suspicious (threat model: "forged commit").
+    Unproven,
 }
 
 impl RecordEvent {
@@ -90,7 +94,16 @@ impl RecordEvent {
                 DeviceReport::Committed | DeviceReport::Failed(_) | DeviceReport::RolledBack
             ),
             Self::Running { .. } | Self::Stall { .. } | Self::Retry { .. } => true,
+            Self::Unproven => false,
         }
+    }
+
+    /// Whether it claims the device runs the release: what needs download evidence first.
+    pub fn claims_commit(&self) -> bool {
+        matches!(
+            self,
+            Self::Report(DeviceReport::Committed) | Self::Running { reached: true, .. }
+        )
     }
 }
 
@@ -130,6 +143,9 @@ pub struct DeviceRecord {
     /// means the device rolled back.
     pub base_digest: Option<String>,
     pub last_failure: Option<FailureKind>,
+    /// Claims of success without evidence ([`RecordEvent::Unproven`]).
+    #[serde(default)]
+    pub unproven_claims: u32,
     pub offered_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -143,6 +159,7 @@ impl DeviceRecord {
             failures: 0,
             base_digest,
             last_failure: None,
+            unproven_claims: 0,
             offered_at: now,
             updated_at: now,
         }
@@ -215,7 +232,18 @@ impl DeviceRecord {
             RecordEvent::Running { digest, reached: false } => self.observe_running(digest, now),
             RecordEvent::Stall { after_ms } => self.stall(*after_ms, now),
             RecordEvent::Retry { penalty_after } => self.failures < *penalty_after && self.retry(now),
+            RecordEvent::Unproven => self.unproven(),
         }
+    }
+
+    /// A claim of success without evidence: counted, and the stage left where it was (nor is
+    /// the stall timer reset: a device that never installs still stalls).
+    fn unproven(&mut self) -> bool {
+        if !self.stage.in_flight() {
+            return false;
+        }
+        self.unproven_claims = self.unproven_claims.saturating_add(1);
+        true
     }
 
     /// Operator "retry failed": a failed device may be offered again (unless penalty-boxed).

@@ -3,7 +3,7 @@
 
 use ota_protocol::rollouts::{
     CountsView, PauseKind, Promotion as WirePromotion, RolloutReleaseView, RolloutState as WireState, RolloutView,
-    StageStatus, StageView, TimelineKind, TimelineView,
+    StageStatus, StageView, SuspiciousDevice, TimelineKind, TimelineView,
 };
 
 use crate::domain::rollout::{PauseReason, Promotion, RolloutState, StageCounts, Transition};
@@ -124,6 +124,14 @@ fn view_of(l: &RolloutStatus) -> RolloutView {
         in_flight: l.in_flight,
         penalty_boxed: l.penalty_boxed,
         penalty_after_failures: r.plan.penalty_after_failures,
+        suspicious: l
+            .suspicious
+            .iter()
+            .map(|(device_id, n)| SuspiciousDevice {
+                device_id: device_id.clone(),
+                unproven_claims: *n,
+            })
+            .collect(),
         timeline: r
             .timeline
             .iter()

@@ -147,6 +147,7 @@ impl Live {
             cohort: self.cohort_size(&self.row.rollout),
             in_flight: self.in_flight(),
             penalty_boxed: self.penalty_boxed,
+            suspicious: Vec::new(),
         }
     }
 }

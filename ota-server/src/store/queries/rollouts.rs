@@ -289,13 +289,14 @@ macro_rules! impl_rollouts {
                     let changed: Vec<&DeviceRecord> = records.values().filter(|(_, c)| *c).map(|(r, _)| r).collect();
                     for d in changed {
                         let sql = $sql(
-                            "UPDATE rollout_devices SET stage = ?, stage_index = ?, failures = ?, doc = ?, \
-                             updated_ms = ? WHERE rollout_id = ? AND device_id = ?",
+                            "UPDATE rollout_devices SET stage = ?, stage_index = ?, failures = ?, unproven = ?, \
+                             doc = ?, updated_ms = ? WHERE rollout_id = ? AND device_id = ?",
                         );
                         sqlx::query(&sql)
                             .bind(d.stage.as_str())
                             .bind(i64::try_from(d.stage_index).unwrap_or(i64::MAX))
                             .bind(i64::from(d.failures))
+                            .bind(i64::from(d.unproven_claims))
                             .bind(to_json(d)?)
                             .bind(d.updated_at)
                             .bind(rollout_id)
@@ -306,6 +307,22 @@ macro_rules! impl_rollouts {
                 }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            /// Devices of the rollout that claimed success without the evidence a commit needs
+            /// (at most `limit`, most recent first): what the rollout view shows as suspicious.
+            pub(crate) async fn suspicious_devices(&self, rollout_id: i64, limit: i64) -> Result<Vec<(String, u32)>> {
+                let sql = $sql(
+                    "SELECT device_id, unproven FROM rollout_devices WHERE rollout_id = ? AND unproven > 0 \
+                     ORDER BY updated_ms DESC, device_id LIMIT ?",
+                );
+                let rows = sqlx::query(&sql).bind(rollout_id).bind(limit).fetch_all(&self.pool).await?;
+                rows.iter()
+                    .map(|r: &$row| {
+                        let n: i64 = r.try_get("unproven")?;
+                        Ok((r.try_get("device_id")?, u32::try_from(n).unwrap_or(u32::MAX)))
+                    })
+                    .collect()
             }
 
             pub(crate) async fn stalled_devices(&self, rollout_id: i64, before: Millis) -> Result<Vec<String>> {

@@ -67,6 +67,7 @@ pub(super) fn print_status(r: &RolloutView) {
                 r.in_flight, r.max_in_flight, r.penalty_boxed
             ),
         ),
+        ("suspicious", suspicious_text(r)),
         ("created", output::time(r.created_ms)),
         ("updated", output::time(r.updated_ms)),
     ] {
@@ -118,4 +119,27 @@ pub(super) fn print_status(r: &RolloutView) {
         }
         tl.print();
     }
+}
+
+/// Devices that claimed success without having downloaded the release (not counted).
+fn suspicious_text(r: &RolloutView) -> String {
+    if r.suspicious.is_empty() {
+        return "none".into();
+    }
+    let shown: Vec<String> = r
+        .suspicious
+        .iter()
+        .take(5)
+        .map(|s| format!("{} ({} claims)", s.device_id, s.unproven_claims))
+        .collect();
+    let more = r.suspicious.len().saturating_sub(shown.len());
+    let tail = if more > 0 {
+        format!(", and {more} more")
+    } else {
+        String::new()
+    };
+    format!(
+        "{}{tail}: claimed success without downloading the release, not counted",
+        shown.join(", ")
+    )
 }
