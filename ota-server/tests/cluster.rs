@@ -112,8 +112,10 @@ async fn canary_holds_across_replicas() {
     let salt = "000102030405060708090a0b0c0d0e0f";
     let plan = PlanInput {
         stages: Some(vec![
+            // The soak outlasts the fleet's start: the canary's cohort is counted once its
+            // devices have registered (counted empty, it would promote with nothing tested).
             StageInput {
-                soak_ms: Some(500),
+                soak_ms: Some(5_000),
                 max_failures: Some(2),
                 ..StageInput::percent(10.0)
             },
