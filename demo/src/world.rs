@@ -257,6 +257,7 @@ impl World {
                 .map(|c| DeviceClass {
                     name: (*c).into(),
                     vendor_domain: VENDOR.into(),
+                    registration: Default::default(),
                 })
                 .collect(),
             limits: Limits {

@@ -71,6 +71,7 @@ impl Server {
         let class = |name: &str| DeviceClass {
             name: name.into(),
             vendor_domain: VENDOR.into(),
+            registration: Default::default(),
         };
         let config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),

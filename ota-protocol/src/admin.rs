@@ -14,6 +14,8 @@ pub const RELEASES_PATH: &str = "/api/v1/admin/releases";
 pub const DEVICES_PATH: &str = "/api/v1/admin/devices";
 /// `POST` (admin): [`NewToken`] → 201 [`CreatedToken`].
 pub const TOKENS_PATH: &str = "/api/v1/admin/tokens";
+/// The registration allow and deny lists: `{REGISTRATION_PATH}/allow`, `.../deny`.
+pub const REGISTRATION_PATH: &str = "/api/v1/admin/registration";
 /// `GET` (admin): the newest [`AuditView`] entries.
 pub const AUDIT_PATH: &str = "/api/v1/admin/audit";
 
@@ -185,4 +187,52 @@ pub struct AuditView {
     pub target: String,
     /// `ok` or `error:<code>`.
     pub result: String,
+}
+
+/// Most entries one `POST /api/v1/admin/registration/{list}` takes.
+pub const MAX_REGISTRATION_ENTRIES: usize = 10_000;
+
+/// One device id to put on a registration list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewRegistrationEntry {
+    /// The device id its certificate's CN will carry.
+    pub device_id: String,
+    /// Allow list only: the class the device registers in if its certificate names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    /// Why it is listed (at most 256 characters): a batch, a recall number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// `POST /api/v1/admin/registration/{allow|deny}` (admin): device ids registered ahead (allow)
+/// or refused (deny; a registered device on it is revoked at once).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewRegistrationEntries {
+    pub entries: Vec<NewRegistrationEntry>,
+}
+
+/// What adding entries did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct RegistrationAdded {
+    /// Entries that were new (ids already on the list keep their entry).
+    pub added: u64,
+    /// Deny list: registered devices revoked because of it.
+    pub revoked: Vec<String>,
+}
+
+/// An entry of a registration list, as `GET /api/v1/admin/registration/{list}` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct RegistrationEntryView {
+    pub device_id: String,
+    pub class: Option<String>,
+    pub note: String,
+    pub created_ms: i64,
+    pub created_by: String,
 }

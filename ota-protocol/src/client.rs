@@ -27,8 +27,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::admin::{
-    AuditView, CreatedToken, DeviceClassAssignment, DeviceDetail, DeviceQuery, DeviceTags, DeviceView, NewToken,
-    ReleaseView, TokenView, AUDIT_PATH, DEVICES_PATH, RELEASES_PATH, TOKENS_PATH,
+    AuditView, CreatedToken, DeviceClassAssignment, DeviceDetail, DeviceQuery, DeviceTags, DeviceView,
+    NewRegistrationEntries, NewToken, RegistrationAdded, RegistrationEntryView, ReleaseView, TokenView, AUDIT_PATH,
+    DEVICES_PATH, REGISTRATION_PATH, RELEASES_PATH, TOKENS_PATH,
 };
 use crate::rollouts::{FleetView, NewRollout, RolloutAction, RolloutView, FLEET_PATH, ROLLOUTS_PATH};
 use crate::ErrorBody;
@@ -244,6 +245,32 @@ impl AdminClient {
             .await
     }
 
+    /// `GET /api/v1/admin/registration/{list}` (viewer): a page of the allow or deny list.
+    pub async fn registration_entries(
+        &self,
+        list: &str,
+        query: &DeviceQuery,
+    ) -> Result<Vec<RegistrationEntryView>, ClientError> {
+        let url = self.endpoint(REGISTRATION_PATH, &[list])?;
+        self.send(self.http.get(url).query(query)).await
+    }
+
+    /// `POST /api/v1/admin/registration/{list}` (admin): adds entries (all or none); on the
+    /// deny list, registered devices are revoked.
+    pub async fn add_registration_entries(
+        &self,
+        list: &str,
+        entries: &NewRegistrationEntries,
+    ) -> Result<RegistrationAdded, ClientError> {
+        self.call(Method::POST, REGISTRATION_PATH, &[list], Some(entries)).await
+    }
+
+    /// `DELETE /api/v1/admin/registration/{list}/{device_id}` (admin).
+    pub async fn remove_registration_entry(&self, list: &str, device_id: &str) -> Result<(), ClientError> {
+        self.call(Method::DELETE, REGISTRATION_PATH, &[list, device_id], None::<&()>)
+            .await
+    }
+
     /// `PUT /api/v1/admin/devices/{id}/tags` (release-manager): replaces the device's tags.
     pub async fn set_device_tags(&self, id: &str, tags: &DeviceTags) -> Result<DeviceView, ClientError> {
         self.call(Method::PUT, DEVICES_PATH, &[id, "tags"], Some(tags)).await
@@ -321,9 +348,15 @@ impl AdminClient {
         let status = response.status().as_u16();
         let body = response.bytes().await.map_err(ClientError::Transport)?;
         if (200..300).contains(&status) {
-            return serde_json::from_slice(&body).map_err(|e| ClientError::UnexpectedResponse {
+            // 204 No Content: the answer is `()`.
+            let body: &[u8] = if status == 204 && body.is_empty() {
+                b"null"
+            } else {
+                &body
+            };
+            return serde_json::from_slice(body).map_err(|e| ClientError::UnexpectedResponse {
                 status,
-                detail: format!("not the expected JSON ({e}): {}", excerpt(&body)),
+                detail: format!("not the expected JSON ({e}): {}", excerpt(body)),
             });
         }
         Err(match serde_json::from_slice::<ErrorBody>(&body) {

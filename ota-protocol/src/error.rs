@@ -79,6 +79,11 @@ wire_name! {
     /// 403: the check-in names a class other than the device's (from its certificate or an
     /// operator).
     DEVICE_CLASS_MISMATCH = "device_class_mismatch";
+    /// 403: the device id is on the registration deny list (recall, stolen unit).
+    DEVICE_DENIED = "device_denied";
+    /// 403: the device's class admits only allow-listed devices (`registration = "allowlist"`)
+    /// and this one is not on the allow list (`POST /api/v1/admin/registration/allow`).
+    DEVICE_NOT_ALLOWED = "device_not_allowed";
     /// 404: no artifact with that digest.
     ARTIFACT_NOT_FOUND = "artifact_not_found";
     /// 416: the requested range is outside the artifact.
@@ -93,6 +98,10 @@ wire_name! {
     TOKEN_REVOKED = "token_revoked";
     /// 401: the bearer token has expired.
     TOKEN_EXPIRED = "token_expired";
+    /// 404: the device id is not on that registration list.
+    REGISTRATION_ENTRY_NOT_FOUND = "registration_entry_not_found";
+    /// 400: a registration list entry is invalid (device id, class, note, or too many at once).
+    INVALID_REGISTRATION_ENTRY = "invalid_registration_entry";
     /// 404: no token with that id.
     TOKEN_NOT_FOUND = "token_not_found";
     /// 400: `expires_in_seconds` is 0 or above ten years.

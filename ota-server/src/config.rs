@@ -92,6 +92,10 @@ pub struct TrustConfig {
 pub struct DeviceClass {
     pub name: String,
     pub vendor_domain: String,
+    /// Who registers on first contact: `open` (default; any device with a fleet certificate)
+    /// or `allowlist` (only ids on `POST /api/v1/admin/registration/allow`).
+    #[serde(default)]
+    pub registration: crate::domain::registration::RegistrationPolicy,
 }
 
 /// Request limits.

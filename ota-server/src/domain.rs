@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod ingest;
 pub mod offer;
+pub mod registration;
 pub mod rollout;
 
 use std::fmt;

@@ -12,6 +12,7 @@ pub mod error;
 pub mod ingest;
 pub mod openapi;
 pub mod ratelimit;
+pub mod registration;
 pub mod rollouts;
 
 use std::collections::HashMap;
@@ -31,12 +32,14 @@ use crate::artifacts::ArtifactStore;
 use crate::config::{Limits, MetricsAuth, OfferMode};
 use crate::domain::ingest::{ClassRef, ReleaseVerifier};
 use crate::domain::offer::OfferPolicy;
+use crate::domain::registration::RegistrationPolicy;
 use crate::domain::{Sha256, SharedClock};
 use crate::metrics::Metrics;
 use crate::service::checkin::CheckinService;
 use crate::service::devices::DeviceService;
 use crate::service::downloads::DownloadSlots;
 use crate::service::ingest::IngestService;
+use crate::service::registration::RegistrationService;
 use crate::service::rollouts::RolloutService;
 use crate::store::batch::CheckinWriter;
 use crate::store::cache::LatestReleases;
@@ -67,6 +70,8 @@ pub struct AppState {
     /// Who may read `/metrics`.
     pub metrics_auth: MetricsAuth,
     pub classes: Arc<Vec<ClassRef>>,
+    /// Each class's registration policy.
+    pub registration: Arc<HashMap<String, RegistrationPolicy>>,
     pub limits: Limits,
     pub dev_insecure_http: bool,
     /// Group-committed check-in writes.
@@ -103,9 +108,17 @@ impl AppState {
             clock: self.clock.clone(),
             metrics: self.metrics.clone(),
             classes: self.classes.clone(),
+            registration: self.registration.clone(),
             checkins: self.checkins.clone(),
             latest: self.latest.clone(),
             envelopes: self.envelopes.clone(),
+        }
+    }
+
+    /// The registration allow and deny lists over this state.
+    pub fn registration(&self) -> RegistrationService {
+        RegistrationService {
+            devices: self.devices(),
         }
     }
 
@@ -158,6 +171,11 @@ pub fn router(state: AppState) -> Router {
         .route("/devices/{id}/tags", axum::routing::put(admin::set_tags))
         .route("/devices/{id}/class", axum::routing::put(admin::set_class))
         .route("/devices/{id}/decommission", post(admin::decommission))
+        .route("/registration/{list}", get(registration::list).post(registration::add))
+        .route(
+            "/registration/{list}/{device_id}",
+            axum::routing::delete(registration::remove),
+        )
         .route("/rollouts", post(rollouts::create).get(rollouts::list))
         .route("/rollouts/{id}", get(rollouts::get))
         .route("/rollouts/{id}/{action}", post(rollouts::act))

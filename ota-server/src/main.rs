@@ -189,6 +189,7 @@ fn parse_class(text: &str) -> Result<DeviceClass, String> {
         Some((name, vendor)) if !name.is_empty() && !vendor.is_empty() => Ok(DeviceClass {
             name: name.into(),
             vendor_domain: vendor.into(),
+            registration: Default::default(),
         }),
         _ => Err(format!(
             "{text:?} is not NAME@VENDOR_DOMAIN (for example sensor-v2@example.com)"

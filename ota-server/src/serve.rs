@@ -179,6 +179,13 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
         auth_failure_audit: Arc::new(RateLimiter::new(20, 0.2)),
         metrics_auth: config.metrics_auth,
         classes: Arc::new(classes(&config)),
+        registration: Arc::new(
+            config
+                .classes
+                .iter()
+                .map(|c| (c.name.clone(), c.registration))
+                .collect(),
+        ),
         limits: config.limits.clone(),
         dev_insecure_http: config.dev_insecure_http,
         download_slots: crate::service::downloads::DownloadSlots::new(config.limits.downloads_per_device),

@@ -6,6 +6,7 @@ pub mod checkin;
 pub mod devices;
 pub mod downloads;
 pub mod ingest;
+pub mod registration;
 pub mod rollouts;
 
 use crate::domain::auth::Role;

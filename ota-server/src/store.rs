@@ -19,6 +19,7 @@ use ota_protocol::ErrorCode;
 use crate::domain::auth::{Role, TokenRecord};
 use crate::domain::ingest::VerifiedBundle;
 use crate::domain::offer::Running;
+use crate::domain::registration::{RegistrationEntry, RegistrationList};
 use crate::domain::rollout::{DeviceRecord, DeviceStage, RecordEvent, Rollout};
 use crate::domain::{Device, DeviceState, Millis, Release, Sha256};
 
@@ -171,6 +172,17 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn fetched_release(&self, device_id: &str, release_id: i64) -> Result<bool>;
     /// Drops download evidence untouched since `before_ms`; returns how many rows went.
     async fn prune_downloads(&self, before_ms: Millis) -> Result<u64>;
+    /// Registration lists (issue 16): adds entries (existing ids kept); returns how many were new.
+    async fn add_registration_entries(&self, list: RegistrationList, entries: &[RegistrationEntry]) -> Result<u64>;
+    async fn remove_registration_entry(&self, list: RegistrationList, device_id: &str) -> Result<bool>;
+    async fn registration_entry(&self, list: RegistrationList, device_id: &str) -> Result<Option<RegistrationEntry>>;
+    /// A page in device-id order, after `after`.
+    async fn list_registration_entries(
+        &self,
+        list: RegistrationList,
+        limit: i64,
+        after: Option<&str>,
+    ) -> Result<Vec<RegistrationEntry>>;
     async fn insert_rollout(&self, release_id: i64, name: &str, rollout: &Rollout, now: Millis) -> Result<i64>;
     async fn list_rollouts(&self) -> Result<Vec<RolloutRow>>;
     async fn rollout(&self, id: i64) -> Result<Option<RolloutRow>>;

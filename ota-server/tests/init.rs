@@ -25,6 +25,7 @@ async fn init_writes_a_config_that_serves() {
         classes: vec![DeviceClass {
             name: "sensor-v2".into(),
             vendor_domain: "example.com".into(),
+            registration: Default::default(),
         }],
     })
     .await

@@ -59,6 +59,7 @@ both_backends!(
     forged_commit_not_counted,
     stalled_reader,
     revoked_mid_download,
+    registration_policy,
 );
 
 /// The artifact store behind the `object_store` crate (what replicas would share).

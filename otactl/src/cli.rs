@@ -4,6 +4,7 @@ mod audit;
 mod config;
 mod device;
 mod fleet;
+mod registration;
 mod release;
 mod rollout;
 mod token;
@@ -81,6 +82,8 @@ pub enum Command {
     Device(device::Args),
     /// Make API tokens.
     Token(token::Args),
+    /// Who may register on first contact: the allow and deny lists (admin).
+    Registration(registration::Args),
     /// What the active devices run, per class and version.
     Fleet(fleet::Args),
     /// The audit log: every mutating admin call, refused ones included (admin).
@@ -123,6 +126,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::Rollout(args) => rollout::run(&ctx, args).await,
             Command::Device(args) => device::run(&ctx, args).await,
             Command::Token(args) => token::run(&ctx, args).await,
+            Command::Registration(args) => registration::run(&ctx, args).await,
             Command::Fleet(args) => fleet::run(&ctx, args).await,
             Command::Audit(args) => audit::run(&ctx, args).await,
         }

@@ -130,6 +130,7 @@ async fn start_with(
         classes: vec![DeviceClass {
             name: CLASS.into(),
             vendor_domain: VENDOR.into(),
+            registration: Default::default(),
         }],
         limits: Limits {
             checkin_burst: 1_000_000,

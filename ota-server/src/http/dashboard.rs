@@ -150,6 +150,7 @@ mod tests {
             classes: vec![crate::config::DeviceClass {
                 name: "sensor-v2".into(),
                 vendor_domain: "example.com".into(),
+                registration: Default::default(),
             }],
         })
         .await

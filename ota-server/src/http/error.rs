@@ -101,6 +101,8 @@ impl From<CheckinError> for ApiError {
             CheckinError::ClassMismatch { .. } => {
                 Self::new(StatusCode::FORBIDDEN, ErrorCode::DEVICE_CLASS_MISMATCH, message)
             }
+            CheckinError::Denied => Self::new(StatusCode::FORBIDDEN, ErrorCode::DEVICE_DENIED, message),
+            CheckinError::NotAllowed(_) => Self::new(StatusCode::FORBIDDEN, ErrorCode::DEVICE_NOT_ALLOWED, message),
             CheckinError::Rollout(e) => e.into(),
             CheckinError::Store(e) => e.into(),
             CheckinError::Internal(cause) => Self::internal(cause),

@@ -5,7 +5,10 @@ use ota_protocol::{admin, device, rollouts, ErrorBody, ErrorCode, ErrorDetail};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin as admin_http, device as device_http, download, ingest, rollouts as rollouts_http};
+use super::{
+    admin as admin_http, device as device_http, download, ingest, registration as registration_http,
+    rollouts as rollouts_http,
+};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -17,6 +20,7 @@ use super::{admin as admin_http, device as device_http, download, ingest, rollou
         admin_http::get_device, admin_http::revoke, admin_http::decommission, admin_http::set_tags, admin_http::set_class,
         admin_http::create_token, admin_http::list_tokens, admin_http::revoke_token, admin_http::audit_log,
         rollouts_http::create, rollouts_http::list, rollouts_http::get, rollouts_http::act, rollouts_http::fleet,
+        registration_http::list, registration_http::add, registration_http::remove,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, ErrorCode,
@@ -24,7 +28,8 @@ use super::{admin as admin_http, device as device_http, download, ingest, rollou
         device::UpdateOffer, device::Link, device::PatchLink, device::StatusReport,
         admin::ReleaseView, admin::PatchView, admin::DeviceView, admin::DeviceState, admin::DeviceDetail,
         admin::EventView, admin::NewToken, admin::Role, admin::CreatedToken, admin::TokenView, admin::AuditView, admin::DeviceTags,
-        admin::DeviceClassAssignment,
+        admin::DeviceClassAssignment, admin::NewRegistrationEntry, admin::NewRegistrationEntries,
+        admin::RegistrationAdded, admin::RegistrationEntryView, rollouts::SuspiciousDevice,
         rollouts::NewRollout, rollouts::PlanInput, rollouts::StageInput, rollouts::Promotion, rollouts::RolloutAction,
         rollouts::RolloutView, rollouts::RolloutState, rollouts::PauseKind, rollouts::RolloutReleaseView,
         rollouts::StageView, rollouts::StageStatus, rollouts::CountsView, rollouts::TimelineView,

@@ -11,6 +11,7 @@ use crate::artifacts::ArtifactStore;
 use crate::config::OfferMode;
 use crate::domain::ingest::ClassRef;
 use crate::domain::offer::{nothing_newer, NoUpdateReason, Offer, OfferPolicy, Running};
+use crate::domain::registration::{decide_registration, RegistrationList, RegistrationPolicy, RegistrationRefusal};
 use crate::domain::{Device, DeviceState, Millis, Patch, Release, Sha256, SharedClock};
 use crate::metrics::Metrics;
 use crate::service::rollouts::{RolloutError, RolloutService};
@@ -44,6 +45,15 @@ pub enum CheckinError {
     /// The check-in names another class than the device's.
     #[error("the check-in names class {named:?}, but the device is of class {class:?}")]
     ClassMismatch { named: String, class: String },
+    /// The device id is on the registration deny list.
+    #[error("the device is on the registration deny list")]
+    Denied,
+    /// The class admits allow-listed devices only.
+    #[error(
+        "class {0:?} registers only allow-listed devices, and this one is not listed \
+         (POST /api/v1/admin/registration/allow)"
+    )]
+    NotAllowed(String),
     #[error(transparent)]
     Rollout(#[from] RolloutError),
     #[error(transparent)]
@@ -80,6 +90,8 @@ pub struct CheckinService {
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
     pub classes: Arc<Vec<ClassRef>>,
+    /// Each class's registration policy (`[[classes]] registration`; open when unset).
+    pub registration: Arc<HashMap<String, RegistrationPolicy>>,
     pub checkins: CheckinWriter,
     pub latest: Arc<LatestReleases>,
     /// Envelopes are small and sent on every offer: kept in memory by digest.
@@ -101,9 +113,10 @@ impl CheckinService {
         let device = match self.store.device(&ident.id).await? {
             Some(d) => d,
             None => {
+                let class = self.registration_class(ident).await?;
                 let d = self
                     .store
-                    .register_device(&ident.id, ident.class.as_deref(), self.clock.now_ms())
+                    .register_device(&ident.id, class.as_deref(), self.clock.now_ms())
                     .await?;
                 self.metrics.inc("ota_devices_registered_total", &[]);
                 tracing::info!(device = %ident.id, "device registered on first contact");
@@ -115,6 +128,42 @@ impl CheckinService {
             DeviceState::Revoked => Err(CheckinError::Revoked),
             DeviceState::Decommissioned => Err(CheckinError::Decommissioned),
         }
+    }
+
+    /// The registration policy at first contact (issue 16): the class the device registers
+    /// in, or why it may not. Refusals are counted, never stored (a refused device leaves no row).
+    async fn registration_class(&self, ident: &DeviceIdentity) -> Result<Option<String>, CheckinError> {
+        let denied = self
+            .store
+            .registration_entry(RegistrationList::Deny, &ident.id)
+            .await?
+            .is_some();
+        let policy = |c: &str| self.registration.get(c).copied().unwrap_or_default();
+        let any_allowlist = self.registration.values().any(|p| *p == RegistrationPolicy::Allowlist);
+        // The allow list is read only where it can matter.
+        let needs_allow = ident
+            .class
+            .as_deref()
+            .is_none_or(|c| policy(c) == RegistrationPolicy::Allowlist);
+        let allowed = if needs_allow && !denied {
+            self.store
+                .registration_entry(RegistrationList::Allow, &ident.id)
+                .await?
+        } else {
+            None
+        };
+        decide_registration(policy, any_allowlist, ident.class.as_deref(), allowed.as_ref(), denied).map_err(
+            |refusal| {
+                let (result, error) = match refusal {
+                    RegistrationRefusal::Denied => ("denied", CheckinError::Denied),
+                    RegistrationRefusal::NotAllowed { class } => ("not_allowed", CheckinError::NotAllowed(class)),
+                };
+                self.metrics
+                    .inc("ota_registrations_refused_total", &[("reason", result)]);
+                tracing::warn!(device = %ident.id, reason = result, "first contact refused by the registration policy");
+                error
+            },
+        )
     }
 
     /// A check-in at `now` of `device` (whose certificate names `cert_class`, if any).

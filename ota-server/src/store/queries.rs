@@ -6,6 +6,7 @@ mod audit;
 mod checkins;
 mod devices;
 mod downloads;
+mod registration;
 mod releases;
 mod rollouts;
 mod tokens;
@@ -14,7 +15,7 @@ use std::borrow::Cow;
 
 pub(crate) use {
     audit::impl_audit, checkins::impl_checkins, devices::impl_devices, downloads::impl_downloads,
-    releases::impl_releases, rollouts::impl_rollouts, tokens::impl_tokens,
+    registration::impl_registration, releases::impl_releases, rollouts::impl_rollouts, tokens::impl_tokens,
 };
 
 use super::{Result, StoreError};
@@ -68,6 +69,9 @@ macro_rules! impl_store {
         mod downloads {
             $crate::store::queries::impl_downloads!(super::$ty, $row, $crate::store::queries::$sql);
         }
+        mod registration {
+            $crate::store::queries::impl_registration!(super::$ty, $row, $crate::store::queries::$sql);
+        }
         mod releases {
             $crate::store::queries::impl_releases!(super::$ty, $row, $crate::store::queries::$sql);
         }
@@ -82,6 +86,7 @@ macro_rules! impl_store {
             use super::$ty;
             use $crate::domain::auth::{Role, TokenRecord};
             use $crate::domain::ingest::VerifiedBundle;
+            use $crate::domain::registration::{RegistrationEntry, RegistrationList};
             use $crate::domain::rollout::{DeviceRecord, DeviceStage, Rollout};
             use $crate::domain::{Device, DeviceState, Millis, Release, Sha256};
             use $crate::store::{
@@ -168,6 +173,31 @@ macro_rules! impl_store {
                 }
                 async fn prune_downloads(&self, before_ms: Millis) -> Result<u64> {
                     $ty::prune_downloads(self, before_ms).await
+                }
+                async fn add_registration_entries(
+                    &self,
+                    list: RegistrationList,
+                    entries: &[RegistrationEntry],
+                ) -> Result<u64> {
+                    $ty::add_registration_entries(self, list, entries).await
+                }
+                async fn remove_registration_entry(&self, list: RegistrationList, device_id: &str) -> Result<bool> {
+                    $ty::remove_registration_entry(self, list, device_id).await
+                }
+                async fn registration_entry(
+                    &self,
+                    list: RegistrationList,
+                    device_id: &str,
+                ) -> Result<Option<RegistrationEntry>> {
+                    $ty::registration_entry(self, list, device_id).await
+                }
+                async fn list_registration_entries(
+                    &self,
+                    list: RegistrationList,
+                    limit: i64,
+                    after: Option<&str>,
+                ) -> Result<Vec<RegistrationEntry>> {
+                    $ty::list_registration_entries(self, list, limit, after).await
                 }
                 async fn insert_rollout(
                     &self,

@@ -129,6 +129,7 @@ impl Cluster {
             classes: vec![DeviceClass {
                 name: CLASS.into(),
                 vendor_domain: VENDOR.into(),
+                registration: Default::default(),
             }],
             limits: Limits {
                 checkin_burst: 1_000,

@@ -376,3 +376,146 @@ pub async fn metrics_need_a_token_when_configured(backend: Backend) {
     assert!(r.text().await.unwrap().contains("ota_admin_auth_failures_total"));
     env.finish().await;
 }
+
+/// Registration policy (issue 16): a class with `registration = "allowlist"` registers only
+/// device ids an operator listed ahead (an unlisted one is refused with a clear code and leaves
+/// no row; a device without OU cannot dodge the list); the deny list refuses a recalled id at
+/// first contact and revokes a stolen unit that is already registered. Every change is audited.
+pub async fn registration_policy(backend: Backend) {
+    use ota_protocol::admin::{NewRegistrationEntries, NewRegistrationEntry};
+    let env = Env::configured(backend, |c| {
+        let gateway = c.classes.iter_mut().find(|c| c.name == "gateway").unwrap();
+        gateway.registration = ota_server::domain::registration::RegistrationPolicy::Allowlist;
+    })
+    .await;
+    let store = env.server.as_ref().unwrap().store.clone();
+    let checkin = |id: &str, class: Option<&str>| {
+        let client = env.device(id, class);
+        let url = env.url("/api/v1/device/checkin");
+        async move { post_json(&client, &url, &checkin_body(&"00".repeat(32), 0)).await }
+    };
+    let entries = |list: &[(&str, Option<&str>)]| NewRegistrationEntries {
+        entries: list
+            .iter()
+            .map(|(id, class)| NewRegistrationEntry {
+                device_id: (*id).into(),
+                class: class.map(str::to_owned),
+                note: Some("batch 7".into()),
+            })
+            .collect(),
+    };
+    let add = |list: &'static str, entries: NewRegistrationEntries| {
+        let env = &env;
+        async move {
+            env.admin(
+                Method::POST,
+                &format!("/api/v1/admin/registration/{list}"),
+                body(&entries),
+            )
+            .await
+        }
+    };
+
+    // Allow list: an unlisted gateway is refused and not registered.
+    let (s, v) = checkin("gw-1", Some("gateway")).await;
+    assert_eq!((s, code(&v)), (403, "device_not_allowed"), "{v}");
+    assert!(store.device("gw-1").await.unwrap().is_none());
+    // Only an admin lists devices; a bad entry stores nothing.
+    let viewer = env.token("viewer").await;
+    let (s, _) = env
+        .admin_as(
+            &viewer,
+            Method::POST,
+            "/api/v1/admin/registration/allow",
+            body(&entries(&[("gw-1", None)])),
+        )
+        .await;
+    assert_eq!(s, 403);
+    for bad in [
+        entries(&[("gw-1", None), ("bad id", None)]),
+        entries(&[("gw-1", Some("toaster"))]),
+        entries(&[]),
+    ] {
+        let (s, v) = add("allow", bad).await;
+        assert_eq!((s, code(&v)), (400, "invalid_registration_entry"), "{v}");
+    }
+    let (s, v) = env.admin(Method::GET, "/api/v1/admin/registration/allow", None).await;
+    assert_eq!((s, v.as_array().unwrap().len()), (200, 0), "nothing stored: {v}");
+    // Listed: it registers; an OU-less device listed with a class registers in that class.
+    let (s, v) = add("allow", entries(&[("gw-1", None), ("gw-2", Some("gateway"))])).await;
+    assert_eq!((s, v["added"].as_u64()), (200, Some(2)), "{v}");
+    let (s, v) = checkin("gw-1", Some("gateway")).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = checkin("nameless", None).await;
+    assert_eq!(
+        (s, code(&v)),
+        (403, "device_not_allowed"),
+        "no OU does not dodge the allow list: {v}"
+    );
+    let (s, v) = checkin("gw-2", None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        store.device("gw-2").await.unwrap().unwrap().class.as_deref(),
+        Some("gateway")
+    );
+    // The open class is still open.
+    let (s, _) = checkin("dev-stolen", Some(CLASS)).await;
+    assert_eq!(s, 200);
+
+    // Deny list: a registered unit is revoked at once, an unregistered one never registers.
+    let (s, v) = add("deny", entries(&[("dev-stolen", None), ("dev-recalled", None)])).await;
+    assert_eq!((s, v["added"].as_u64()), (200, Some(2)), "{v}");
+    assert_eq!(v["revoked"], json!(["dev-stolen"]), "{v}");
+    let (s, v) = checkin("dev-stolen", Some(CLASS)).await;
+    assert_eq!((s, code(&v)), (403, "device_revoked"), "{v}");
+    let (s, v) = checkin("dev-recalled", Some(CLASS)).await;
+    assert_eq!((s, code(&v)), (403, "device_denied"), "{v}");
+    assert!(store.device("dev-recalled").await.unwrap().is_none());
+    // Denied wins over allowed.
+    let (s, _) = add("allow", entries(&[("gw-3", None)])).await;
+    assert_eq!(s, 200);
+    let (s, _) = add("deny", entries(&[("gw-3", None)])).await;
+    assert_eq!(s, 200);
+    let (s, v) = checkin("gw-3", Some("gateway")).await;
+    assert_eq!((s, code(&v)), (403, "device_denied"), "{v}");
+
+    // Listing, removal, audit.
+    let (s, v) = env.admin(Method::GET, "/api/v1/admin/registration/deny", None).await;
+    assert_eq!(s, 200);
+    let ids: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["device_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["dev-recalled", "dev-stolen", "gw-3"]);
+    assert_eq!(v[0]["note"], "batch 7");
+    let (s, _) = env
+        .admin(Method::DELETE, "/api/v1/admin/registration/deny/dev-recalled", None)
+        .await;
+    assert_eq!(s, 204);
+    let (s, v) = env
+        .admin(Method::DELETE, "/api/v1/admin/registration/deny/dev-recalled", None)
+        .await;
+    assert_eq!((s, code(&v)), (404, "registration_entry_not_found"));
+    let (s, v) = env.admin(Method::GET, "/api/v1/admin/registration/neither", None).await;
+    assert_eq!(s, 404, "{v}");
+    let (s, _) = checkin("dev-recalled", Some(CLASS)).await;
+    assert_eq!(s, 200, "off the deny list, an open class registers it");
+    let (_, log) = env.admin(Method::GET, "/api/v1/admin/audit", None).await;
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "registration.allow.add",
+        "registration.deny.add",
+        "device.revoke",
+        "registration.deny.remove",
+    ] {
+        assert!(actions.contains(&a), "{a} audited: {actions:?}");
+    }
+    env.finish().await;
+}

@@ -713,8 +713,10 @@ pub async fn revoked_mid_download(backend: Backend) {
             break;
         }
         assert!(
-            revoked_at.elapsed() < std::time::Duration::from_secs(1),
-            "the stream was not cut within a second of the revocation"
+            // The stream re-reads the device every 250 ms; one PostgreSQL run under load took
+            // over a second, so the bound here is two.
+            revoked_at.elapsed() < std::time::Duration::from_secs(2),
+            "the stream was not cut within two seconds of the revocation"
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }

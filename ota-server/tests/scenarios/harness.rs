@@ -51,15 +51,16 @@ impl Env {
     }
 
     pub async fn with_limits(backend: Backend, limits: Limits) -> Self {
-        Self::build(backend, limits, ota_server::config::OfferMode::Latest).await
+        Self::configured(backend, |c| c.limits = limits).await
     }
 
     /// Offers decided by staged rollouts (`offer_mode = "rollout"`).
     pub async fn with_rollouts(backend: Backend) -> Self {
-        Self::build(backend, Limits::default(), ota_server::config::OfferMode::Rollout).await
+        Self::configured(backend, |c| c.offer_mode = ota_server::config::OfferMode::Rollout).await
     }
 
-    async fn build(backend: Backend, limits: Limits, offer_mode: ota_server::config::OfferMode) -> Self {
+    /// The scenarios' configuration, changed by `edit` before the server starts.
+    pub async fn configured(backend: Backend, edit: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let p = |name: &str| dir.path().join(name);
         let ca = DevCa::generate().unwrap();
@@ -95,24 +96,27 @@ impl Env {
                 DeviceClass {
                     name: bundles::CLASS.into(),
                     vendor_domain: bundles::VENDOR.into(),
+                    registration: Default::default(),
                 },
                 DeviceClass {
                     name: "gateway".into(),
                     vendor_domain: bundles::VENDOR.into(),
+                    registration: Default::default(),
                 },
             ],
-            limits,
+            limits: Limits::default(),
             artifacts_url: (backend == Backend::SqliteObjectStore)
                 .then(|| format!("file://{}", p("objects").display())),
             // Most scenarios test ingest, identity and downloads: offers without a rollout.
-            offer_mode,
+            offer_mode: ota_server::config::OfferMode::Latest,
             metrics_auth: Default::default(),
         };
+        let mut config = config;
+        edit(&mut config);
         let server = ota_server::start(config.clone()).await.expect("server starts");
         let admin_token = ota_server::init::create_token(server.store.as_ref(), "test-admin", Role::Admin)
             .await
             .unwrap();
-        let mut config = config;
         config.listen = server.addr;
         Self {
             _dir: dir,

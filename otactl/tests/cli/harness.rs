@@ -81,6 +81,7 @@ impl Server {
                 classes: vec![DeviceClass {
                     name: CLASS.into(),
                     vendor_domain: VENDOR.into(),
+                    registration: Default::default(),
                 }],
             }))
             .unwrap();
