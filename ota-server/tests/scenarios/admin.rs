@@ -337,15 +337,7 @@ pub async fn failed_login_audited(backend: Backend) {
         );
     }
     // /metrics shows the counter by reason.
-    let text = env
-        .anon()
-        .get(env.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = env.metrics().await;
     assert!(
         text.contains(r#"ota_admin_auth_failures_total{reason="invalid_token"} 100"#),
         "{text}"

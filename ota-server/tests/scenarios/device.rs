@@ -596,18 +596,6 @@ pub async fn graceful_shutdown_flushes_written_behind_checkins(backend: Backend)
     env.finish().await;
 }
 
-/// The metrics text, as a scraper sees it.
-async fn metrics_text(env: &Env) -> String {
-    env.anon()
-        .get(env.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 /// Attack: readers that stop reading. 50 stalled readers of a 150 MB artifact held 100
 /// descriptors and 30 MB for at least 95 s, with no cap per device. Now a device streams at
 /// most `downloads_per_device` at once (more get 429 with `Retry-After`), and a connection
@@ -706,7 +694,8 @@ pub async fn revoked_mid_download(backend: Backend) {
     assert_eq!(s, 200, "{v}");
     let revoked_at = std::time::Instant::now();
     loop {
-        if metrics_text(&env)
+        if env
+            .metrics()
             .await
             .contains("ota_downloads_total{result=\"cut_revoked\"} 1")
         {

@@ -155,6 +155,18 @@ impl Env {
     }
 
     /// A client without a certificate (admins, or an unauthenticated device).
+    /// The `/metrics` text, as an unauthenticated scraper sees it.
+    pub async fn metrics(&self) -> String {
+        self.anon()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub fn anon(&self) -> reqwest::Client {
         self.builder().build().unwrap()
     }

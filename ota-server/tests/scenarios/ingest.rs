@@ -88,15 +88,7 @@ pub async fn upload_checkin_download_and_verify_like_a_device(backend: Backend) 
         assert!(d.contains(words), "{field}: {d:?}");
     }
     assert!(schemas["RolloutView"]["properties"]["totals"].is_object());
-    let metrics = env
-        .anon()
-        .get(env.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = env.metrics().await;
     assert!(
         metrics.contains("ota_checkins_total{result=\"offered\"} 1"),
         "{metrics}"

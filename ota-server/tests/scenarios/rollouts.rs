@@ -305,15 +305,7 @@ pub async fn forged_commit_not_counted(backend: Backend) {
         json!([{"device_id": "dev-forger", "unproven_claims": 3}]),
         "the claims are shown: {v}"
     );
-    let text = env
-        .anon()
-        .get(env.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = env.metrics().await;
     assert!(
         text.contains(&format!("ota_rollout_suspicious_devices{{rollout=\"{rollout}\"}} 1")),
         "{text}"

@@ -170,7 +170,7 @@ async fn add(ctx: &Context, list: &str, entries: Vec<NewRegistrationEntry>) -> R
     output::line(&format!(
         "{} of {n} device ids added to the {list} list ({} already on it)",
         added.added,
-        n as u64 - added.added.min(n as u64)
+        (n as u64).saturating_sub(added.added)
     ));
     if !added.revoked.is_empty() {
         output::line(&format!(
