@@ -269,6 +269,7 @@ impl World {
             artifacts_url: deployment.artifacts_url.clone(),
             offer_mode: OfferMode::Rollout,
             metrics_auth: Default::default(),
+            enrollment: None,
         };
         if deployment.replicas > 1 {
             return Self::cluster(dir, listen, config, deployment.replicas, keys, keys_kept && ca_kept, ca).await;

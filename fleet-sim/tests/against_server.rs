@@ -98,6 +98,7 @@ impl Server {
             artifacts_url: None,
             offer_mode,
             metrics_auth: Default::default(),
+            enrollment: None,
         };
         let server = ota_server::start(config).await.expect("server starts");
         let token = ota_server::init::create_token(server.store.as_ref(), "test-admin", Role::Admin)

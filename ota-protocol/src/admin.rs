@@ -236,3 +236,50 @@ pub struct RegistrationEntryView {
     pub created_ms: i64,
     pub created_by: String,
 }
+
+/// `POST` (admin): [`NewEnrollmentToken`] → 201 [`CreatedEnrollmentToken`]: a one-time token
+/// with which one device enrols over EST (`/.well-known/est/simpleenroll`).
+pub const ENROLLMENT_TOKENS_PATH: &str = "/api/v1/admin/enrollment-tokens";
+
+/// `POST /api/v1/admin/enrollment-tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewEnrollmentToken {
+    /// The device id the certificate will name.
+    pub device_id: String,
+    /// The class the certificate will name (its OU); unset: the device's class, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    /// Lifetime in seconds (1 s to 30 days; default one day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_seconds: Option<u64>,
+}
+
+/// A new enrolment token: shown once, used once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct CreatedEnrollmentToken {
+    pub device_id: String,
+    /// Shown once; the server keeps only its SHA-256.
+    pub token: String,
+    pub expires_ms: i64,
+}
+
+/// One certificate of a device: `GET {DEVICES_PATH}/{id}/certificates` (viewer) lists them,
+/// newest first; `POST {DEVICES_PATH}/{id}/certificates/{serial}/revoke` (admin) answers one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct CertificateView {
+    /// Lower-case hex, without leading zero bytes (`openssl x509 -serial` prints it upper-case).
+    pub serial: String,
+    pub device_id: String,
+    /// SHA-256 of the DER certificate, hex (unknown for a certificate of another issuer).
+    pub fingerprint: Option<String>,
+    pub not_before_ms: Option<i64>,
+    pub not_after_ms: Option<i64>,
+    /// When the server's enrolment CA issued it; `null`: another issuer's certificate.
+    pub issued_ms: Option<i64>,
+    pub revoked_ms: Option<i64>,
+    pub revoked_reason: Option<String>,
+}

@@ -27,9 +27,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::admin::{
-    AuditView, CreatedToken, DeviceClassAssignment, DeviceDetail, DeviceQuery, DeviceTags, DeviceView,
-    NewRegistrationEntries, NewToken, RegistrationAdded, RegistrationEntryView, ReleaseView, TokenView, AUDIT_PATH,
-    DEVICES_PATH, REGISTRATION_PATH, RELEASES_PATH, TOKENS_PATH,
+    AuditView, CertificateView, CreatedEnrollmentToken, CreatedToken, DeviceClassAssignment, DeviceDetail, DeviceQuery,
+    DeviceTags, DeviceView, NewEnrollmentToken, NewRegistrationEntries, NewToken, RegistrationAdded,
+    RegistrationEntryView, ReleaseView, TokenView, AUDIT_PATH, DEVICES_PATH, ENROLLMENT_TOKENS_PATH, REGISTRATION_PATH,
+    RELEASES_PATH, TOKENS_PATH,
 };
 use crate::rollouts::{FleetView, NewRollout, RolloutAction, RolloutView, FLEET_PATH, ROLLOUTS_PATH};
 use crate::ErrorBody;
@@ -243,6 +244,31 @@ impl AdminClient {
     pub async fn decommission_device(&self, id: &str) -> Result<DeviceView, ClientError> {
         self.call(Method::POST, DEVICES_PATH, &[id, "decommission"], None::<&()>)
             .await
+    }
+
+    /// `GET /api/v1/admin/devices/{id}/certificates` (viewer): newest first.
+    pub async fn device_certificates(&self, id: &str) -> Result<Vec<CertificateView>, ClientError> {
+        self.get(DEVICES_PATH, &[id, "certificates"]).await
+    }
+
+    /// `POST /api/v1/admin/devices/{id}/certificates/{serial}/revoke` (admin): requests made
+    /// with that certificate are refused; the device's others keep working.
+    pub async fn revoke_certificate(&self, id: &str, serial: &str) -> Result<CertificateView, ClientError> {
+        self.call(
+            Method::POST,
+            DEVICES_PATH,
+            &[id, "certificates", serial, "revoke"],
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `POST /api/v1/admin/enrollment-tokens` (admin): a one-time EST enrolment token, once.
+    pub async fn create_enrollment_token(
+        &self,
+        token: &NewEnrollmentToken,
+    ) -> Result<CreatedEnrollmentToken, ClientError> {
+        self.call(Method::POST, ENROLLMENT_TOKENS_PATH, &[], Some(token)).await
     }
 
     /// `GET /api/v1/admin/registration/{list}` (viewer): a page of the allow or deny list.

@@ -130,13 +130,29 @@ pub struct CheckinResponse {
     /// must treat one it does not know as "nothing now, check in again later".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_update_reason: Option<NoUpdateReason>,
+    /// The client certificate expires within the server's `renew_before_days`: re-enrol now
+    /// (EST `simplereenroll`, [`EST_SIMPLEREENROLL_PATH`]) and switch to the new certificate.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub renew_certificate: bool,
 }
+
+/// EST (RFC 7030) operations under `/.well-known/est/`: the issuing CA certificate (`GET`),
+/// enrolment with a one-time token, re-enrolment with the current certificate (`POST`, a
+/// base64 DER PKCS#10 body, `Content-Type: application/pkcs10`; the answer is a base64 DER
+/// CMS certs-only message, `application/pkcs7-mime`).
+pub const EST_CACERTS_PATH: &str = "/.well-known/est/cacerts";
+pub const EST_SIMPLEENROLL_PATH: &str = "/.well-known/est/simpleenroll";
+pub const EST_SIMPLEREENROLL_PATH: &str = "/.well-known/est/simplereenroll";
+/// The issuing CA's CRL (DER, `application/pkix-crl`), for services that trust the fleet's
+/// certificates.
+pub const CRL_PATH: &str = "/crl";
 
 impl CheckinResponse {
     pub fn offer(update: UpdateOffer) -> Self {
         Self {
             update: Some(update),
             no_update_reason: None,
+            renew_certificate: false,
         }
     }
 
@@ -144,6 +160,7 @@ impl CheckinResponse {
         Self {
             update: None,
             no_update_reason: Some(reason),
+            renew_certificate: false,
         }
     }
 }

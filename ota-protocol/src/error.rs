@@ -84,6 +84,24 @@ wire_name! {
     /// 403: the device's class admits only allow-listed devices (`registration = "allowlist"`)
     /// and this one is not on the allow list (`POST /api/v1/admin/registration/allow`).
     DEVICE_NOT_ALLOWED = "device_not_allowed";
+    /// 403: the client certificate's serial was revoked (the device's other certificates
+    /// may still work: `POST /api/v1/admin/devices/{id}/certificates/{serial}/revoke`).
+    CERTIFICATE_REVOKED = "certificate_revoked";
+    /// 404: no such EST operation, or enrolment is not configured (`[enrollment]`).
+    ENROLLMENT_DISABLED = "enrollment_disabled";
+    /// 401: `simpleenroll` needs a one-time enrolment token (`Authorization: Bearer`, or
+    /// HTTP Basic with the token as the password) that is valid and unused.
+    ENROLLMENT_TOKEN_INVALID = "enrollment_token_invalid";
+    /// 400: the body is not a base64 DER PKCS#10 request (RFC 7030 §4.2.1), or too large.
+    CSR_MALFORMED = "csr_malformed";
+    /// 400: the request's signature does not verify with the key it carries: no proof of
+    /// possession (RFC 7030 §3.4).
+    CSR_PROOF_OF_POSSESSION = "csr_proof_of_possession";
+    /// 400: the request's key type is not accepted (ECDSA P-256/P-384, Ed25519, RSA ≥ 2048).
+    CSR_UNSUPPORTED_KEY = "csr_unsupported_key";
+    /// 400: the request names another subject than the certificate it renews (RFC 7030
+    /// §4.2.2), or re-uses the current certificate's key.
+    CSR_SUBJECT_MISMATCH = "csr_subject_mismatch";
     /// 404: no artifact with that digest.
     ARTIFACT_NOT_FOUND = "artifact_not_found";
     /// 416: the requested range is outside the artifact.
@@ -102,6 +120,12 @@ wire_name! {
     REGISTRATION_ENTRY_NOT_FOUND = "registration_entry_not_found";
     /// 400: a registration list entry is invalid (device id, class, note, or too many at once).
     INVALID_REGISTRATION_ENTRY = "invalid_registration_entry";
+    /// 404: the device has no certificate with that serial (or it is another device's).
+    CERTIFICATE_NOT_FOUND = "certificate_not_found";
+    /// 400: a device id is not 1–128 characters of `A-Z a-z 0-9 . _ : -`.
+    INVALID_DEVICE_ID = "invalid_device_id";
+    /// 400: a certificate serial is not 1–40 hex digits.
+    INVALID_SERIAL = "invalid_serial";
     /// 404: no token with that id.
     TOKEN_NOT_FOUND = "token_not_found";
     /// 400: `expires_in_seconds` is 0 or above ten years.

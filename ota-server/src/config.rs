@@ -45,6 +45,51 @@ pub struct Config {
     /// `Authorization: Bearer`; `ota-server init` writes this).
     #[serde(default)]
     pub metrics_auth: MetricsAuth,
+    /// Device enrolment over EST (RFC 7030) by the issuing CA; unset: no enrolment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrollment: Option<EnrollmentConfig>,
+}
+
+/// `[enrollment]`: the issuing CA for device certificates (separate from the fleet root and from
+/// every firmware key) and the life of what it issues.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollmentConfig {
+    /// The issuing CA certificate (PEM). Client certificates it issued are accepted at the
+    /// TLS handshake alongside those of `tls.device_ca`.
+    pub ca_cert: PathBuf,
+    /// Its private key (PKCS#8 PEM, mode 0600).
+    pub ca_key: PathBuf,
+    /// Validity of an issued device certificate, in days.
+    #[serde(default = "default_certificate_days")]
+    pub certificate_days: u32,
+    /// A check-in made with a certificate expiring within this many days is answered with
+    /// `renew_certificate: true`.
+    #[serde(default = "default_renew_before_days")]
+    pub renew_before_days: u32,
+    /// The CRL's nextUpdate, in seconds after it was made.
+    #[serde(default = "default_crl_next_update_s")]
+    pub crl_next_update_s: u64,
+    /// After re-enrolment, the old certificate still works this many seconds after the new
+    /// one was first used; then it is revoked (and listed in the CRL if the CA issued it).
+    #[serde(default = "default_rotation_grace_s")]
+    pub rotation_grace_s: u64,
+}
+
+fn default_rotation_grace_s() -> u64 {
+    86_400
+}
+
+fn default_certificate_days() -> u32 {
+    90
+}
+
+fn default_renew_before_days() -> u32 {
+    30
+}
+
+fn default_crl_next_update_s() -> u64 {
+    3600
 }
 
 /// See [`Config::metrics_auth`].
@@ -179,6 +224,10 @@ impl Config {
             fix(&mut tls.cert);
             fix(&mut tls.key);
             tls.device_ca.iter_mut().for_each(fix);
+        }
+        if let Some(e) = &mut self.enrollment {
+            fix(&mut e.ca_cert);
+            fix(&mut e.ca_key);
         }
         self.trust.image_keys.iter_mut().for_each(fix);
         self.trust.manifest_keys.iter_mut().for_each(fix);

@@ -2,6 +2,7 @@
 //! check reads the staged image through an injected `device-verifier` `FlashRead`.
 
 pub mod auth;
+pub mod certificates;
 pub mod ingest;
 pub mod offer;
 pub mod registration;
@@ -112,6 +113,12 @@ pub struct Device {
     pub last_status: Option<String>,
     /// Groups a rollout can target (see [`valid_tag`]), sorted.
     pub tags: Vec<String>,
+    /// Serials of the device's certificates that are revoked and not yet expired: a request
+    /// made with one of them is refused like a revoked device's (`domain::certificates`).
+    pub revoked_serials: Vec<certificates::SerialRevocation>,
+    /// The newest certificate the device has used (its serial); a request with another one
+    /// looks it up (a rotation's first use).
+    pub current_serial: Option<String>,
 }
 
 /// A device tag: 1–32 of `a-z 0-9 . _ -`.
@@ -216,6 +223,8 @@ mod tests {
             running_sequence: Some(3),
             last_status: None,
             tags: vec![],
+            revoked_serials: vec![],
+            current_serial: None,
         };
         assert!(!d.checkin_changes(&running, "c", 1_000 + LAST_SEEN_RESOLUTION_MS - 1));
         assert!(d.checkin_changes(&running, "c", 1_000 + LAST_SEEN_RESOLUTION_MS));

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod device;
 pub mod download;
+pub mod enrollment;
 pub mod error;
 pub mod ingest;
 pub mod openapi;
@@ -29,15 +30,17 @@ use axum::Router;
 use ota_protocol::ErrorCode;
 
 use crate::artifacts::ArtifactStore;
+use crate::ca::IssuingCa;
 use crate::config::{Limits, MetricsAuth, OfferMode};
 use crate::domain::ingest::{ClassRef, ReleaseVerifier};
 use crate::domain::offer::OfferPolicy;
 use crate::domain::registration::RegistrationPolicy;
-use crate::domain::{Sha256, SharedClock};
+use crate::domain::{Millis, Sha256, SharedClock};
 use crate::metrics::Metrics;
 use crate::service::checkin::CheckinService;
 use crate::service::devices::DeviceService;
 use crate::service::downloads::DownloadSlots;
+use crate::service::enrollment::{CrlCache, EnrollmentService};
 use crate::service::ingest::IngestService;
 use crate::service::registration::RegistrationService;
 use crate::service::rollouts::RolloutService;
@@ -82,6 +85,14 @@ pub struct AppState {
     pub download_slots: Arc<DownloadSlots>,
     /// Envelopes are small and sent on every offer: kept in memory by digest.
     pub envelopes: Arc<Mutex<HashMap<Sha256, Arc<[u8]>>>>,
+    /// The enrolment CA (`[enrollment]`); `None`: EST and the CRL answer `enrollment_disabled`.
+    pub issuing_ca: Option<Arc<IssuingCa>>,
+    /// A check-in with a certificate expiring within this is told to renew (0: never).
+    pub renew_before_ms: Millis,
+    /// See [`CheckinService::rotation_grace_ms`].
+    pub rotation_grace_ms: Millis,
+    pub crl_next_update_s: u64,
+    pub crl_cache: Arc<CrlCache>,
 }
 
 impl AppState {
@@ -112,6 +123,7 @@ impl AppState {
             checkins: self.checkins.clone(),
             latest: self.latest.clone(),
             envelopes: self.envelopes.clone(),
+            rotation_grace_ms: self.rotation_grace_ms,
         }
     }
 
@@ -129,6 +141,20 @@ impl AppState {
             classes: self.classes.clone(),
             checkins: self.checkins.clone(),
             clock: self.clock.clone(),
+            crl_cache: self.crl_cache.clone(),
+        }
+    }
+
+    /// EST enrolment and the CRL over this state.
+    pub fn enrollment(&self) -> EnrollmentService {
+        EnrollmentService {
+            store: self.store.clone(),
+            ca: self.issuing_ca.clone(),
+            checkin: self.checkin(),
+            clock: self.clock.clone(),
+            metrics: self.metrics.clone(),
+            crl_cache: self.crl_cache.clone(),
+            crl_next_update_s: self.crl_next_update_s,
         }
     }
 
@@ -171,6 +197,12 @@ pub fn router(state: AppState) -> Router {
         .route("/devices/{id}/tags", axum::routing::put(admin::set_tags))
         .route("/devices/{id}/class", axum::routing::put(admin::set_class))
         .route("/devices/{id}/decommission", post(admin::decommission))
+        .route("/devices/{id}/certificates", get(enrollment::certificates))
+        .route(
+            "/devices/{id}/certificates/{serial}/revoke",
+            post(enrollment::revoke_certificate),
+        )
+        .route("/enrollment-tokens", post(enrollment::create_token))
         .route("/registration/{list}", get(registration::list).post(registration::add))
         .route(
             "/registration/{list}/{device_id}",
@@ -186,6 +218,16 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1/device", device)
         .nest("/api/v1/admin", admin)
+        .route(ota_protocol::device::EST_CACERTS_PATH, get(enrollment::cacerts))
+        .route(
+            ota_protocol::device::EST_SIMPLEENROLL_PATH,
+            post(enrollment::simpleenroll),
+        )
+        .route(
+            ota_protocol::device::EST_SIMPLEREENROLL_PATH,
+            post(enrollment::simplereenroll),
+        )
+        .route(ota_protocol::device::CRL_PATH, get(enrollment::crl))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))

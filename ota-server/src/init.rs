@@ -77,6 +77,18 @@ impl DevCa {
         self.issue(p)
     }
 
+    /// An issuing CA for device certificates under this root (EST enrolment): it may sign
+    /// end-entity certificates and CRLs only (path length 0).
+    pub fn issue_device_ca(&self) -> Result<Issued> {
+        let mut p = CertificateParams::new(Vec::<String>::new())?;
+        p.distinguished_name
+            .push(DnType::CommonName, "ota-server development device issuing CA");
+        p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        p.use_authority_key_identifier_extension = true;
+        self.issue(p)
+    }
+
     /// A device certificate: CN and URI SAN name the device, OU its class.
     pub fn issue_device(&self, id: &str, class: Option<&str>) -> Result<Issued> {
         // The server refuses every other id at the TLS handshake (`tls::valid_device_id`):
@@ -229,6 +241,8 @@ pub async fn init_with_report(opts: &InitOptions) -> Result<InitReport> {
         "tls/fleet-ca.key".into(),
         "tls/server.pem".into(),
         "tls/server.key".into(),
+        "tls/device-issuing-ca.pem".into(),
+        "tls/device-issuing-ca.key".into(),
         "data/ota.db".into(),
     ]
     .into_iter()
@@ -275,6 +289,19 @@ pub async fn init_with_report(opts: &InitOptions) -> Result<InitReport> {
         "server certificate (localhost, 127.0.0.1)",
     )?;
     write(Path::new("tls/server.key"), &server.key_pem, true, "server private key")?;
+    let issuing = ca.issue_device_ca()?;
+    write(
+        Path::new("tls/device-issuing-ca.pem"),
+        &issuing.cert_pem,
+        false,
+        "development device issuing CA certificate (EST enrolment, under the fleet CA)",
+    )?;
+    write(
+        Path::new("tls/device-issuing-ca.key"),
+        &issuing.key_pem,
+        true,
+        "development device issuing CA private key, signs enrolled device certificates and the CRL",
+    )?;
     for (rel, text) in &image_keys {
         write(rel.as_path(), text.as_str(), false, "trusted MCUboot image public key")?;
     }
@@ -303,6 +330,14 @@ pub async fn init_with_report(opts: &InitOptions) -> Result<InitReport> {
         artifacts_url: None,
         offer_mode: Default::default(),
         metrics_auth: crate::config::MetricsAuth::Token,
+        enrollment: Some(crate::config::EnrollmentConfig {
+            ca_cert: "tls/device-issuing-ca.pem".into(),
+            ca_key: "tls/device-issuing-ca.key".into(),
+            certificate_days: 90,
+            renew_before_days: 30,
+            crl_next_update_s: 3600,
+            rotation_grace_s: 86_400,
+        }),
     };
     let text = format!(
         "# ota-server configuration (written by `ota-server init`).\n\

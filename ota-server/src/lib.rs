@@ -12,6 +12,7 @@
 //! * [`artifacts`] holds images, patches and envelopes content-addressed by SHA-256.
 
 pub mod artifacts;
+pub mod ca;
 pub mod config;
 pub mod domain;
 pub mod http;

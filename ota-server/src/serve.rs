@@ -21,7 +21,7 @@ use crate::artifacts::{self, LocalFs};
 use crate::config::Config;
 use crate::domain::ingest::{ClassRef, SuitVerifier};
 use crate::domain::offer::{LatestRelease, OfferPolicy};
-use crate::domain::{SharedClock, SystemClock};
+use crate::domain::{Millis, SharedClock, SystemClock};
 use crate::http::auth::ConnInfo;
 use crate::http::ratelimit::RateLimiter;
 use crate::http::{router, AppState};
@@ -134,8 +134,19 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
             tracing::warn!("dev_insecure_http: plain HTTP, devices identified by X-Device-Id (development only)");
             None
         }
-        (Some(tls), false) => Some(TlsAcceptor::from(server_config(tls)?)),
+        (Some(tls), false) => Some(TlsAcceptor::from(server_config(
+            tls,
+            config.enrollment.as_ref().map(|e| e.ca_cert.as_path()),
+        )?)),
         (None, false) => anyhow::bail!("[tls] is required unless dev_insecure_http = true"),
+    };
+    // The enrolment CA: loaded (and its key checked against its certificate) before anything
+    // is opened, so a wrong path stops the start with a clear error.
+    let issuing_ca = match &config.enrollment {
+        Some(e) => Some(Arc::new(
+            crate::ca::IssuingCa::load(&e.ca_cert, &e.ca_key, e.certificate_days).context("[enrollment]")?,
+        )),
+        None => None,
     };
     let store = store::open(&config.database_url)
         .await
@@ -192,6 +203,18 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
         envelopes: Arc::new(Mutex::new(HashMap::new())),
         checkins: checkins.clone(),
         latest: Arc::new(LatestReleases::default()),
+        issuing_ca,
+        renew_before_ms: config
+            .enrollment
+            .as_ref()
+            .map_or(0, |e| Millis::from(e.renew_before_days).saturating_mul(86_400_000)),
+        crl_next_update_s: config.enrollment.as_ref().map_or(3600, |e| e.crl_next_update_s),
+        rotation_grace_ms: config.enrollment.as_ref().map_or(0, |e| {
+            Millis::try_from(e.rotation_grace_s)
+                .unwrap_or(Millis::MAX)
+                .saturating_mul(1000)
+        }),
+        crl_cache: Arc::default(),
     };
     // Artifacts a crash left without a release are removed in the background (their bytes are
     // never served: downloads need a release that references them).
@@ -216,9 +239,15 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
         metrics.clone(),
         stopped.clone(),
     ));
-    tokio::spawn(rollout_timer(rollouts.clone(), clock, stopped.clone()));
+    tokio::spawn(rollout_timer(rollouts.clone(), clock.clone(), stopped.clone()));
     let write_timeout = Duration::from_secs(config.limits.download_idle_timeout_s.max(1));
-    let task = tokio::spawn(accept_loop(listener, tls, app, write_timeout, stopped));
+    let connections = Connections {
+        store: store.clone(),
+        clock: clock.clone(),
+        metrics: metrics.clone(),
+        write_timeout,
+    };
+    let task = tokio::spawn(accept_loop(listener, tls, app, connections, stopped));
     tracing::info!(%addr, backend = store.backend(), "ota-server listening");
     Ok(RunningServer {
         addr,
@@ -289,11 +318,56 @@ async fn rollout_timer(
     }
 }
 
+/// What every connection task needs besides the router.
+#[derive(Clone)]
+struct Connections {
+    store: SharedStore,
+    clock: SharedClock,
+    metrics: Arc<Metrics>,
+    write_timeout: Duration,
+}
+
+impl Connections {
+    /// Returns once device `id` is known and no longer active (revoked, decommissioned), or the
+    /// certificate `serial` it connected with is revoked: the
+    /// caller then closes the device's connection, whatever it is doing, so a response already
+    /// streaming stops at once (threat model: "revoked mid-download").
+    async fn until_inactive(
+        &self,
+        id: &str,
+        serial: Option<&str>,
+        mut changes: tokio::sync::broadcast::Receiver<String>,
+    ) {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match changes.recv().await {
+                Ok(changed) if changed != id => continue,
+                // Behind: some change of this device may have been missed, so re-check it.
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return std::future::pending().await,
+            }
+            match self.store.device(id).await {
+                Ok(Some(d))
+                    if d.state != crate::domain::DeviceState::Active
+                        || serial.is_some_and(|s| {
+                            crate::domain::certificates::serial_revoked(&d.revoked_serials, s, self.clock.now_ms())
+                        }) =>
+                {
+                    return
+                }
+                Ok(_) => {}
+                // Unreadable now: the per-request check and the download's own re-check remain.
+                Err(e) => tracing::warn!(device = %id, error = %e, "device state not re-checked for its connection"),
+            }
+        }
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     app: axum::Router,
-    write_timeout: Duration,
+    connections: Connections,
     mut stopped: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
@@ -314,11 +388,12 @@ async fn accept_loop(
         // `download_idle_timeout_s` without progress the write fails and the connection closes,
         // releasing its descriptor and buffers (threat model: "stalled reader").
         let mut tcp = tokio_io_timeout::TimeoutStream::new(tcp);
-        tcp.set_write_timeout(Some(write_timeout));
+        tcp.set_write_timeout(Some(connections.write_timeout));
         let tcp = Box::pin(tcp);
         let app = app.clone();
         let tls = tls.clone();
         let watcher = graceful.watcher();
+        let connections = connections.clone();
         tokio::spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();
             // Slow-loris guard: a request head must arrive within this time.
@@ -339,13 +414,30 @@ async fn accept_loop(
                         .peer_certificates()
                         .and_then(|c| c.first())
                         .and_then(|c| identity_from_cert(c.as_ref()));
+                    // Subscribed before the first request, so no revocation falls in between.
+                    let changes = connections.store.device_state_changes();
+                    let device_id = device.as_ref().map(|d| d.id.clone());
+                    let serial = device
+                        .as_ref()
+                        .and_then(|d| d.certificate.as_ref())
+                        .map(|c| c.serial.clone());
                     let info = ConnInfo { device };
                     let svc = app.map_request(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
                         req.extensions_mut().insert(info.clone());
                         req
                     });
                     let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc));
-                    let _ = watcher.watch(conn).await;
+                    let Some(id) = device_id else {
+                        let _ = watcher.watch(conn).await;
+                        return;
+                    };
+                    tokio::select! {
+                        _ = watcher.watch(conn) => {}
+                        () = connections.until_inactive(&id, serial.as_deref(), changes) => {
+                            connections.metrics.inc("ota_device_connections_closed_total", &[("reason", "inactive")]);
+                            tracing::info!(device = %id, %peer, "connection closed: the device is no longer active");
+                        }
+                    }
                 }
                 None => {
                     let conn = builder.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(app));

@@ -5,6 +5,7 @@
 pub mod checkin;
 pub mod devices;
 pub mod downloads;
+pub mod enrollment;
 pub mod ingest;
 pub mod registration;
 pub mod rollouts;

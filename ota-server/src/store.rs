@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use ota_protocol::ErrorCode;
 
 use crate::domain::auth::{Role, TokenRecord};
+use crate::domain::certificates::{DeviceCertificate, EnrollmentGrant};
 use crate::domain::ingest::VerifiedBundle;
 use crate::domain::offer::Running;
 use crate::domain::registration::{RegistrationEntry, RegistrationList};
@@ -176,6 +177,37 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn add_registration_entries(&self, list: RegistrationList, entries: &[RegistrationEntry]) -> Result<u64>;
     async fn remove_registration_entry(&self, list: RegistrationList, device_id: &str) -> Result<bool>;
     async fn registration_entry(&self, list: RegistrationList, device_id: &str) -> Result<Option<RegistrationEntry>>;
+
+    /// Records a certificate the issuing CA issued.
+    async fn insert_certificate(&self, c: &DeviceCertificate) -> Result<()>;
+    /// A device's certificates, newest first.
+    async fn device_certificates(&self, device_id: &str, limit: i64) -> Result<Vec<DeviceCertificate>>;
+    /// Revokes one serial of a device (`Conflict(CERTIFICATE_NOT_FOUND)` if it is another
+    /// device's), or all of its certificates; the device row lists what is revoked, and every
+    /// replica drops the row before this returns. Returns how many were newly revoked.
+    async fn revoke_certificates(
+        &self,
+        device_id: &str,
+        serial: Option<&str>,
+        reason: &str,
+        now: Millis,
+    ) -> Result<u64>;
+    /// A request with a certificate that is not the device's current one: a re-enrolled
+    /// certificate's first use makes it current and revokes the one it replaced from
+    /// `now + grace_ms` on (the rotation's grace window). Returns whether the row changed.
+    async fn certificate_used(&self, device_id: &str, serial: &str, now: Millis, grace_ms: Millis) -> Result<bool>;
+    /// The CRL's entries: issued here, revoked by `now`, not expired at `now`.
+    async fn revoked_issued_certificates(&self, now: Millis) -> Result<Vec<DeviceCertificate>>;
+    async fn insert_enrollment_token(
+        &self,
+        token_hash: &str,
+        grant: &EnrollmentGrant,
+        created_ms: Millis,
+        expires_ms: Millis,
+        created_by: &str,
+    ) -> Result<()>;
+    /// Uses an enrolment token once; `None` if unknown, used or expired.
+    async fn consume_enrollment_token(&self, token_hash: &str, now: Millis) -> Result<Option<EnrollmentGrant>>;
     /// A page in device-id order, after `after`.
     async fn list_registration_entries(
         &self,
@@ -244,6 +276,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Rollout ids other replicas announced (`"resync"`: some may have been missed); `None` for
     /// a single-process store.
     fn rollout_changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>>;
+    /// Ids of devices whose state may have changed, on this replica or (PostgreSQL) another:
+    /// what the connections of a device listen to, to close once it is revoked.
+    fn device_state_changes(&self) -> tokio::sync::broadcast::Receiver<String>;
 
     async fn close(&self);
 }

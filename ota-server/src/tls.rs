@@ -4,7 +4,7 @@
 //! The handshake only proves the certificate chains to a fleet CA; revocation is checked per
 //! request against the store (so a revoked device is refused on an already-open connection too).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -13,7 +13,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use x509_cert::der::asn1::ObjectIdentifier;
-use x509_cert::der::{Decode as _, Tag, Tagged as _};
+use x509_cert::der::{Decode as _, Encode as _, Tag, Tagged as _};
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::Certificate;
@@ -33,6 +33,19 @@ pub struct DeviceIdentity {
     pub id: String,
     /// Device class from the subject OU, if the CA put one there.
     pub class: Option<String>,
+    /// The certificate itself; `None` for the development header identity.
+    pub certificate: Option<PresentedCertificate>,
+}
+
+/// What the server needs of the certificate a device connected with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresentedCertificate {
+    /// Lower-case hex (`ca::serial_hex`): checked against the device's revoked serials.
+    pub serial: String,
+    /// End of validity: the check-in answer asks for renewal ahead of it.
+    pub not_after_ms: crate::domain::Millis,
+    /// DER SubjectPublicKeyInfo: a re-enrolment must bring another key.
+    pub spki_der: Vec<u8>,
 }
 
 /// Device ids: 1–128 of `[A-Za-z0-9._:-]`.
@@ -82,7 +95,17 @@ pub fn identity_from_cert(der: &[u8]) -> Option<DeviceIdentity> {
         }
     }
     let id = uri_id.or(cn)?;
-    valid_device_id(&id).then_some(DeviceIdentity { id, class: ou })
+    let not_after = tbs.validity.not_after.to_unix_duration().as_millis();
+    let certificate = PresentedCertificate {
+        serial: crate::ca::serial_hex(tbs.serial_number.as_bytes()),
+        not_after_ms: crate::domain::Millis::try_from(not_after).unwrap_or(crate::domain::Millis::MAX),
+        spki_der: tbs.subject_public_key_info.to_der().ok()?,
+    };
+    valid_device_id(&id).then_some(DeviceIdentity {
+        id,
+        class: ou,
+        certificate: Some(certificate),
+    })
 }
 
 fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
@@ -96,10 +119,13 @@ fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
 
 /// Server config: our certificate, client certificates optional at the handshake (admins use
 /// bearer tokens) but, when presented, verified against the fleet CAs.
-pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>> {
+///
+/// `issuing_ca`: the enrolment CA (`[enrollment] ca_cert`), trusted for client certificates
+/// too, so that a device presents only the certificate EST gave it.
+pub fn server_config(tls: &TlsConfig, issuing_ca: Option<&Path>) -> Result<Arc<ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
-    for ca in &tls.device_ca {
+    for ca in tls.device_ca.iter().map(PathBuf::as_path).chain(issuing_ca) {
         for cert in load_certs(ca)? {
             roots.add(cert).with_context(|| format!("fleet CA {}", ca.display()))?;
         }

@@ -126,7 +126,7 @@ fn init_and_token_print_only_the_token_on_stdout() {
         assert!(err.contains(needle), "{needle:?} missing from init's stderr:\n{err}");
     }
     assert!(!err.contains("\x1b["), "colour codes in redirected output:\n{err}");
-    for key in ["tls/fleet-ca.key", "tls/server.key"] {
+    for key in ["tls/fleet-ca.key", "tls/server.key", "tls/device-issuing-ca.key"] {
         assert_eq!(mode(&dir.join(key)), 0o600, "{key}");
     }
 

@@ -60,6 +60,11 @@ both_backends!(
     stalled_reader,
     revoked_mid_download,
     registration_policy,
+    est_openssl_client,
+    est_proof_of_possession,
+    revoke_serial,
+    crl_openssl,
+    rotation_grace_window,
 );
 
 /// The artifact store behind the `object_store` crate (what replicas would share).

@@ -140,6 +140,7 @@ async fn start_with(
         artifacts_url,
         offer_mode,
         metrics_auth: Default::default(),
+        enrollment: None,
     };
     ota_server::start(config).await.unwrap()
 }
@@ -151,6 +152,7 @@ async fn trivial_server() -> SocketAddr {
             axum::Json(CheckinResponse {
                 update: None,
                 no_update_reason: None,
+                renew_certificate: false,
             })
         }),
     );

@@ -91,6 +91,8 @@ mod tests {
             running_sequence: None,
             last_status: None,
             tags: vec![],
+            revoked_serials: vec![],
+            current_serial: None,
         }
     }
 

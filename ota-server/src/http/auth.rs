@@ -32,6 +32,8 @@ pub struct DeviceAuth {
     pub device: Device,
     /// Class named by the certificate, if any.
     pub cert_class: Option<String>,
+    /// The certificate the device connected with (`None`: development header identity).
+    pub certificate: Option<crate::tls::PresentedCertificate>,
 }
 
 fn identity(parts: &Parts, state: &AppState) -> Option<DeviceIdentity> {
@@ -50,6 +52,7 @@ fn identity(parts: &Parts, state: &AppState) -> Option<DeviceIdentity> {
     valid_device_id(id).then(|| DeviceIdentity {
         id: id.to_owned(),
         class,
+        certificate: None,
     })
 }
 
@@ -68,6 +71,7 @@ impl FromRequestParts<AppState> for DeviceAuth {
         Ok(Self {
             device,
             cert_class: ident.class,
+            certificate: ident.certificate,
         })
     }
 }

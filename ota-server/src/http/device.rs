@@ -13,6 +13,7 @@ use ota_protocol::{ErrorBody, ErrorCode};
 use super::auth::DeviceAuth;
 use super::error::{ApiError, JsonBody};
 use super::AppState;
+use crate::domain::certificates::renewal_due;
 use crate::domain::Sha256;
 use crate::service::checkin::CheckinAnswer;
 
@@ -35,7 +36,13 @@ pub async fn checkin(
         state.metrics.inc("ota_checkins_total", &[("result", "rate_limited")]);
         return Ok(rate_limited("check-in rate exceeded", retry));
     }
-    let response = match state.checkin().checkin(&auth.device, auth.cert_class, req, now).await? {
+    // Rotation ahead of expiry: the answer says when the certificate is due for renewal.
+    let renew_certificate = state.issuing_ca.is_some()
+        && auth
+            .certificate
+            .as_ref()
+            .is_some_and(|c| renewal_due(c.not_after_ms, state.renew_before_ms, now));
+    let mut response = match state.checkin().checkin(&auth.device, auth.cert_class, req, now).await? {
         CheckinAnswer::NoUpdate(reason) => CheckinResponse::no_update(reason),
         CheckinAnswer::Update {
             release,
@@ -60,6 +67,7 @@ pub async fn checkin(
             }),
         }),
     };
+    response.renew_certificate = renew_certificate;
     Ok(axum::Json(response).into_response())
 }
 

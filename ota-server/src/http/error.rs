@@ -8,9 +8,11 @@ use axum::response::{IntoResponse, Response};
 use ota_protocol::{ErrorBody, ErrorCode};
 use serde::de::DeserializeOwned;
 
+use crate::ca::CsrError;
 use crate::domain::ingest::{RejectKind, Rejection};
 use crate::service::checkin::CheckinError;
 use crate::service::devices::DeviceError;
+use crate::service::enrollment::EnrollError;
 use crate::service::ingest::IngestError;
 use crate::store::StoreError;
 
@@ -93,6 +95,9 @@ impl From<CheckinError> for ApiError {
         match e {
             CheckinError::Revoked => Self::new(StatusCode::FORBIDDEN, ErrorCode::DEVICE_REVOKED, message),
             CheckinError::Decommissioned => Self::new(StatusCode::FORBIDDEN, ErrorCode::DEVICE_DECOMMISSIONED, message),
+            CheckinError::CertificateRevoked => {
+                Self::new(StatusCode::FORBIDDEN, ErrorCode::CERTIFICATE_REVOKED, message)
+            }
             CheckinError::InvalidDigest => Self::bad_request(ErrorCode::INVALID_DIGEST, message),
             CheckinError::InvalidSequence => Self::bad_request(ErrorCode::INVALID_SEQUENCE, message),
             // The class is the device's identity, not a request field: refusals are 403.
@@ -122,7 +127,42 @@ impl From<DeviceError> for ApiError {
                 ErrorCode::UNKNOWN_DEVICE_CLASS,
                 message,
             ),
+            DeviceError::InvalidSerial => Self::bad_request(ErrorCode::INVALID_SERIAL, message),
+            DeviceError::Store(StoreError::Conflict(code)) if code == ErrorCode::CERTIFICATE_NOT_FOUND => {
+                Self::not_found(code, "the device has no certificate with that serial")
+            }
             DeviceError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<EnrollError> for ApiError {
+    fn from(e: EnrollError) -> Self {
+        let message = e.to_string();
+        match e {
+            EnrollError::Disabled => Self::not_found(ErrorCode::ENROLLMENT_DISABLED, message),
+            EnrollError::TokenInvalid => {
+                Self::new(StatusCode::UNAUTHORIZED, ErrorCode::ENROLLMENT_TOKEN_INVALID, message)
+            }
+            EnrollError::Csr(CsrError::Malformed) => Self::bad_request(ErrorCode::CSR_MALFORMED, message),
+            EnrollError::Csr(CsrError::NoProofOfPossession) => {
+                Self::bad_request(ErrorCode::CSR_PROOF_OF_POSSESSION, message)
+            }
+            EnrollError::Csr(CsrError::UnsupportedKey) => Self::bad_request(ErrorCode::CSR_UNSUPPORTED_KEY, message),
+            EnrollError::SubjectMismatch(_) | EnrollError::KeyReused => {
+                Self::bad_request(ErrorCode::CSR_SUBJECT_MISMATCH, message)
+            }
+            EnrollError::InsufficientRole(needed) => super::auth::insufficient_role(needed),
+            EnrollError::InvalidDeviceId(_) => Self::bad_request(ErrorCode::INVALID_DEVICE_ID, message),
+            EnrollError::UnknownClass(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::UNKNOWN_DEVICE_CLASS,
+                message,
+            ),
+            EnrollError::InvalidExpiry => Self::bad_request(ErrorCode::INVALID_EXPIRY, message),
+            EnrollError::Device(e) => e.into(),
+            EnrollError::Store(e) => e.into(),
+            EnrollError::Internal(cause) => Self::internal(cause),
         }
     }
 }

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin as admin_http, device as device_http, download, ingest, registration as registration_http,
+    admin as admin_http, device as device_http, download, enrollment, ingest, registration as registration_http,
     rollouts as rollouts_http,
 };
 
@@ -21,6 +21,8 @@ use super::{
         admin_http::create_token, admin_http::list_tokens, admin_http::revoke_token, admin_http::audit_log,
         rollouts_http::create, rollouts_http::list, rollouts_http::get, rollouts_http::act, rollouts_http::fleet,
         registration_http::list, registration_http::add, registration_http::remove,
+        enrollment::cacerts, enrollment::simpleenroll, enrollment::simplereenroll, enrollment::crl,
+        enrollment::create_token, enrollment::certificates, enrollment::revoke_certificate,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, ErrorCode,
@@ -30,6 +32,7 @@ use super::{
         admin::EventView, admin::NewToken, admin::Role, admin::CreatedToken, admin::TokenView, admin::AuditView, admin::DeviceTags,
         admin::DeviceClassAssignment, admin::NewRegistrationEntry, admin::NewRegistrationEntries,
         admin::RegistrationAdded, admin::RegistrationEntryView, rollouts::SuspiciousDevice,
+        admin::NewEnrollmentToken, admin::CreatedEnrollmentToken, admin::CertificateView,
         rollouts::NewRollout, rollouts::PlanInput, rollouts::StageInput, rollouts::Promotion, rollouts::RolloutAction,
         rollouts::RolloutView, rollouts::RolloutState, rollouts::PauseKind, rollouts::RolloutReleaseView,
         rollouts::StageView, rollouts::StageStatus, rollouts::CountsView, rollouts::TimelineView,

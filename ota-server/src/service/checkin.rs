@@ -9,6 +9,7 @@ use ota_protocol::device::{CheckinRequest, StatusReport};
 
 use crate::artifacts::ArtifactStore;
 use crate::config::OfferMode;
+use crate::domain::certificates::serial_revoked;
 use crate::domain::ingest::ClassRef;
 use crate::domain::offer::{nothing_newer, NoUpdateReason, Offer, OfferPolicy, Running};
 use crate::domain::registration::{decide_registration, RegistrationList, RegistrationPolicy, RegistrationRefusal};
@@ -27,6 +28,9 @@ pub enum CheckinError {
     Revoked,
     #[error("device is decommissioned")]
     Decommissioned,
+    /// The client certificate's serial is revoked (the device's other certificates may work).
+    #[error("this client certificate is revoked")]
+    CertificateRevoked,
     /// `running.digest` is not 64 hex digits.
     #[error("running.digest must be 64 hex digits")]
     InvalidDigest,
@@ -94,6 +98,9 @@ pub struct CheckinService {
     pub registration: Arc<HashMap<String, RegistrationPolicy>>,
     pub checkins: CheckinWriter,
     pub latest: Arc<LatestReleases>,
+    /// A certificate replaced by re-enrolment still works this long after its successor was
+    /// first used (`[enrollment] rotation_grace_s`).
+    pub rotation_grace_ms: Millis,
     /// Envelopes are small and sent on every offer: kept in memory by digest.
     pub envelopes: Arc<Mutex<HashMap<Sha256, Arc<[u8]>>>>,
 }
@@ -124,10 +131,30 @@ impl CheckinService {
             }
         };
         match device.state {
-            DeviceState::Active => Ok(device),
-            DeviceState::Revoked => Err(CheckinError::Revoked),
-            DeviceState::Decommissioned => Err(CheckinError::Decommissioned),
+            DeviceState::Active => {}
+            DeviceState::Revoked => return Err(CheckinError::Revoked),
+            DeviceState::Decommissioned => return Err(CheckinError::Decommissioned),
         }
+        let Some(cert) = ident.certificate.as_ref() else {
+            return Ok(device);
+        };
+        let now = self.clock.now_ms();
+        // Revocation per certificate: this one may be revoked while the device's others work.
+        if serial_revoked(&device.revoked_serials, &cert.serial, now) {
+            return Err(CheckinError::CertificateRevoked);
+        }
+        // Another certificate than the last one used: a rotation's first use revokes the old
+        // certificate after the grace window (rare: once per certificate, or per request during
+        // a grace window).
+        if device.current_serial.as_deref() != Some(cert.serial.as_str())
+            && self
+                .store
+                .certificate_used(&device.id, &cert.serial, now, self.rotation_grace_ms)
+                .await?
+        {
+            return Ok(self.store.device(&device.id).await?.unwrap_or(device));
+        }
+        Ok(device)
     }
 
     /// The registration policy at first contact (issue 16): the class the device registers

@@ -5,6 +5,7 @@ use ota_protocol::ErrorCode;
 
 use super::{audit, Caller};
 use crate::domain::auth::Role;
+use crate::domain::certificates::{normalize_serial, DeviceCertificate, CERTIFICATES_LISTED};
 use crate::domain::{normalize_tags, Device, DeviceState, SharedClock, TAGS_RULE};
 use crate::store::batch::CheckinWriter;
 use crate::store::{DeviceEvent, SharedStore, StoreError};
@@ -23,6 +24,8 @@ pub enum DeviceError {
     /// The class is not one the server is configured for.
     #[error("class {0:?} is not configured on this server")]
     UnknownClass(String),
+    #[error("a certificate serial is 1–40 hex digits")]
+    InvalidSerial,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -35,6 +38,7 @@ impl DeviceError {
             Self::NotFound => ErrorCode::DEVICE_NOT_FOUND,
             Self::InvalidTags => ErrorCode::INVALID_TAGS,
             Self::UnknownClass(_) => ErrorCode::UNKNOWN_DEVICE_CLASS,
+            Self::InvalidSerial => ErrorCode::INVALID_SERIAL,
             Self::Store(StoreError::Conflict(code)) => code.clone(),
             Self::Store(_) => ErrorCode::INTERNAL,
         }
@@ -50,9 +54,68 @@ pub struct DeviceService {
     /// Check-ins and status reports written behind.
     pub checkins: CheckinWriter,
     pub clock: SharedClock,
+    /// Dropped on every revocation, so the next CRL lists it.
+    pub crl_cache: std::sync::Arc<super::enrollment::CrlCache>,
 }
 
 impl DeviceService {
+    /// A device's certificates (issued by the enrolment CA, or revoked by serial), newest first.
+    pub async fn certificates(&self, id: &str) -> Result<Vec<DeviceCertificate>, DeviceError> {
+        if !valid_device_id(id) || self.store.device(id).await?.is_none() {
+            return Err(DeviceError::NotFound);
+        }
+        Ok(self.store.device_certificates(id, CERTIFICATES_LISTED).await?)
+    }
+
+    /// Revokes one certificate of a device by serial (admin): requests made with it are refused
+    /// from the next one on and its open connections close, while the device's other
+    /// certificates keep working; the CRL lists it if the enrolment CA issued it. Audited as
+    /// `certificate.revoke`. Revoking an already revoked serial changes nothing.
+    pub async fn revoke_certificate(
+        &self,
+        caller: &Caller,
+        id: &str,
+        serial: &str,
+    ) -> Result<DeviceCertificate, DeviceError> {
+        let result = async {
+            caller.require(Role::Admin).map_err(DeviceError::InsufficientRole)?;
+            let serial = normalize_serial(serial).ok_or(DeviceError::InvalidSerial)?;
+            if !valid_device_id(id) || self.store.device(id).await?.is_none() {
+                return Err(DeviceError::NotFound);
+            }
+            let reason = format!("by {}", caller.actor);
+            self.store
+                .revoke_certificates(id, Some(&serial), &reason, self.clock.now_ms())
+                .await?;
+            self.crl_cache.invalidate();
+            self.store
+                .device_certificates(id, i64::MAX)
+                .await?
+                .into_iter()
+                .find(|c| c.serial == serial)
+                .ok_or(DeviceError::NotFound)
+        }
+        .await;
+        let target = format!(
+            "device:{id}/certificate:{}",
+            normalize_serial(serial).unwrap_or_default()
+        );
+        let outcome = match &result {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => format!("error:{}", e.code()),
+        };
+        audit(
+            &self.store,
+            &self.clock,
+            &caller.actor,
+            "certificate.revoke",
+            &target,
+            &outcome,
+        )
+        .await;
+        result
+    }
+
     /// A page of devices after `after` (by id).
     pub async fn list(&self, limit: i64, after: Option<&str>) -> Result<Vec<Device>, DeviceError> {
         // Read-your-writes: check-ins written behind are committed first.
@@ -134,6 +197,11 @@ impl DeviceService {
                 return Ok(device);
             }
             self.store.set_device_state(id, to).await?;
+            // Its certificates go into the CRL, for the services that trust them too.
+            self.store
+                .revoke_certificates(id, None, to.as_str(), self.clock.now_ms())
+                .await?;
+            self.crl_cache.invalidate();
             // Status reports are written behind: store them first, so the history stays in order.
             self.checkins.flush().await?;
             let event = DeviceEvent {

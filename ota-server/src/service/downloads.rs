@@ -6,9 +6,10 @@
 //!   (or a patch to it) was served ([`super::rollouts`]); since the record comes first, a
 //!   crash never loses the evidence of bytes a device already has.
 //! * **A per-device cap** on concurrent downloads ([`DownloadSlots`], per replica).
-//! * **Revocation cuts the stream**: the device's state is looked up again every
-//!   [`REVOCATION_CHECK`] while it reads, and a revoked or decommissioned device's stream ends
-//!   with an error. A peer that stops reading altogether is cut by the connection's write
+//! * **Revocation cuts the stream**: a revocation closes the device's connections at once
+//!   (`serve.rs`); as a second line, should that signal be missed, the device's state is
+//!   looked up again every [`REVOCATION_CHECK`] while it reads, and a revoked or
+//!   decommissioned device's stream ends with an error. A peer that stops reading altogether is cut by the connection's write
 //!   timeout (`download_idle_timeout_s`, in `serve.rs`).
 
 use std::collections::HashMap;

@@ -44,6 +44,9 @@ impl LatestReleases {
 /// Entries kept before the device cache is emptied (≈ 300 B each).
 const MAX_DEVICES: usize = 2_000_000;
 
+/// Device changes held for a subscriber that is behind (it then re-checks its device anyway).
+const STATE_CHANGES_BUFFERED: usize = 256;
+
 /// Ids forgotten while the cache is complete, before it stops claiming to be.
 const MAX_UNKNOWN: usize = 1_000_000;
 
@@ -56,7 +59,7 @@ fn wall_ms() -> Millis {
 /// What the cache knows of a device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
-    Hit(crate::domain::Device),
+    Hit(Box<crate::domain::Device>),
     /// No such device: the cache holds every row of the table (SQLite, preloaded).
     Absent,
     /// Read the row.
@@ -110,6 +113,9 @@ pub struct DeviceCache {
     /// Bumped by every [`DeviceCache::clear`] (a replica warms its cache again after one).
     generation: std::sync::atomic::AtomicU64,
     entries: Mutex<Entries>,
+    /// Ids of devices whose state may have changed (a revocation on this replica, or any
+    /// device change another replica announced): open connections of the device re-check it.
+    state_changes: tokio::sync::broadcast::Sender<String>,
 }
 
 impl DeviceCache {
@@ -120,6 +126,7 @@ impl DeviceCache {
             lease_until: std::sync::atomic::AtomicI64::new(Millis::MAX),
             generation: std::sync::atomic::AtomicU64::new(0),
             entries: Mutex::new(Entries::default()),
+            state_changes: tokio::sync::broadcast::channel(STATE_CHANGES_BUFFERED).0,
         }
     }
 
@@ -130,6 +137,7 @@ impl DeviceCache {
             lease_until: std::sync::atomic::AtomicI64::new(0),
             generation: std::sync::atomic::AtomicU64::new(0),
             entries: Mutex::new(Entries::default()),
+            state_changes: tokio::sync::broadcast::channel(STATE_CHANGES_BUFFERED).0,
         }
     }
 
@@ -172,7 +180,7 @@ impl DeviceCache {
 
     pub fn get(&self, id: &str) -> Option<crate::domain::Device> {
         match self.lookup(id) {
-            Lookup::Hit(d) => Some(d),
+            Lookup::Hit(d) => Some(*d),
             Lookup::Absent | Lookup::Unknown => None,
         }
     }
@@ -185,7 +193,7 @@ impl DeviceCache {
             return Lookup::Unknown;
         };
         match e.rows.get(id) {
-            Some(d) => Lookup::Hit(d.clone()),
+            Some(d) => Lookup::Hit(Box::new(d.clone())),
             None if e.complete && !e.unknown.contains(id) => Lookup::Absent,
             None => Lookup::Unknown,
         }
@@ -239,6 +247,18 @@ impl DeviceCache {
         }
     }
 
+    /// After a committed change of `id`'s state: forgets the row and tells the subscribers.
+    pub fn state_changed(&self, id: &str) {
+        self.forget(id);
+        // No subscriber (no open connection) is not an error.
+        let _ = self.state_changes.send(id.to_owned());
+    }
+
+    /// Ids passed to [`DeviceCache::state_changed`] from now on.
+    pub fn subscribe_state_changes(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.state_changes.subscribe()
+    }
+
     /// Mirrors a committed check-in (same effect as the UPDATE).
     pub fn apply_checkin(&self, c: &super::CheckinRecord) {
         if !self.enabled {
@@ -275,6 +295,8 @@ mod tests {
             running_sequence: None,
             last_status: None,
             tags: vec![],
+            revoked_serials: vec![],
+            current_serial: None,
         }
     }
 

@@ -209,7 +209,7 @@ impl PgFeed {
         let mut parts = payload.splitn(3, ':');
         match (parts.next(), parts.next(), parts.next()) {
             (Some("device"), Some(token), Some(id)) => {
-                self.devices.forget(id);
+                self.devices.state_changed(id);
                 if let Err(e) = self.notify(&format!("ack:{token}:{}", self.replica)).await {
                     tracing::warn!(error = %e, "could not acknowledge a device change");
                 }

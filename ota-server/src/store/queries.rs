@@ -3,6 +3,7 @@
 //! [`impl_store!`] expands them all and the [`Store`](super::Store) trait over them.
 
 mod audit;
+mod certificates;
 mod checkins;
 mod devices;
 mod downloads;
@@ -14,8 +15,9 @@ mod tokens;
 use std::borrow::Cow;
 
 pub(crate) use {
-    audit::impl_audit, checkins::impl_checkins, devices::impl_devices, downloads::impl_downloads,
-    registration::impl_registration, releases::impl_releases, rollouts::impl_rollouts, tokens::impl_tokens,
+    audit::impl_audit, certificates::impl_certificates, checkins::impl_checkins, devices::impl_devices,
+    downloads::impl_downloads, registration::impl_registration, releases::impl_releases, rollouts::impl_rollouts,
+    tokens::impl_tokens,
 };
 
 use super::{Result, StoreError};
@@ -41,7 +43,7 @@ pub(crate) fn same(sql: &str) -> Cow<'_, str> {
 }
 
 pub(crate) const DEVICE_COLS: &str = "id, class, state, registered_ms, last_seen_ms, running_digest, \
-     running_version, running_sequence, last_status, tags";
+     running_version, running_sequence, last_status, tags, revoked_serials, current_serial";
 pub(crate) const RELEASE_COLS: &str = "id, class_name, class_id, sequence, version, envelope_digest, \
      envelope_size, image_digest, image_size, created_ms, uploaded_by";
 
@@ -71,6 +73,9 @@ macro_rules! impl_store {
         }
         mod registration {
             $crate::store::queries::impl_registration!(super::$ty, $row, $crate::store::queries::$sql);
+        }
+        mod certificates {
+            $crate::store::queries::impl_certificates!(super::$ty, $row, $crate::store::queries::$sql);
         }
         mod releases {
             $crate::store::queries::impl_releases!(super::$ty, $row, $crate::store::queries::$sql);
@@ -183,6 +188,57 @@ macro_rules! impl_store {
                 }
                 async fn remove_registration_entry(&self, list: RegistrationList, device_id: &str) -> Result<bool> {
                     $ty::remove_registration_entry(self, list, device_id).await
+                }
+                async fn insert_certificate(&self, c: &$crate::domain::certificates::DeviceCertificate) -> Result<()> {
+                    $ty::insert_certificate(self, c).await
+                }
+                async fn device_certificates(
+                    &self,
+                    device_id: &str,
+                    limit: i64,
+                ) -> Result<Vec<$crate::domain::certificates::DeviceCertificate>> {
+                    $ty::device_certificates(self, device_id, limit).await
+                }
+                async fn revoke_certificates(
+                    &self,
+                    device_id: &str,
+                    serial: Option<&str>,
+                    reason: &str,
+                    now: Millis,
+                ) -> Result<u64> {
+                    $ty::revoke_certificates(self, device_id, serial, reason, now).await
+                }
+                async fn certificate_used(
+                    &self,
+                    device_id: &str,
+                    serial: &str,
+                    now: Millis,
+                    grace_ms: Millis,
+                ) -> Result<bool> {
+                    $ty::certificate_used(self, device_id, serial, now, grace_ms).await
+                }
+                async fn revoked_issued_certificates(
+                    &self,
+                    now: Millis,
+                ) -> Result<Vec<$crate::domain::certificates::DeviceCertificate>> {
+                    $ty::revoked_issued_certificates(self, now).await
+                }
+                async fn insert_enrollment_token(
+                    &self,
+                    token_hash: &str,
+                    grant: &$crate::domain::certificates::EnrollmentGrant,
+                    created_ms: Millis,
+                    expires_ms: Millis,
+                    created_by: &str,
+                ) -> Result<()> {
+                    $ty::insert_enrollment_token(self, token_hash, grant, created_ms, expires_ms, created_by).await
+                }
+                async fn consume_enrollment_token(
+                    &self,
+                    token_hash: &str,
+                    now: Millis,
+                ) -> Result<Option<$crate::domain::certificates::EnrollmentGrant>> {
+                    $ty::consume_enrollment_token(self, token_hash, now).await
                 }
                 async fn registration_entry(
                     &self,
@@ -297,6 +353,9 @@ macro_rules! impl_store {
                 }
                 fn rollout_changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
                     $ty::changes(self)
+                }
+                fn device_state_changes(&self) -> tokio::sync::broadcast::Receiver<String> {
+                    self.devices.subscribe_state_changes()
                 }
                 async fn close(&self) {
                     $ty::close_feed(self).await;

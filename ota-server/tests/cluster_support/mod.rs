@@ -140,6 +140,7 @@ impl Cluster {
             artifacts_url: Some(format!("s3://{bucket}/artifacts")),
             offer_mode: OfferMode::Rollout,
             metrics_auth: Default::default(),
+            enrollment: None,
         };
         let config_path = p("ota-server.toml");
         std::fs::write(&config_path, toml::to_string(&config).unwrap()).unwrap();

@@ -4,6 +4,8 @@
 mod admin;
 #[path = "device.rs"]
 mod device;
+#[path = "identity.rs"]
+mod identity;
 #[path = "ingest.rs"]
 mod ingest;
 #[path = "rollouts.rs"]
@@ -11,6 +13,7 @@ mod rollouts;
 
 pub use admin::*;
 pub use device::*;
+pub use identity::*;
 pub use ingest::*;
 pub use rollouts::*;
 

@@ -59,6 +59,37 @@ impl Env {
         Self::configured(backend, |c| c.offer_mode = ota_server::config::OfferMode::Rollout).await
     }
 
+    /// With EST enrolment by an issuing CA under the fleet CA (`issuing-ca.pem` beside `ca.pem`).
+    pub async fn with_enrollment(backend: Backend) -> Self {
+        Self::with_enrollment_as(backend, |_| {}).await
+    }
+
+    /// With enrolment, its settings changed by `edit`.
+    pub async fn with_enrollment_as(
+        backend: Backend,
+        edit: impl FnOnce(&mut ota_server::config::EnrollmentConfig),
+    ) -> Self {
+        Self::configured(backend, |c| {
+            let base = c.data_dir.parent().unwrap().to_path_buf();
+            let mut e = ota_server::config::EnrollmentConfig {
+                ca_cert: base.join("issuing-ca.pem"),
+                ca_key: base.join("issuing-ca.key"),
+                certificate_days: 90,
+                renew_before_days: 30,
+                crl_next_update_s: 600,
+                rotation_grace_s: 86_400,
+            };
+            edit(&mut e);
+            c.enrollment = Some(e);
+        })
+        .await
+    }
+
+    /// The directory holding `ca.pem`, `issuing-ca.pem` and the data directory.
+    pub fn dir(&self) -> PathBuf {
+        self._dir.path().to_path_buf()
+    }
+
     /// The scenarios' configuration, changed by `edit` before the server starts.
     pub async fn configured(backend: Backend, edit: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -66,6 +97,10 @@ impl Env {
         let ca = DevCa::generate().unwrap();
         let server_cert = ca.issue_server(&["localhost"]).unwrap();
         std::fs::write(p("ca.pem"), ca.cert_pem()).unwrap();
+        // The enrolment CA under the fleet CA, used when a scenario turns enrolment on.
+        let issuing = ca.issue_device_ca().unwrap();
+        std::fs::write(p("issuing-ca.pem"), &issuing.cert_pem).unwrap();
+        std::fs::write(p("issuing-ca.key"), &issuing.key_pem).unwrap();
         std::fs::write(p("server.pem"), &server_cert.cert_pem).unwrap();
         std::fs::write(p("server.key"), &server_cert.key_pem).unwrap();
         std::fs::write(p("manifest.pub.pem"), bundles::manifest_pub_pem()).unwrap();
@@ -110,6 +145,7 @@ impl Env {
             // Most scenarios test ingest, identity and downloads: offers without a rollout.
             offer_mode: ota_server::config::OfferMode::Latest,
             metrics_auth: Default::default(),
+            enrollment: None,
         };
         let mut config = config;
         edit(&mut config);

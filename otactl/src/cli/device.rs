@@ -1,6 +1,8 @@
-//! `otactl device list|show|revoke|decommission|tag|class`.
+//! `otactl device list|show|revoke|decommission|tag|class|certificates|revoke-certificate|enrollment-token`.
 
-use ota_protocol::admin::{DeviceClassAssignment, DeviceQuery, DeviceState, DeviceTags, DeviceView};
+use ota_protocol::admin::{
+    DeviceClassAssignment, DeviceQuery, DeviceState, DeviceTags, DeviceView, NewEnrollmentToken,
+};
 
 use super::{split_list, Context};
 use crate::error::Result;
@@ -17,6 +19,9 @@ Examples:
   otactl device tag dev-0001 --tags beta,lab
   otactl device class dev-0002 sensor-v2
   otactl device revoke dev-0001
+  otactl device enrollment-token dev-0003 --class sensor-v2
+  otactl device certificates dev-0003
+  otactl device revoke-certificate dev-0003 5A3F09C1...
 
 A device registers at its first check-in (mutual TLS with a certificate from the fleet CA); its id
 is the certificate's URI SAN urn:fwsign:device:<id>, else its subject CN.")]
@@ -68,6 +73,55 @@ A device's class comes from its certificate's subject OU, or from this command f
 without one; a device never chooses its class. The class must be one the server is configured
 for (422 unknown_device_class otherwise).")]
     Class(ClassArgs),
+    /// List a device's certificates: issued by the enrolment CA, or revoked by serial (viewer).
+    #[command(after_help = "\
+Examples:
+  otactl device certificates dev-0003
+  otactl device certificates dev-0003 --json | jq -r '.[] | select(.revoked_ms == null) | .serial'")]
+    Certificates(IdArg),
+    /// Revoke one certificate of a device by serial; its other certificates keep working (admin).
+    #[command(after_help = "\
+Examples:
+  otactl device revoke-certificate dev-0003 5A3F09C1D2E4F60718293A4B5C6D7E8F
+  serial=$(openssl x509 -in dev.pem -noout -serial | cut -d= -f2)
+  otactl device revoke-certificate dev-0003 \"$serial\"
+
+Requests made with that certificate are refused (403 certificate_revoked) and its open
+connections close at once; the CRL (GET /crl) lists it if the enrolment CA issued it.")]
+    RevokeCertificate(SerialArgs),
+    /// Create a one-time EST enrolment token for a device; printed once (admin).
+    #[command(after_help = "\
+Examples:
+  otactl device enrollment-token dev-0003 --class sensor-v2
+  TOKEN=$(otactl device enrollment-token dev-0003 --class sensor-v2 --expires-in 3600)
+
+The device enrols once with it: it POSTs a base64 PKCS#10 request to
+/.well-known/est/simpleenroll with 'Authorization: Bearer <token>' and gets its certificate
+(RFC 7030). Only the token is printed on stdout.")]
+    EnrollmentToken(TokenArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SerialArgs {
+    /// Device id.
+    #[arg(value_name = "ID")]
+    id: String,
+    /// The certificate's serial in hex, either case (`openssl x509 -noout -serial`).
+    #[arg(value_name = "SERIAL")]
+    serial: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct TokenArgs {
+    /// The device id the certificate will name.
+    #[arg(value_name = "ID")]
+    id: String,
+    /// The class the certificate will name (its OU); unset: the device's class.
+    #[arg(long, value_name = "CLASS")]
+    class: Option<String>,
+    /// Seconds until the token expires (default one day, at most 30 days).
+    #[arg(long, value_name = "SECONDS")]
+    expires_in: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -112,6 +166,37 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     let (verb, device) = match args.command {
         Sub::List(a) => return list(ctx, &client, &a).await,
         Sub::Show(a) => return show(ctx, &client, &a.id).await,
+        Sub::Certificates(a) => return certificates(ctx, &client, &a.id).await,
+        Sub::RevokeCertificate(a) => {
+            let cert = client.revoke_certificate(&a.id, &a.serial).await?;
+            if ctx.json {
+                return output::json(&cert);
+            }
+            output::line(&format!(
+                "certificate {} of device {} revoked",
+                cert.serial, cert.device_id
+            ));
+            return Ok(());
+        }
+        Sub::EnrollmentToken(a) => {
+            let created = client
+                .create_enrollment_token(&NewEnrollmentToken {
+                    device_id: a.id,
+                    class: a.class,
+                    expires_in_seconds: a.expires_in,
+                })
+                .await?;
+            if ctx.json {
+                return output::json(&created);
+            }
+            output::note(&format!(
+                "one-time enrolment token for {} (expires {}); shown once:",
+                created.device_id,
+                output::time(created.expires_ms)
+            ));
+            output::line(&created.token);
+            return Ok(());
+        }
         Sub::Revoke(a) => ("revoked", client.revoke_device(&a.id).await?),
         Sub::Decommission(a) => ("decommissioned", client.decommission_device(&a.id).await?),
         Sub::Tag(a) => {
@@ -183,6 +268,25 @@ async fn list(ctx: &Context, client: &ota_protocol::client::AdminClient, args: &
                 output::opt(d.last_status.as_deref()),
                 output::time(d.last_seen_ms),
                 d.tags.join(","),
+            ]
+        },
+    )
+}
+
+async fn certificates(ctx: &Context, client: &ota_protocol::client::AdminClient, id: &str) -> Result<()> {
+    let certs = client.device_certificates(id).await?;
+    output::list(
+        ctx.json,
+        &certs,
+        "no certificates recorded (the enrolment CA issued none, none was revoked by serial)",
+        &["SERIAL", "ISSUED", "NOT AFTER", "REVOKED", "FINGERPRINT"],
+        |c| {
+            vec![
+                c.serial.clone(),
+                c.issued_ms.map_or_else(|| "elsewhere".into(), output::time),
+                c.not_after_ms.map_or_else(|| "-".into(), output::time),
+                c.revoked_ms.map_or_else(|| "-".into(), output::time),
+                c.fingerprint.as_deref().map_or_else(|| "-".into(), output::short),
             ]
         },
     )

@@ -22,13 +22,17 @@ macro_rules! impl_devices {
                 running_sequence: running_sequence.map(to_u64).transpose()?,
                 last_status: r.try_get("last_status")?,
                 tags: parse_tags(&r.try_get::<String, _>("tags")?),
+                revoked_serials: $crate::domain::certificates::parse_serial_list(
+                    &r.try_get::<String, _>("revoked_serials")?,
+                ),
+                current_serial: r.try_get("current_serial")?,
             })
         }
 
         impl $ty {
             pub(crate) async fn device(&self, id: &str) -> Result<Option<Device>> {
                 match self.devices.lookup(id) {
-                    $crate::store::cache::Lookup::Hit(d) => Ok(Some(d)),
+                    $crate::store::cache::Lookup::Hit(d) => Ok(Some(*d)),
                     // The cache holds every row (SQLite, preloaded): no such device.
                     $crate::store::cache::Lookup::Absent => Ok(None),
                     $crate::store::cache::Lookup::Unknown => self.read_device(id).await,
@@ -173,8 +177,9 @@ macro_rules! impl_devices {
                     .bind(id)
                     .execute(&self.pool)
                     .await?;
-                self.devices.forget(id);
-                // Revocation holds on every replica's next request (store/feed.rs).
+                // Open connections of the device re-check it (serve.rs); every replica's next
+                // request sees the new state (store/feed.rs).
+                self.devices.state_changed(id);
                 self.device_changed(id).await?;
                 Ok(done.rows_affected() == 1)
             }
