@@ -54,7 +54,18 @@ impl FleetCa {
     /// A client certificate naming the device as the server reads it: the URI SAN
     /// `urn:fwsign:device:<id>` and the CN its id, the OU its class.
     pub fn issue_device(&self, id: &str, class: Option<&str>) -> Result<Issued> {
+        self.issue_device_for(id, class, None)
+    }
+
+    /// [`FleetCa::issue_device`], valid for `days` from now if given (a certificate due for
+    /// renewal, to exercise rotation).
+    pub fn issue_device_for(&self, id: &str, class: Option<&str>, days: Option<u32>) -> Result<Issued> {
         let mut p = CertificateParams::new(Vec::<String>::new())?;
+        if let Some(days) = days {
+            let now = std::time::SystemTime::now();
+            p.not_before = (now - std::time::Duration::from_secs(60)).into();
+            p.not_after = (now + std::time::Duration::from_secs(u64::from(days) * 86_400)).into();
+        }
         p.distinguished_name.push(DnType::CommonName, id);
         if let Some(c) = class {
             p.distinguished_name.push(DnType::OrganizationalUnitName, c);
@@ -68,4 +79,17 @@ impl FleetCa {
             key_pem: key.serialize_pem(),
         })
     }
+}
+
+/// A PEM certificate's serial number as lower-case hex without leading zero bytes (as the
+/// server lists certificates).
+pub fn serial_of(cert_pem: &str) -> Option<String> {
+    use x509_cert::der::DecodePem as _;
+    let cert = x509_cert::Certificate::from_pem(cert_pem).ok()?;
+    let bytes = cert.tbs_certificate.serial_number.as_bytes();
+    let start = bytes
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(bytes.len().saturating_sub(1));
+    Some(hex::encode(&bytes[start..]))
 }

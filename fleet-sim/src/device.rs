@@ -88,6 +88,11 @@ pub struct DeviceReport {
     pub downloads_delta: u64,
     pub bytes: u64,
     pub resumes: u64,
+    /// Certificates the device switched to by re-enrolment (EST), and refused attempts.
+    pub reenrolled: u32,
+    pub reenroll_failures: u32,
+    /// Serial (hex) of each certificate the device used, oldest first.
+    pub certificates: Vec<String>,
 }
 
 struct Sim<'a> {
@@ -102,7 +107,7 @@ struct Sim<'a> {
 }
 
 /// Runs one device until it is idle, gives up, or the deadline passes.
-pub async fn run(spec: DeviceSpec, opts: FleetOptions, link: Link) -> DeviceReport {
+pub async fn run(spec: DeviceSpec, opts: FleetOptions, link: Link, link_serial: Option<String>) -> DeviceReport {
     let fw = Firmware::new(
         spec.provisioning.clone(),
         &spec.image,
@@ -128,6 +133,9 @@ pub async fn run(spec: DeviceSpec, opts: FleetOptions, link: Link) -> DeviceRepo
         downloads_delta: 0,
         bytes: 0,
         resumes: 0,
+        reenrolled: 0,
+        reenroll_failures: 0,
+        certificates: link_serial.into_iter().collect(),
     };
     let mut sim = Sim {
         rng: Rng::new(spec.seed),
@@ -165,7 +173,16 @@ impl Sim<'_> {
         while Instant::now() < deadline && !self.stopped() {
             let digest = hex::encode(self.fw.running_digest());
             self.report.checkins += 1;
-            let checkin = self.link.checkin(&digest, &self.version, self.fw.nvm.sequence).await;
+            let (checkin, renew) = match self.link.checkin(&digest, &self.version, self.fw.nvm.sequence).await {
+                Ok((answer, renew)) => (Ok(answer), renew),
+                Err(e) => (Err(e), false),
+            };
+            // Rotation: a new certificate, then at once a check-in with it (its first use, from
+            // which the server retires the old one after its grace window).
+            let renewal_pending = renew && !self.reenroll().await;
+            if renew && !renewal_pending {
+                continue;
+            }
             match checkin {
                 Err(e) => {
                     errors += 1;
@@ -182,7 +199,8 @@ impl Sim<'_> {
                 Ok(Checkin::NoUpdate(reason)) => {
                     errors = 0;
                     self.report.no_update_reason = Some(reason.clone().unwrap_or_else(|| UNSPECIFIED.into()));
-                    if self.opts.until_idle {
+                    // Idle, unless a refused renewal is to be tried again.
+                    if self.opts.until_idle && !renewal_pending {
                         self.report.state = EndState::idle(reason.as_ref(), updated);
                         return;
                     }
@@ -238,6 +256,23 @@ impl Sim<'_> {
             (true, None, None) if updated => EndState::Committed,
             (true, None, None) => EndState::Deadline,
         };
+    }
+
+    /// Re-enrols over EST; `false` if refused (tried again at the next check-in).
+    async fn reenroll(&mut self) -> bool {
+        let break_proof = self.spec.faults.reenroll_fail_first && self.report.reenroll_failures == 0;
+        match self.link.reenroll(self.opts, &self.spec.id, break_proof).await {
+            Ok(issued) => {
+                self.report.reenrolled += 1;
+                self.report.certificates.extend(super::ca::serial_of(&issued.cert_pem));
+                true
+            }
+            Err(e) => {
+                self.report.reenroll_failures += 1;
+                self.report.failures.push(e);
+                false
+            }
+        }
     }
 
     fn stopped(&self) -> bool {

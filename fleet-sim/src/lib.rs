@@ -64,14 +64,15 @@ pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
 pub async fn run(ca: &FleetCa, opts: &FleetOptions, specs: Vec<DeviceSpec>) -> Result<Summary> {
     let mut links = Vec::with_capacity(specs.len());
     for s in &specs {
-        let issued = ca.issue_device(&s.id, Some(&s.class))?;
-        links.push(net::Link::new(opts, &issued).map_err(anyhow::Error::msg)?);
+        let issued = ca.issue_device_for(&s.id, Some(&s.class), opts.certificate_days)?;
+        let serial = ca::serial_of(&issued.cert_pem);
+        links.push((net::Link::new(opts, &issued).map_err(anyhow::Error::msg)?, serial));
     }
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for (i, (spec, link)) in specs.into_iter().zip(links).enumerate() {
+    for (i, (spec, (link, serial))) in specs.into_iter().zip(links).enumerate() {
         let opts = opts.clone();
-        tasks.spawn(async move { (i, device::run(spec, opts, link).await) });
+        tasks.spawn(async move { (i, device::run(spec, opts, link, serial).await) });
     }
     let mut reports = Vec::new();
     while let Some(r) = tasks.join_next().await {

@@ -105,6 +105,13 @@ struct Args {
     /// Percent of devices whose downloads are cut mid-transfer (resumed with Range).
     #[arg(long, default_value_t = 0.0)]
     drop: f64,
+    /// Percent of devices whose first re-enrolment request is broken (refused; tried again).
+    #[arg(long, default_value_t = 0.0)]
+    reenroll_fail: f64,
+    /// Validity of the devices' first certificates, in days (unset: far ahead). Inside the
+    /// server's renew_before_days, devices re-enrol over EST and switch certificates.
+    #[arg(long, value_name = "DAYS")]
+    certificate_days: Option<u32>,
     /// Link speed cap per device, bytes/s.
     #[arg(long)]
     link_bps: Option<u64>,
@@ -227,12 +234,14 @@ async fn main() -> Result<()> {
         },
         stop: None,
         deadline: Duration::from_secs(a.deadline),
+        certificate_days: a.certificate_days,
     };
     let provisioning = fleet_sim::provisioning(&class, &vendor, manifest_keys, image_keys);
     let rates = FaultRates {
         boot_fail: pct(a.boot_fail),
         corrupt: pct(a.corrupt),
         drop: pct(a.drop),
+        reenroll_fail: pct(a.reenroll_fail),
     };
     let specs = fleet_sim::fleet(
         &a.id_prefix,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt as _;
 use ota_protocol::device::{
     CheckinRequest, CheckinResponse, Link as Artifact, NoUpdateReason, StatusReport, UpdateOffer, CHECKIN_PATH,
-    STATUS_PATH,
+    EST_SIMPLEREENROLL_PATH, STATUS_PATH,
 };
 use reqwest::header;
 
@@ -40,6 +40,35 @@ fn bounded(reason: NoUpdateReason) -> NoUpdateReason {
         end -= 1;
     }
     NoUpdateReason::from(name.get(..end).unwrap_or_default())
+}
+
+/// The first certificate of an EST answer (base64 of a DER CMS certs-only message), as PEM.
+fn certificate_from_est(body: &str) -> Result<String, String> {
+    use base64::Engine as _;
+    use x509_cert::der::{Decode as _, Encode as _, EncodePem as _};
+    let text: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| format!("reenroll: answer is not base64: {e}"))?;
+    let info = cms::content_info::ContentInfo::from_der(&der).map_err(|e| format!("reenroll: answer: {e}"))?;
+    let signed = info
+        .content
+        .decode_as::<cms::signed_data::SignedData>()
+        .map_err(|e| format!("reenroll: answer: {e}"))?;
+    let cert = signed
+        .certificates
+        .and_then(|set| {
+            set.0.into_vec().into_iter().find_map(|c| match c {
+                cms::cert::CertificateChoices::Certificate(c) => Some(c),
+                _ => None,
+            })
+        })
+        .ok_or("reenroll: the answer holds no certificate")?;
+    // Round-trip through DER first: what the server signed is what the device presents.
+    let der = cert.to_der().map_err(|e| format!("reenroll: {e}"))?;
+    x509_cert::Certificate::from_der(&der)
+        .and_then(|c| c.to_pem(x509_cert::der::pem::LineEnding::LF))
+        .map_err(|e| format!("reenroll: {e}"))
 }
 
 /// A finished download.
@@ -88,6 +117,19 @@ const MAX_RESUMES: u32 = 8;
 
 impl Link {
     pub fn new(opts: &FleetOptions, identity: &Issued) -> Result<Self, String> {
+        let seed = {
+            use std::hash::{BuildHasher as _, Hasher as _};
+            std::collections::hash_map::RandomState::new().build_hasher().finish() | 1
+        };
+        Ok(Self {
+            clients: Self::clients(opts, identity)?,
+            pick: std::sync::atomic::AtomicU64::new(seed),
+            bytes_per_s: opts.link_bytes_per_s,
+        })
+    }
+
+    /// One client per replica, presenting `identity`.
+    fn clients(opts: &FleetOptions, identity: &Issued) -> Result<Vec<(reqwest::Client, String)>, String> {
         let pem = format!("{}{}", identity.cert_pem, identity.key_pem);
         let ca =
             reqwest::Certificate::from_pem(opts.server_ca_pem.as_bytes()).map_err(|e| format!("server CA: {e}"))?;
@@ -123,15 +165,50 @@ impl Link {
             }
             clients.push((b.build().map_err(|e| format!("client: {e}"))?, base));
         }
-        let seed = {
-            use std::hash::{BuildHasher as _, Hasher as _};
-            std::collections::hash_map::RandomState::new().build_hasher().finish() | 1
+        Ok(clients)
+    }
+
+    /// EST re-enrolment (RFC 7030 §4.2.2) with the current certificate: a new key, a PKCS#10
+    /// request for it, and from then on the certificate the server answers with. `break_proof`:
+    /// the request's signature is spoiled (the injected fault), so the server must refuse it.
+    pub async fn reenroll(&mut self, opts: &FleetOptions, id: &str, break_proof: bool) -> Result<Issued, String> {
+        use base64::Engine as _;
+        let key = rcgen::KeyPair::generate().map_err(|e| format!("reenroll: key: {e}"))?;
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| format!("reenroll: {e}"))?;
+        params.distinguished_name.push(rcgen::DnType::CommonName, id);
+        let mut csr = params
+            .serialize_request(&key)
+            .map_err(|e| format!("reenroll: request: {e}"))?
+            .der()
+            .to_vec();
+        if break_proof {
+            // The last byte is inside the signature.
+            if let Some(b) = csr.last_mut() {
+                *b ^= 0x01;
+            }
+        }
+        let body = base64::engine::general_purpose::STANDARD.encode(&csr);
+        let r = self
+            .send(|c, base| {
+                c.post(format!("{base}{EST_SIMPLEREENROLL_PATH}"))
+                    .header(header::CONTENT_TYPE, "application/pkcs10")
+                    .body(body.clone())
+            })
+            .await
+            .map_err(|e| format!("reenroll: {}", with_causes(&e)))?;
+        if !r.status().is_success() {
+            let status = r.status();
+            let text = r.text().await.unwrap_or_default();
+            return Err(format!("reenroll: HTTP {status}: {text}"));
+        }
+        let text = r.text().await.map_err(|e| format!("reenroll: {}", with_causes(&e)))?;
+        let cert_pem = certificate_from_est(&text)?;
+        let issued = Issued {
+            cert_pem,
+            key_pem: key.serialize_pem(),
         };
-        Ok(Self {
-            clients,
-            pick: std::sync::atomic::AtomicU64::new(seed),
-            bytes_per_s: opts.link_bytes_per_s,
-        })
+        self.clients = Self::clients(opts, &issued)?;
+        Ok(issued)
     }
 
     /// The client of a replica picked at random (the only one, with one replica).
@@ -162,7 +239,8 @@ impl Link {
         }
     }
 
-    pub async fn checkin(&self, digest: &str, version: &str, sequence: u64) -> Result<Checkin, String> {
+    /// A check-in; also whether the server asks the device to renew its certificate.
+    pub async fn checkin(&self, digest: &str, version: &str, sequence: u64) -> Result<(Checkin, bool), String> {
         let body = CheckinRequest::new(digest, Some(version.to_owned()), sequence);
         let r = self
             .send(|c, base| c.post(format!("{base}{CHECKIN_PATH}")).json(&body))
@@ -175,7 +253,7 @@ impl Link {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1);
-            return Ok(Checkin::RetryAfter(Duration::from_secs(secs)));
+            return Ok((Checkin::RetryAfter(Duration::from_secs(secs)), false));
         }
         if !r.status().is_success() {
             let status = r.status();
@@ -183,10 +261,11 @@ impl Link {
             return Err(format!("checkin: HTTP {status}: {text}"));
         }
         let resp: CheckinResponse = r.json().await.map_err(|e| format!("checkin: {}", with_causes(&e)))?;
-        Ok(match resp.update {
+        let answer = match resp.update {
             Some(o) => Checkin::Offer(Box::new(o)),
             None => Checkin::NoUpdate(resp.no_update_reason.map(bounded)),
-        })
+        };
+        Ok((answer, resp.renew_certificate))
     }
 
     /// `POST /api/v1/device/status`.

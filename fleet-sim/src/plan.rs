@@ -15,6 +15,9 @@ pub struct FaultRates {
     pub corrupt: f64,
     /// Each download of the device is cut once mid-transfer and resumed with `Range`.
     pub drop: f64,
+    /// The device's first re-enrolment request is broken (its signature does not verify, as
+    /// after a key-store glitch): the server refuses it and the device tries again.
+    pub reenroll_fail: f64,
 }
 
 /// Which releases a `boot_fail` device cannot boot: all of them, or only these versions (a bad
@@ -41,6 +44,7 @@ pub struct DeviceFaults {
     pub boot_fail: bool,
     pub corrupt_first_download: bool,
     pub drop_mid_download: bool,
+    pub reenroll_fail_first: bool,
 }
 
 /// One virtual device.
@@ -93,6 +97,9 @@ pub struct FleetOptions {
     pub boot_fail_scope: BootFailScope,
     /// Stops every device at its next poll when it turns `true` (a driver ending the run).
     pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Devices' first certificates are valid this many days (unset: the issuer's default, far
+    /// ahead). Within the server's `renew_before_days`, devices re-enrol over EST.
+    pub certificate_days: Option<u32>,
 }
 
 impl Default for FleetOptions {
@@ -112,6 +119,7 @@ impl Default for FleetOptions {
             deadline: Duration::from_secs(300),
             boot_fail_scope: BootFailScope::Every,
             stop: None,
+            certificate_days: None,
         }
     }
 }
@@ -158,12 +166,15 @@ pub fn fleet(
     seed: u64,
 ) -> Vec<DeviceSpec> {
     let mut rng = Rng::new(seed);
+    // A stream of its own, so adding this fault left every other draw (and seed) as it was.
+    let mut reenroll = Rng::new(seed ^ 0x5245_454e_524f_4c4c);
     (0..count)
         .map(|i| {
             let faults = DeviceFaults {
                 boot_fail: rng.unit() < rates.boot_fail,
                 corrupt_first_download: rng.unit() < rates.corrupt,
                 drop_mid_download: rng.unit() < rates.drop,
+                reenroll_fail_first: reenroll.unit() < rates.reenroll_fail,
             };
             DeviceSpec {
                 id: format!("{prefix}{i:05}"),

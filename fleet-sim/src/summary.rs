@@ -43,6 +43,9 @@ pub struct Summary {
     pub downloads_delta: u64,
     pub bytes: u64,
     pub resumes: u64,
+    /// Certificates switched to by EST re-enrolment, and refused re-enrolment attempts.
+    pub reenrolled: u64,
+    pub reenroll_failures: u64,
     /// Failures by reason class (the text before the first `:`).
     pub failures: BTreeMap<String, usize>,
     /// Clock skew applied (the device API carries no device timestamps, so it changes nothing).
@@ -66,6 +69,8 @@ impl Summary {
             downloads_delta: 0,
             bytes: 0,
             resumes: 0,
+            reenrolled: 0,
+            reenroll_failures: 0,
             failures: BTreeMap::new(),
             clock_skew_s,
             reports: vec![],
@@ -85,6 +90,8 @@ impl Summary {
             s.downloads_delta += r.downloads_delta;
             s.bytes += r.bytes;
             s.resumes += r.resumes;
+            s.reenrolled += u64::from(r.reenrolled);
+            s.reenroll_failures += u64::from(r.reenroll_failures);
             for f in &r.failures {
                 let class = f.split(':').next().unwrap_or(f).trim().to_owned();
                 *s.failures.entry(class).or_default() += 1;
@@ -159,6 +166,13 @@ impl Summary {
             "downloads: {} delta, {} full  bytes: {}  resumed: {}",
             self.downloads_delta, self.downloads_full, self.bytes, self.resumes
         );
+        if self.reenrolled + self.reenroll_failures > 0 {
+            let _ = writeln!(
+                t,
+                "certificates: {} re-enrolled (EST), {} attempts refused",
+                self.reenrolled, self.reenroll_failures
+            );
+        }
         if self.failures.is_empty() {
             let _ = writeln!(t, "failures: none");
         } else {
@@ -199,6 +213,9 @@ mod tests {
             downloads_delta: 0,
             bytes: 0,
             resumes: 0,
+            reenrolled: 0,
+            reenroll_failures: 0,
+            certificates: vec![],
         }
     }
 

@@ -61,6 +61,16 @@ impl Server {
     }
 
     async fn start_with(offer_mode: ota_server::config::OfferMode) -> Self {
+        Self::start_configured(offer_mode, None).await
+    }
+
+    /// With EST enrolment by an issuing CA under the fleet CA; the old certificate of a
+    /// re-enrolled device is refused `grace_s` after the new one's first use.
+    async fn start_enrolling(grace_s: u64) -> Self {
+        Self::start_configured(ota_server::config::OfferMode::Latest, Some(grace_s)).await
+    }
+
+    async fn start_configured(offer_mode: ota_server::config::OfferMode, enrollment_grace_s: Option<u64>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let p = |n: &str| dir.path().join(n);
         let ca = DevCa::generate().unwrap();
@@ -68,6 +78,9 @@ impl Server {
         std::fs::write(p("ca.pem"), ca.cert_pem()).unwrap();
         std::fs::write(p("server.pem"), &cert.cert_pem).unwrap();
         std::fs::write(p("server.key"), &cert.key_pem).unwrap();
+        let issuing = ca.issue_device_ca().unwrap();
+        std::fs::write(p("issuing-ca.pem"), &issuing.cert_pem).unwrap();
+        std::fs::write(p("issuing-ca.key"), &issuing.key_pem).unwrap();
         let class = |name: &str| DeviceClass {
             name: name.into(),
             vendor_domain: VENDOR.into(),
@@ -98,7 +111,14 @@ impl Server {
             artifacts_url: None,
             offer_mode,
             metrics_auth: Default::default(),
-            enrollment: None,
+            enrollment: enrollment_grace_s.map(|rotation_grace_s| ota_server::config::EnrollmentConfig {
+                ca_cert: p("issuing-ca.pem"),
+                ca_key: p("issuing-ca.key"),
+                certificate_days: 90,
+                renew_before_days: 30,
+                crl_next_update_s: 600,
+                rotation_grace_s,
+            }),
         };
         let server = ota_server::start(config).await.expect("server starts");
         let token = ota_server::init::create_token(server.store.as_ref(), "test-admin", Role::Admin)
@@ -479,5 +499,86 @@ async fn fleet_sim_binary_json_is_one_document_on_stdout() {
     assert_eq!(v["devices_offered"], 3, "{v}");
     assert!(stderr.contains("fleet-sim: 3 device(s)"), "{stderr}");
     assert!(stderr.contains("finished in"), "{stderr}");
+    srv.server.shutdown().await;
+}
+
+/// Rotation at fleet scale: 1,000 devices whose certificates have 10 days left re-enrol over
+/// EST when the check-in tells them to (30 days ahead), 5% of them with a first request the
+/// server refuses (no proof of possession) and retry; every device switches to its new
+/// certificate, and each old certificate is revoked once the grace window after the new one's
+/// first use has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation() {
+    const DEVICES: usize = 1000;
+    let srv = Server::start_enrolling(1).await;
+    let v1 = read("fixtures/images/fw-v1.signed.bin");
+    let rates = FaultRates {
+        reenroll_fail: 0.05,
+        ..FaultRates::default()
+    };
+    let specs = fleet_sim::fleet("rot-", DEVICES, CLASS, &provisioning(CLASS), &v1, "1.0.0", 1, rates, 21);
+    let faulty = specs.iter().filter(|s| s.faults.reenroll_fail_first).count();
+    assert!(
+        (20..=90).contains(&faulty),
+        "{faulty} of {DEVICES} devices drawn to fail at 5%"
+    );
+    let opts = FleetOptions {
+        certificate_days: Some(10),
+        deadline: Duration::from_secs(120),
+        ..fleet_options(&srv)
+    };
+    let started = Instant::now();
+    let summary = fleet_sim::run(&srv.fleet_ca, &opts, specs).await.unwrap();
+    let took = started.elapsed();
+    eprintln!(
+        "rotation: {DEVICES} devices re-enrolled in {:.1} s ({faulty} retried after a refused request)",
+        took.as_secs_f64()
+    );
+    assert_eq!(summary.reenrolled, DEVICES as u64, "{}", summary.to_text());
+    assert_eq!(summary.reenroll_failures, faulty as u64, "{}", summary.to_text());
+    assert_eq!(summary.count(EndState::UpToDate), DEVICES, "{}", summary.to_text());
+    let metrics = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(srv.ca.cert_pem().as_bytes()).unwrap())
+        .resolve("localhost", srv.server.addr)
+        .build()
+        .unwrap()
+        .get(srv.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        format!("ota_est_requests_total{{operation=\"simplereenroll\",result=\"issued\"}} {DEVICES}"),
+        format!("ota_est_requests_total{{operation=\"simplereenroll\",result=\"no_proof_of_possession\"}} {faulty}"),
+    ] {
+        assert!(metrics.contains(&line), "{line} missing from /metrics");
+    }
+    // After the grace window every old certificate is revoked, every new one is not.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let now_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    for report in &summary.reports {
+        let [old, new] = report.certificates.as_slice() else {
+            panic!("{}: certificates {:?}", report.id, report.certificates);
+        };
+        let listed = srv.admin.device_certificates(&report.id).await.unwrap();
+        let row = |serial: &str| listed.iter().find(|c| c.serial == serial).cloned();
+        let old_row = row(old).unwrap_or_else(|| panic!("{}: {old} not listed", report.id));
+        assert!(old_row.revoked_ms.is_some_and(|at| at <= now_ms), "{old_row:?}");
+        let new_row = row(new).unwrap_or_else(|| panic!("{}: {new} not listed", report.id));
+        assert!(
+            new_row.revoked_ms.is_none() && new_row.issued_ms.is_some(),
+            "{new_row:?}"
+        );
+    }
     srv.server.shutdown().await;
 }

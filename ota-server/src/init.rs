@@ -91,6 +91,11 @@ impl DevCa {
 
     /// A device certificate: CN and URI SAN name the device, OU its class.
     pub fn issue_device(&self, id: &str, class: Option<&str>) -> Result<Issued> {
+        self.issue_device_for(id, class, None)
+    }
+
+    /// [`DevCa::issue_device`], valid for `days` from now if given (one due for renewal).
+    pub fn issue_device_for(&self, id: &str, class: Option<&str>, days: Option<u32>) -> Result<Issued> {
         // The server refuses every other id at the TLS handshake (`tls::valid_device_id`):
         // a certificate for one would be useless, and `../x` or `a b` have no place in a URI.
         anyhow::ensure!(
@@ -112,6 +117,11 @@ impl DevCa {
             format!("{}{id}", crate::tls::DEVICE_URI_PREFIX).try_into()?,
         )];
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        if let Some(days) = days {
+            let now = std::time::SystemTime::now();
+            p.not_before = (now - std::time::Duration::from_secs(60)).into();
+            p.not_after = (now + std::time::Duration::from_secs(u64::from(days) * 86_400)).into();
+        }
         self.issue(p)
     }
 

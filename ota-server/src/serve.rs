@@ -143,9 +143,16 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
     // The enrolment CA: loaded (and its key checked against its certificate) before anything
     // is opened, so a wrong path stops the start with a clear error.
     let issuing_ca = match &config.enrollment {
-        Some(e) => Some(Arc::new(
-            crate::ca::IssuingCa::load(&e.ca_cert, &e.ca_key, e.certificate_days).context("[enrollment]")?,
-        )),
+        Some(e) => Some(Arc::new({
+            // Otherwise a renewed certificate would be due for renewal at once, forever.
+            anyhow::ensure!(
+                e.renew_before_days < e.certificate_days,
+                "[enrollment] renew_before_days ({}) must be below certificate_days ({})",
+                e.renew_before_days,
+                e.certificate_days
+            );
+            crate::ca::IssuingCa::load(&e.ca_cert, &e.ca_key, e.certificate_days).context("[enrollment]")?
+        })),
         None => None,
     };
     let store = store::open(&config.database_url)

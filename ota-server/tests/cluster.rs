@@ -34,7 +34,7 @@ where
 }
 
 async fn reason(link: &fleet_sim::net::Link) -> Option<NoUpdateReason> {
-    match link.checkin(&sha(&v1()), "1.0.0", 1).await.unwrap() {
+    match link.checkin(&sha(&v1()), "1.0.0", 1).await.unwrap().0 {
         Checkin::NoUpdate(r) => r,
         Checkin::Offer(_) => None,
         Checkin::RetryAfter(_) => Some(NoUpdateReason::from("rate_limited")),

@@ -19,7 +19,7 @@ fn sha(b: &[u8]) -> String {
 async fn offer(link: &fleet_sim::net::Link) -> ota_protocol::device::UpdateOffer {
     let v1 = cluster_support::v1();
     for _ in 0..100 {
-        if let Checkin::Offer(o) = link.checkin(&sha(&v1), "1.0.0", 1).await.unwrap() {
+        if let Checkin::Offer(o) = link.checkin(&sha(&v1), "1.0.0", 1).await.unwrap().0 {
             return *o;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
