@@ -38,6 +38,8 @@ pub enum EndState {
     Deadline,
     /// Could not talk to the server.
     Unreachable,
+    /// Decommissioned: the server sent `factory_reset`; the device erased itself and stopped.
+    FactoryReset,
 }
 
 impl EndState {
@@ -51,6 +53,7 @@ impl EndState {
             Self::Failed => "failed",
             Self::Deadline => "deadline",
             Self::Unreachable => "unreachable",
+            Self::FactoryReset => "factory_reset",
         }
     }
 
@@ -191,6 +194,10 @@ impl Sim<'_> {
                         self.report.state = EndState::Unreachable;
                         return;
                     }
+                }
+                Ok(Checkin::FactoryReset) => {
+                    self.report.state = EndState::FactoryReset;
+                    return;
                 }
                 Ok(Checkin::RetryAfter(d)) => {
                     tokio::time::sleep(d).await;

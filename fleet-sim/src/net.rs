@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use ota_protocol::device::{
-    CheckinRequest, CheckinResponse, Link as Artifact, NoUpdateReason, StatusReport, UpdateOffer, CHECKIN_PATH,
-    EST_SIMPLEREENROLL_PATH, STATUS_PATH,
+    CheckinRequest, CheckinResponse, DeviceCommand, Link as Artifact, NoUpdateReason, StatusReport, UpdateOffer,
+    CHECKIN_PATH, EST_SIMPLEREENROLL_PATH, STATUS_PATH,
 };
 use reqwest::header;
 
@@ -27,6 +27,8 @@ pub enum Checkin {
     NoUpdate(Option<NoUpdateReason>),
     /// Rate limited: retry after this long.
     RetryAfter(Duration),
+    /// Decommissioned: the server sent `factory_reset` (erase everything, stop calling).
+    FactoryReset,
 }
 
 /// A reason this simulator does not know is kept, cut to [`MAX_REASON`] bytes.
@@ -261,9 +263,10 @@ impl Link {
             return Err(format!("checkin: HTTP {status}: {text}"));
         }
         let resp: CheckinResponse = r.json().await.map_err(|e| format!("checkin: {}", with_causes(&e)))?;
-        let answer = match resp.update {
-            Some(o) => Checkin::Offer(Box::new(o)),
-            None => Checkin::NoUpdate(resp.no_update_reason.map(bounded)),
+        let answer = match (resp.command, resp.update) {
+            (Some(c), _) if c == DeviceCommand::FACTORY_RESET => Checkin::FactoryReset,
+            (_, Some(o)) => Checkin::Offer(Box::new(o)),
+            (_, None) => Checkin::NoUpdate(resp.no_update_reason.map(bounded)),
         };
         Ok((answer, resp.renew_certificate))
     }

@@ -582,3 +582,53 @@ async fn rotation() {
     }
     srv.server.shutdown().await;
 }
+
+/// Decommissioning reaches the device: an operator decommissions one polling device; its next
+/// check-in carries `factory_reset`, the simulated device erases itself and stops, the server
+/// decommissions it; the others keep polling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decommissioned_device_gets_factory_reset() {
+    let srv = Server::start().await;
+    let v1 = read("fixtures/images/fw-v1.signed.bin");
+    let specs = fleet_sim::fleet(
+        "dc-",
+        5,
+        CLASS,
+        &provisioning(CLASS),
+        &v1,
+        "1.0.0",
+        1,
+        FaultRates::default(),
+        4,
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let opts = FleetOptions {
+        until_idle: false,
+        stop: Some(stopped),
+        deadline: Duration::from_secs(30),
+        ..fleet_options(&srv)
+    };
+    let ca = FleetCa::from_key_pem(&srv.ca.key_pem()).unwrap();
+    let run = tokio::spawn(async move { fleet_sim::run(&ca, &opts, specs).await.unwrap() });
+    // Wait until the devices have registered, then decommission one.
+    let started = Instant::now();
+    while srv.admin.device("dc-00002").await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(10), "dc-00002 never checked in");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pending = srv.admin.decommission_device("dc-00002", false).await.unwrap();
+    assert_eq!(pending.pending_command.as_deref(), Some("factory_reset"));
+    while srv.admin.device("dc-00002").await.unwrap().device.state.as_str() != "decommissioned" {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "dc-00002 was not decommissioned"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    let summary = run.await.unwrap();
+    let state = |id: &str| summary.reports.iter().find(|r| r.id == id).unwrap().state;
+    assert_eq!(state("dc-00002"), EndState::FactoryReset, "{}", summary.to_text());
+    assert_eq!(summary.count(EndState::FactoryReset), 1, "{}", summary.to_text());
+    srv.server.shutdown().await;
+}

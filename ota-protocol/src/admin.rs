@@ -73,6 +73,9 @@ pub struct DeviceView {
     /// The last status the device reported (a `StatusReport` name, e.g. `committed`).
     pub last_status: Option<String>,
     pub tags: Vec<String>,
+    /// A command waiting for the device's next check-in (`factory_reset`: decommissioning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_command: Option<String>,
 }
 
 /// One entry of a device's history: a status report, or a revocation or decommissioning.
@@ -91,6 +94,29 @@ pub struct EventView {
 pub struct DeviceDetail {
     pub device: DeviceView,
     pub events: Vec<EventView>,
+}
+
+/// `POST {DEVICES_PATH}/{id}/decommission`: by default the device is sent `factory_reset` at
+/// its next check-in and decommissioned then (its certificates revoked); `immediate=true`
+/// decommissions and revokes at once (a device that will never call again).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecommissionQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub immediate: Option<bool>,
+}
+
+/// `GET {DEVICES_PATH}/{id}/export` (admin): everything the server holds of a device, as one
+/// JSON document (keep it before the row is gone, or hand it to the device's owner).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct DeviceExport {
+    pub exported_ms: i64,
+    pub device: DeviceView,
+    /// Every event kept (newest first; bounded by `history_per_device`).
+    pub events: Vec<EventView>,
+    pub certificates: Vec<CertificateView>,
+    /// Audit records about the device and its certificates, newest first.
+    pub audit: Vec<AuditView>,
 }
 
 /// The query of `GET /api/v1/admin/devices`: devices ordered by id, after `after`, at most

@@ -27,10 +27,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::admin::{
-    AuditView, CertificateView, CreatedEnrollmentToken, CreatedToken, DeviceClassAssignment, DeviceDetail, DeviceQuery,
-    DeviceTags, DeviceView, NewEnrollmentToken, NewRegistrationEntries, NewToken, RegistrationAdded,
-    RegistrationEntryView, ReleaseView, TokenView, AUDIT_PATH, DEVICES_PATH, ENROLLMENT_TOKENS_PATH, REGISTRATION_PATH,
-    RELEASES_PATH, TOKENS_PATH,
+    AuditView, CertificateView, CreatedEnrollmentToken, CreatedToken, DecommissionQuery, DeviceClassAssignment,
+    DeviceDetail, DeviceExport, DeviceQuery, DeviceTags, DeviceView, NewEnrollmentToken, NewRegistrationEntries,
+    NewToken, RegistrationAdded, RegistrationEntryView, ReleaseView, TokenView, AUDIT_PATH, DEVICES_PATH,
+    ENROLLMENT_TOKENS_PATH, REGISTRATION_PATH, RELEASES_PATH, TOKENS_PATH,
 };
 use crate::rollouts::{FleetView, NewRollout, RolloutAction, RolloutView, FLEET_PATH, ROLLOUTS_PATH};
 use crate::ErrorBody;
@@ -240,10 +240,19 @@ impl AdminClient {
             .await
     }
 
-    /// `POST /api/v1/admin/devices/{id}/decommission` (admin): revoked and retired.
-    pub async fn decommission_device(&self, id: &str) -> Result<DeviceView, ClientError> {
-        self.call(Method::POST, DEVICES_PATH, &[id, "decommission"], None::<&()>)
-            .await
+    /// `POST /api/v1/admin/devices/{id}/decommission` (admin): `factory_reset` at the device's
+    /// next check-in, then revoked and retired; `immediate`: revoked and retired at once.
+    pub async fn decommission_device(&self, id: &str, immediate: bool) -> Result<DeviceView, ClientError> {
+        let url = self.endpoint(DEVICES_PATH, &[id, "decommission"])?;
+        let query = DecommissionQuery {
+            immediate: immediate.then_some(true),
+        };
+        self.send(self.http.post(url).query(&query)).await
+    }
+
+    /// `GET /api/v1/admin/devices/{id}/export` (admin): everything held of the device.
+    pub async fn export_device(&self, id: &str) -> Result<DeviceExport, ClientError> {
+        self.get(DEVICES_PATH, &[id, "export"]).await
     }
 
     /// `GET /api/v1/admin/devices/{id}/certificates` (viewer): newest first.

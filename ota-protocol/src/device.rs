@@ -134,6 +134,17 @@ pub struct CheckinResponse {
     /// (EST `simplereenroll`, [`EST_SIMPLEREENROLL_PATH`]) and switch to the new certificate.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub renew_certificate: bool,
+    /// An operator's command, sent once: [`DeviceCommand::FACTORY_RESET`] (the device was
+    /// decommissioned: erase credentials, keys and data; its certificates no longer work).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<DeviceCommand>,
+}
+
+wire_name! {
+    /// A command in a check-in answer. A device must ignore one it does not know.
+    pub struct DeviceCommand;
+    /// Decommissioned: erase credentials, keys and user data, and stop calling the server.
+    FACTORY_RESET = "factory_reset";
 }
 
 /// EST (RFC 7030) operations under `/.well-known/est/`: the issuing CA certificate (`GET`),
@@ -153,6 +164,7 @@ impl CheckinResponse {
             update: Some(update),
             no_update_reason: None,
             renew_certificate: false,
+            command: None,
         }
     }
 
@@ -161,6 +173,7 @@ impl CheckinResponse {
             update: None,
             no_update_reason: Some(reason),
             renew_certificate: false,
+            command: None,
         }
     }
 }

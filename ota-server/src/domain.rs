@@ -119,7 +119,13 @@ pub struct Device {
     /// The newest certificate the device has used (its serial); a request with another one
     /// looks it up (a rotation's first use).
     pub current_serial: Option<String>,
+    /// A command for the device's next check-in ([`FACTORY_RESET`]), if an operator left one.
+    pub pending_command: Option<String>,
 }
+
+/// The command a decommissioning leaves for the device's next check-in: erase its credentials,
+/// keys and data. The device is decommissioned (and its certificates revoked) once it was sent.
+pub const FACTORY_RESET: &str = "factory_reset";
 
 /// A device tag: 1–32 of `a-z 0-9 . _ -`.
 pub fn valid_tag(tag: &str) -> bool {
@@ -225,6 +231,7 @@ mod tests {
             tags: vec![],
             revoked_serials: vec![],
             current_serial: None,
+            pending_command: None,
         };
         assert!(!d.checkin_changes(&running, "c", 1_000 + LAST_SEEN_RESOLUTION_MS - 1));
         assert!(d.checkin_changes(&running, "c", 1_000 + LAST_SEEN_RESOLUTION_MS));

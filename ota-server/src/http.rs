@@ -197,6 +197,7 @@ pub fn router(state: AppState) -> Router {
         .route("/devices/{id}/tags", axum::routing::put(admin::set_tags))
         .route("/devices/{id}/class", axum::routing::put(admin::set_class))
         .route("/devices/{id}/decommission", post(admin::decommission))
+        .route("/devices/{id}/export", get(admin::export))
         .route("/devices/{id}/certificates", get(enrollment::certificates))
         .route(
             "/devices/{id}/certificates/{serial}/revoke",

@@ -269,6 +269,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn count_tokens(&self) -> Result<i64>;
 
     async fn append_audit(&self, record: &AuditRecord) -> Result<()>;
+    /// The audit records of `target` and of what lies under it (`target/...`), newest first.
+    async fn audit_for(&self, target: &str, limit: i64) -> Result<Vec<AuditRecord>>;
+    /// Decommissions an active device with a pending `factory_reset`, once (`false`: already
+    /// done, or none pending); every replica drops the row before this returns.
+    async fn claim_factory_reset(&self, id: &str) -> Result<bool>;
+    /// Leaves a command for the device's next check-in (`None` clears it).
+    async fn set_pending_command(&self, id: &str, command: Option<&str>) -> Result<bool>;
     async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRecord>>;
 
     /// Tells the other replicas a rollout changed (PostgreSQL: NOTIFY; SQLite: nothing to tell).

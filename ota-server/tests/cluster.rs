@@ -38,6 +38,7 @@ async fn reason(link: &fleet_sim::net::Link) -> Option<NoUpdateReason> {
         Checkin::NoUpdate(r) => r,
         Checkin::Offer(_) => None,
         Checkin::RetryAfter(_) => Some(NoUpdateReason::from("rate_limited")),
+        Checkin::FactoryReset => Some(NoUpdateReason::DEVICE_INACTIVE),
     }
 }
 

@@ -153,6 +153,7 @@ async fn trivial_server() -> SocketAddr {
                 update: None,
                 no_update_reason: None,
                 renew_certificate: false,
+                command: None,
             })
         }),
     );

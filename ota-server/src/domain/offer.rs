@@ -93,6 +93,7 @@ mod tests {
             tags: vec![],
             revoked_serials: vec![],
             current_serial: None,
+            pending_command: None,
         }
     }
 

@@ -6,8 +6,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use ota_protocol::admin::{
-    AuditView, CreatedToken, DeviceClassAssignment, DeviceDetail, DeviceQuery, DeviceState as WireDeviceState,
-    DeviceTags, DeviceView, EventView, NewToken, PatchView, ReleaseView, Role as WireRole, TokenView,
+    AuditView, CreatedToken, DecommissionQuery, DeviceClassAssignment, DeviceDetail, DeviceExport, DeviceQuery,
+    DeviceState as WireDeviceState, DeviceTags, DeviceView, EventView, NewToken, PatchView, ReleaseView,
+    Role as WireRole, TokenView,
 };
 use ota_protocol::{ErrorBody, ErrorCode};
 
@@ -60,6 +61,7 @@ impl From<&Device> for DeviceView {
             running_sequence: d.running_sequence,
             last_status: d.last_status.clone(),
             tags: d.tags.clone(),
+            pending_command: d.pending_command.clone(),
         }
     }
 }
@@ -176,17 +178,46 @@ pub async fn revoke(
     Ok(Json(DeviceView::from(&device)))
 }
 
-/// Decommission: revoked and marked retired; its history is kept.
-#[utoipa::path(post, path = "/api/v1/admin/devices/{id}/decommission", tag = "admin", params(("id" = String, Path)),
+/// Decommission: by default `factory_reset` is sent at the device's next check-in, and then it
+/// is decommissioned and its certificates revoked; `?immediate=true` does that at once. Its
+/// history is kept.
+#[utoipa::path(post, path = "/api/v1/admin/devices/{id}/decommission", tag = "admin",
+    params(("id" = String, Path), ("immediate" = Option<bool>, Query)),
     responses((status = 200, body = DeviceView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn decommission(
     State(state): State<AppState>,
     admin: AdminAuth,
     Path(id): Path<String>,
+    query: Result<Query<DecommissionQuery>, QueryRejection>,
 ) -> Result<Json<DeviceView>, ApiError> {
-    let device = state.devices().decommission(&admin.caller(), &id).await?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request(ErrorCode::INVALID_QUERY, e.body_text()))?;
+    let immediate = query.immediate.unwrap_or(false);
+    let device = state.devices().decommission(&admin.caller(), &id, immediate).await?;
     Ok(Json(DeviceView::from(&device)))
+}
+
+/// Everything the server holds of a device as one JSON document (admin); audited.
+#[utoipa::path(get, path = "/api/v1/admin/devices/{id}/export", tag = "admin", params(("id" = String, Path)),
+    responses((status = 200, body = DeviceExport), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn export(
+    State(state): State<AppState>,
+    admin: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Json<DeviceExport>, ApiError> {
+    let e = state.devices().export(&admin.caller(), &id).await?;
+    Ok(Json(DeviceExport {
+        exported_ms: e.exported_ms,
+        device: DeviceView::from(&e.device),
+        events: e.events.into_iter().map(EventView::from).collect(),
+        certificates: e
+            .certificates
+            .iter()
+            .map(ota_protocol::admin::CertificateView::from)
+            .collect(),
+        audit: e.audit.into_iter().map(AuditView::from).collect(),
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/tokens", tag = "admin", request_body = NewToken,

@@ -6,7 +6,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use ota_protocol::device::{
-    artifact_path, CheckinRequest, CheckinResponse, Link, PatchLink, StatusReport, UpdateOffer,
+    artifact_path, CheckinRequest, CheckinResponse, DeviceCommand, Link, NoUpdateReason, PatchLink, StatusReport,
+    UpdateOffer,
 };
 use ota_protocol::{ErrorBody, ErrorCode};
 
@@ -14,8 +15,12 @@ use super::auth::DeviceAuth;
 use super::error::{ApiError, JsonBody};
 use super::AppState;
 use crate::domain::certificates::renewal_due;
-use crate::domain::Sha256;
+use crate::domain::{Sha256, FACTORY_RESET};
 use crate::service::checkin::CheckinAnswer;
+
+/// How long the answer carrying `factory_reset` has to reach the device before the device is
+/// decommissioned (which closes its connections).
+const FACTORY_RESET_SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Where devices download the artifact with this digest.
 pub fn artifact_url(d: &Sha256) -> String {
@@ -35,6 +40,22 @@ pub async fn checkin(
     if let Err(retry) = state.limiter.check(&auth.device.id, now) {
         state.metrics.inc("ota_checkins_total", &[("result", "rate_limited")]);
         return Ok(rate_limited("check-in rate exceeded", retry));
+    }
+    // Decommissioning that reaches the device: the answer carries the command, and the device
+    // is decommissioned (its certificates revoked, its connections closed) once the answer has
+    // had FACTORY_RESET_SETTLE to leave. Should the server stop in between, the command stays
+    // pending and the next check-in gets it again.
+    if auth.device.pending_command.as_deref() == Some(FACTORY_RESET) {
+        let (devices, id) = (state.devices(), auth.device.id.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(FACTORY_RESET_SETTLE).await;
+            if let Err(e) = devices.deliver_factory_reset(&id).await {
+                tracing::error!(device = %id, error = %e, "decommissioning after factory_reset failed; it stays pending");
+            }
+        });
+        let mut answer = CheckinResponse::no_update(NoUpdateReason::DEVICE_INACTIVE);
+        answer.command = Some(DeviceCommand::FACTORY_RESET);
+        return Ok(axum::Json(answer).into_response());
     }
     // Rotation ahead of expiry: the answer says when the certificate is due for renewal.
     let renew_certificate = state.issuing_ca.is_some()

@@ -17,7 +17,7 @@ use super::{
     paths(
         device_http::checkin, device_http::status, download::artifact,
         ingest::upload, admin_http::list_releases, admin_http::get_release, admin_http::list_devices,
-        admin_http::get_device, admin_http::revoke, admin_http::decommission, admin_http::set_tags, admin_http::set_class,
+        admin_http::get_device, admin_http::revoke, admin_http::decommission, admin_http::export, admin_http::set_tags, admin_http::set_class,
         admin_http::create_token, admin_http::list_tokens, admin_http::revoke_token, admin_http::audit_log,
         rollouts_http::create, rollouts_http::list, rollouts_http::get, rollouts_http::act, rollouts_http::fleet,
         registration_http::list, registration_http::add, registration_http::remove,
@@ -32,7 +32,8 @@ use super::{
         admin::EventView, admin::NewToken, admin::Role, admin::CreatedToken, admin::TokenView, admin::AuditView, admin::DeviceTags,
         admin::DeviceClassAssignment, admin::NewRegistrationEntry, admin::NewRegistrationEntries,
         admin::RegistrationAdded, admin::RegistrationEntryView, rollouts::SuspiciousDevice,
-        admin::NewEnrollmentToken, admin::CreatedEnrollmentToken, admin::CertificateView,
+        admin::NewEnrollmentToken, admin::CreatedEnrollmentToken, admin::CertificateView, admin::DeviceExport,
+        device::DeviceCommand,
         rollouts::NewRollout, rollouts::PlanInput, rollouts::StageInput, rollouts::Promotion, rollouts::RolloutAction,
         rollouts::RolloutView, rollouts::RolloutState, rollouts::PauseKind, rollouts::RolloutReleaseView,
         rollouts::StageView, rollouts::StageStatus, rollouts::CountsView, rollouts::TimelineView,

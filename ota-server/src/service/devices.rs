@@ -6,7 +6,7 @@ use ota_protocol::ErrorCode;
 use super::{audit, Caller};
 use crate::domain::auth::Role;
 use crate::domain::certificates::{normalize_serial, DeviceCertificate, CERTIFICATES_LISTED};
-use crate::domain::{normalize_tags, Device, DeviceState, SharedClock, TAGS_RULE};
+use crate::domain::{normalize_tags, Device, DeviceState, Millis, SharedClock, FACTORY_RESET, TAGS_RULE};
 use crate::store::batch::CheckinWriter;
 use crate::store::{DeviceEvent, SharedStore, StoreError};
 use crate::tls::valid_device_id;
@@ -43,6 +43,19 @@ impl DeviceError {
             Self::Store(_) => ErrorCode::INTERNAL,
         }
     }
+}
+
+/// Rows of each kind an export holds at most.
+const EXPORT_MAX_ROWS: i64 = 10_000;
+
+/// What [`DeviceService::export`] gathers.
+#[derive(Debug)]
+pub struct DeviceExportData {
+    pub exported_ms: Millis,
+    pub device: Device,
+    pub events: Vec<DeviceEvent>,
+    pub certificates: Vec<DeviceCertificate>,
+    pub audit: Vec<crate::store::AuditRecord>,
 }
 
 /// The device workflows. Cheap to clone.
@@ -179,43 +192,117 @@ impl DeviceService {
         self.set_state(caller, id, DeviceState::Revoked, "device.revoke").await
     }
 
-    /// Decommission (admin): revoked and marked retired, history kept; audited as
-    /// `device.decommission`.
-    pub async fn decommission(&self, caller: &Caller, id: &str) -> Result<Device, DeviceError> {
-        self.set_state(caller, id, DeviceState::Decommissioned, "device.decommission")
-            .await
-    }
-
-    async fn set_state(&self, caller: &Caller, id: &str, to: DeviceState, action: &str) -> Result<Device, DeviceError> {
+    /// Decommission (admin), history kept. `immediate`: revoked and marked retired at once
+    /// (audited as `device.decommission`). Otherwise `factory_reset` waits for the device's next
+    /// check-in, which completes the decommissioning ([`DeviceService::deliver_factory_reset`];
+    /// audited as `device.decommission.requested`, then `device.decommission`).
+    pub async fn decommission(&self, caller: &Caller, id: &str, immediate: bool) -> Result<Device, DeviceError> {
+        // A revoked device never checks in again: nothing could deliver the command.
+        let active = valid_device_id(id)
+            && self
+                .store
+                .device(id)
+                .await?
+                .is_some_and(|d| d.state == DeviceState::Active);
+        if immediate || !active {
+            return self
+                .set_state(caller, id, DeviceState::Decommissioned, "device.decommission")
+                .await;
+        }
         let result = async {
             caller.require(Role::Admin).map_err(DeviceError::InsufficientRole)?;
+            self.store.set_pending_command(id, Some(FACTORY_RESET)).await?;
+            self.store.device(id).await?.ok_or(DeviceError::NotFound)
+        }
+        .await;
+        self.audit(caller, "device.decommission.requested", id, &result).await;
+        result
+    }
+
+    /// The device's check-in was answered with its pending `factory_reset`: it is
+    /// decommissioned now and its certificates revoked.
+    /// Several check-ins answered before it ran decommission the device once.
+    pub async fn deliver_factory_reset(&self, id: &str) -> Result<(), DeviceError> {
+        let server = Caller {
+            actor: "server (factory_reset delivered)".into(),
+            role: Role::Admin,
+        };
+        let result = async {
+            if !self.store.claim_factory_reset(id).await? {
+                return Ok(None);
+            }
+            self.after_state_change(&server, id, DeviceState::Decommissioned)
+                .await
+                .map(Some)
+        }
+        .await;
+        if !matches!(result, Ok(None)) {
+            self.audit(&server, "device.decommission", id, &result).await;
+        }
+        result.map(drop)
+    }
+
+    /// Everything held of a device (admin); audited as `device.export`.
+    pub async fn export(&self, caller: &Caller, id: &str) -> Result<DeviceExportData, DeviceError> {
+        let result = async {
+            caller.require(Role::Admin).map_err(DeviceError::InsufficientRole)?;
+            self.checkins.flush().await?;
             if !valid_device_id(id) {
                 return Err(DeviceError::NotFound);
             }
             let device = self.store.device(id).await?.ok_or(DeviceError::NotFound)?;
-            if device.state == DeviceState::Decommissioned && to == DeviceState::Revoked {
-                return Ok(device);
-            }
-            self.store.set_device_state(id, to).await?;
-            // Its certificates go into the CRL, for the services that trust them too.
-            self.store
-                .revoke_certificates(id, None, to.as_str(), self.clock.now_ms())
-                .await?;
-            self.crl_cache.invalidate();
-            // Status reports are written behind: store them first, so the history stays in order.
-            self.checkins.flush().await?;
-            let event = DeviceEvent {
-                at_ms: self.clock.now_ms(),
-                status: to.as_str().to_owned(),
-                release_id: None,
-                reason: Some(format!("by {}", caller.actor)),
-            };
-            self.store.record_event(id, &event).await?;
-            self.store.device(id).await?.ok_or(DeviceError::NotFound)
+            let events = self.store.device_events(id, EXPORT_MAX_ROWS).await?;
+            let certificates = self.store.device_certificates(id, EXPORT_MAX_ROWS).await?;
+            let audit = self.store.audit_for(&format!("device:{id}"), EXPORT_MAX_ROWS).await?;
+            Ok(DeviceExportData {
+                exported_ms: self.clock.now_ms(),
+                device,
+                events,
+                certificates,
+                audit,
+            })
         }
         .await;
+        self.audit(caller, "device.export", id, &result).await;
+        result
+    }
+
+    async fn set_state(&self, caller: &Caller, id: &str, to: DeviceState, action: &str) -> Result<Device, DeviceError> {
+        let result = self.set_state_unaudited(caller, id, to).await;
         self.audit(caller, action, id, &result).await;
         result
+    }
+
+    async fn set_state_unaudited(&self, caller: &Caller, id: &str, to: DeviceState) -> Result<Device, DeviceError> {
+        caller.require(Role::Admin).map_err(DeviceError::InsufficientRole)?;
+        if !valid_device_id(id) {
+            return Err(DeviceError::NotFound);
+        }
+        let device = self.store.device(id).await?.ok_or(DeviceError::NotFound)?;
+        if device.state == DeviceState::Decommissioned && to == DeviceState::Revoked {
+            return Ok(device);
+        }
+        self.store.set_device_state(id, to).await?;
+        self.after_state_change(caller, id, to).await
+    }
+
+    /// What follows a revocation or decommissioning: certificates revoked, history recorded.
+    async fn after_state_change(&self, caller: &Caller, id: &str, to: DeviceState) -> Result<Device, DeviceError> {
+        // Its certificates go into the CRL, for the services that trust them too.
+        self.store
+            .revoke_certificates(id, None, to.as_str(), self.clock.now_ms())
+            .await?;
+        self.crl_cache.invalidate();
+        // Status reports are written behind: store them first, so the history stays in order.
+        self.checkins.flush().await?;
+        let event = DeviceEvent {
+            at_ms: self.clock.now_ms(),
+            status: to.as_str().to_owned(),
+            release_id: None,
+            reason: Some(format!("by {}", caller.actor)),
+        };
+        self.store.record_event(id, &event).await?;
+        self.store.device(id).await?.ok_or(DeviceError::NotFound)
     }
 
     async fn audit<T>(&self, caller: &Caller, action: &str, id: &str, result: &Result<T, DeviceError>) {

@@ -43,7 +43,7 @@ pub(crate) fn same(sql: &str) -> Cow<'_, str> {
 }
 
 pub(crate) const DEVICE_COLS: &str = "id, class, state, registered_ms, last_seen_ms, running_digest, \
-     running_version, running_sequence, last_status, tags, revoked_serials, current_serial";
+     running_version, running_sequence, last_status, tags, revoked_serials, current_serial, pending_command";
 pub(crate) const RELEASE_COLS: &str = "id, class_name, class_id, sequence, version, envelope_digest, \
      envelope_size, image_digest, image_size, created_ms, uploaded_by";
 
@@ -122,6 +122,15 @@ macro_rules! impl_store {
                 }
                 async fn set_device_tags(&self, id: &str, tags: &[String]) -> Result<bool> {
                     $ty::set_device_tags(self, id, tags).await
+                }
+                async fn claim_factory_reset(&self, id: &str) -> Result<bool> {
+                    $ty::claim_factory_reset(self, id).await
+                }
+                async fn set_pending_command(&self, id: &str, command: Option<&str>) -> Result<bool> {
+                    $ty::set_pending_command(self, id, command).await
+                }
+                async fn audit_for(&self, target: &str, limit: i64) -> Result<Vec<AuditRecord>> {
+                    $ty::audit_for(self, target, limit).await
                 }
                 async fn set_device_state(&self, id: &str, state: DeviceState) -> Result<bool> {
                     $ty::set_device_state(self, id, state).await

@@ -148,14 +148,48 @@ pub async fn decommission_keeps_history(backend: Backend) {
     )
     .await;
     assert_eq!(s, 204);
+    // Decommissioning reaches the device: factory_reset waits for its next check-in.
     let (s, v) = env
         .admin(Method::POST, "/api/v1/admin/devices/dev-retire/decommission", None)
         .await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(v["state"], "decommissioned");
+    assert_eq!(
+        (v["state"].as_str(), v["pending_command"].as_str()),
+        (Some("active"), Some("factory_reset"))
+    );
     let (s, v) = post_json(&dev, &checkin, &checkin_body(&"11".repeat(32), 3)).await;
-    assert_eq!((s, code(&v)), (403, "device_decommissioned"));
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["command"], "factory_reset", "{v}");
+    assert_eq!(v["no_update_reason"], "device_inactive", "{v}");
+    assert!(v["update"].is_null(), "{v}");
+    // Then the device is decommissioned (a second after the answer left).
+    let sent = std::time::Instant::now();
+    loop {
+        let r = dev.post(&checkin).json(&checkin_body(&"11".repeat(32), 3)).send().await;
+        // The decommissioning closes the device's connection: a request on it may fail.
+        if let Ok(r) = r {
+            let s = r.status().as_u16();
+            let v: Value = r.json().await.unwrap();
+            if s == 403 {
+                assert_eq!(code(&v), "device_decommissioned");
+                break;
+            }
+            if s != 429 {
+                assert_eq!(
+                    v["command"], "factory_reset",
+                    "until decommissioned it is told again: {v}"
+                );
+            }
+        }
+        assert!(
+            sent.elapsed() < std::time::Duration::from_secs(5),
+            "not decommissioned 5 s after factory_reset"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let (_, v) = env.admin(Method::GET, "/api/v1/admin/devices/dev-retire", None).await;
+    assert_eq!(v["device"]["state"], "decommissioned");
+    assert!(v["device"].get("pending_command").is_none(), "{v}");
     assert_eq!(v["device"]["running_sha256"], "11".repeat(32));
     let statuses: Vec<&str> = v["events"]
         .as_array()
@@ -164,10 +198,52 @@ pub async fn decommission_keeps_history(backend: Backend) {
         .map(|e| e["status"].as_str().unwrap())
         .collect();
     assert_eq!(statuses, ["decommissioned", "committed"]);
+    // The history export: the row, every event, and the audit trail of the decommissioning.
+    let (s, export) = env
+        .admin(Method::GET, "/api/v1/admin/devices/dev-retire/export", None)
+        .await;
+    assert_eq!(s, 200, "{export}");
+    assert_eq!(export["device"]["id"], "dev-retire");
+    assert_eq!(export["events"].as_array().unwrap().len(), 2, "{export}");
+    let actions: Vec<&str> = export["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["device.decommission", "device.decommission.requested"],
+        "{export}"
+    );
+    // `immediate`: at once, for a device that will never call again.
+    let other = env.device("dev-lost", Some(CLASS));
+    assert_eq!(
+        post_json(&other, &checkin, &checkin_body(&"11".repeat(32), 3)).await.0,
+        200
+    );
+    let (s, v) = env
+        .admin(
+            Method::POST,
+            "/api/v1/admin/devices/dev-lost/decommission?immediate=true",
+            None,
+        )
+        .await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("decommissioned")), "{v}");
+    let (s, v) = post_json(&other, &checkin, &checkin_body(&"11".repeat(32), 3)).await;
+    assert_eq!((s, code(&v)), (403, "device_decommissioned"));
     let (s, v) = env
         .admin(Method::POST, "/api/v1/admin/devices/nope/decommission", None)
         .await;
     assert_eq!((s, code(&v)), (404, "device_not_found"));
+    let (s, v) = env
+        .admin(
+            Method::POST,
+            "/api/v1/admin/devices/dev-lost/decommission?immediate=maybe",
+            None,
+        )
+        .await;
+    assert_eq!((s, code(&v)), (400, "invalid_query"), "{v}");
     env.finish().await;
 }
 

@@ -1,4 +1,4 @@
-//! `otactl device list|show|revoke|decommission|tag|class|certificates|revoke-certificate|enrollment-token`.
+//! `otactl device list|show|revoke|decommission|export|tag|class|certificates|revoke-certificate|enrollment-token`.
 
 use ota_protocol::admin::{
     DeviceClassAssignment, DeviceQuery, DeviceState, DeviceTags, DeviceView, NewEnrollmentToken,
@@ -55,9 +55,26 @@ Examples:
 The device's certificate stays valid for TLS, but every device request is refused (403
 device_revoked) until it is decommissioned; nothing else in the fleet changes.")]
     Revoke(IdArg),
-    /// Revoke and retire a device; its history is kept (admin).
-    #[command(after_help = "Examples:\n  otactl device decommission dev-0001")]
-    Decommission(IdArg),
+    /// Retire a device: factory_reset at its next check-in, then revoked; history kept (admin).
+    #[command(after_help = "\
+Examples:
+  otactl device decommission dev-0001
+  otactl device decommission dev-0001 --immediate     # a device that will never call again
+  otactl device export dev-0001 > dev-0001.json        # keep its history first
+
+By default the device's next check-in is answered with the command factory_reset (erase
+credentials, keys and data), and the device is decommissioned and its certificates revoked as
+that answer goes out; until then it is listed with pending_command. --immediate decommissions
+and revokes at once.")]
+    Decommission(DecommissionArgs),
+    /// Print everything the server holds of a device as one JSON document (admin).
+    #[command(after_help = "\
+Examples:
+  otactl device export dev-0001 > dev-0001.json
+  otactl device export dev-0001 | jq '.events | length'
+
+The device row, every event kept, its certificates and the audit records about it.")]
+    Export(IdArg),
     /// Replace a device's tags (groups a rollout can target with --tags) (release-manager).
     #[command(after_help = "\
 Examples:
@@ -99,6 +116,16 @@ The device enrols once with it: it POSTs a base64 PKCS#10 request to
 /.well-known/est/simpleenroll with 'Authorization: Bearer <token>' and gets its certificate
 (RFC 7030). Only the token is printed on stdout.")]
     EnrollmentToken(TokenArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DecommissionArgs {
+    /// Device id (`otactl device list`).
+    #[arg(value_name = "ID")]
+    id: String,
+    /// Decommission and revoke now instead of at the device's next check-in.
+    #[arg(long)]
+    immediate: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -198,7 +225,16 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
             return Ok(());
         }
         Sub::Revoke(a) => ("revoked", client.revoke_device(&a.id).await?),
-        Sub::Decommission(a) => ("decommissioned", client.decommission_device(&a.id).await?),
+        Sub::Decommission(a) => {
+            let device = client.decommission_device(&a.id, a.immediate).await?;
+            let verb = if device.pending_command.is_some() {
+                "will be decommissioned at its next check-in (factory_reset)"
+            } else {
+                "decommissioned"
+            };
+            (verb, device)
+        }
+        Sub::Export(a) => return output::json(&client.export_device(&a.id).await?),
         Sub::Tag(a) => {
             let tags = DeviceTags {
                 tags: split_list(&a.tags),

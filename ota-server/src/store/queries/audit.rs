@@ -19,6 +19,33 @@ macro_rules! impl_audit {
                 Ok(())
             }
 
+            pub(crate) async fn audit_for(&self, target: &str, limit: i64) -> Result<Vec<AuditRecord>> {
+                // A prefix by length, not LIKE: device ids may hold `_`.
+                let sql = $sql(
+                    "SELECT at_ms, actor, action, target, result FROM audit_log \
+                     WHERE target = ? OR substr(target, 1, ?) = ? ORDER BY id DESC LIMIT ?",
+                );
+                let under = format!("{target}/");
+                let rows = sqlx::query(&sql)
+                    .bind(target)
+                    .bind(i32::try_from(under.chars().count()).unwrap_or(i32::MAX))
+                    .bind(&under)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r: &$row| {
+                        Ok(AuditRecord {
+                            at_ms: r.try_get("at_ms")?,
+                            actor: r.try_get("actor")?,
+                            action: r.try_get("action")?,
+                            target: r.try_get("target")?,
+                            result: r.try_get("result")?,
+                        })
+                    })
+                    .collect()
+            }
+
             pub(crate) async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRecord>> {
                 let sql = $sql("SELECT at_ms, actor, action, target, result FROM audit_log ORDER BY id DESC LIMIT ?");
                 let rows = sqlx::query(&sql).bind(limit).fetch_all(&self.pool).await?;

@@ -26,6 +26,7 @@ macro_rules! impl_devices {
                     &r.try_get::<String, _>("revoked_serials")?,
                 ),
                 current_serial: r.try_get("current_serial")?,
+                pending_command: r.try_get("pending_command")?,
             })
         }
 
@@ -169,8 +170,43 @@ macro_rules! impl_devices {
                 Ok(done.rows_affected() == 1)
             }
 
+            /// Leaves `command` for the device's next check-in (`None`: clears it).
+            pub(crate) async fn set_pending_command(&self, id: &str, command: Option<&str>) -> Result<bool> {
+                let sql = $sql("UPDATE devices SET pending_command = ? WHERE id = ?");
+                self.devices.forget(id);
+                let done = sqlx::query(&sql)
+                    .bind(command)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                self.devices.forget(id);
+                self.device_changed(id).await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            /// Decommissions an active device whose pending command is `factory_reset`, in one
+            /// statement; `false` if another request already did (or there is none).
+            pub(crate) async fn claim_factory_reset(&self, id: &str) -> Result<bool> {
+                let sql = $sql(
+                    "UPDATE devices SET state = 'decommissioned', pending_command = NULL \
+                     WHERE id = ? AND state = 'active' AND pending_command = ?",
+                );
+                let done = sqlx::query(&sql)
+                    .bind(id)
+                    .bind($crate::domain::FACTORY_RESET)
+                    .execute(&self.pool)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                self.devices.state_changed(id);
+                self.device_changed(id).await?;
+                Ok(true)
+            }
+
             pub(crate) async fn set_device_state(&self, id: &str, state: DeviceState) -> Result<bool> {
-                let sql = $sql("UPDATE devices SET state = ? WHERE id = ?");
+                // A state change ends any pending command (a decommissioned device gets none).
+                let sql = $sql("UPDATE devices SET state = ?, pending_command = NULL WHERE id = ?");
                 self.devices.forget(id);
                 let done = sqlx::query(&sql)
                     .bind(state.as_str())

@@ -23,6 +23,9 @@ CREATE INDEX device_certificates_by_device ON device_certificates (device_id);
 ALTER TABLE devices ADD COLUMN revoked_serials TEXT NOT NULL DEFAULT '';
 -- The newest certificate the device has used (a request with another one looks it up).
 ALTER TABLE devices ADD COLUMN current_serial TEXT;
+-- A command for the device's next check-in (`factory_reset`: decommissioning that reaches the
+-- device; its credentials are revoked right after the answer).
+ALTER TABLE devices ADD COLUMN pending_command TEXT;
 -- One-time enrolment tokens (EST simpleenroll without a factory certificate): stored as a
 -- SHA-256 hash, bound to a device id and class, used once, expiring.
 CREATE TABLE enrollment_tokens (
