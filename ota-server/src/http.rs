@@ -254,6 +254,20 @@ async fn metrics(State(state): State<AppState>, request: Request) -> Result<Resp
         <AdminAuth as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &state).await?;
     }
     let mut text = state.metrics.render();
+    // Rotation health: issued certificates due for renewal that are still in use.
+    if state.issuing_ca.is_some() {
+        let now = state.clock.now_ms();
+        match state
+            .store
+            .count_expiring_certificates(now, now.saturating_add(state.renew_before_ms))
+            .await
+        {
+            Ok(n) => text.push_str(&format!(
+                "# TYPE ota_certificates_due_for_renewal gauge\nota_certificates_due_for_renewal {n}\n"
+            )),
+            Err(e) => tracing::warn!(error = %e, "certificate gauge left out of /metrics"),
+        }
+    }
     match state.rollouts.statuses().await {
         Ok(statuses) => {
             let views: Vec<_> = statuses.iter().map(ota_protocol::rollouts::RolloutView::from).collect();

@@ -196,6 +196,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// certificate's first use makes it current and revokes the one it replaced from
     /// `now + grace_ms` on (the rotation's grace window). Returns whether the row changed.
     async fn certificate_used(&self, device_id: &str, serial: &str, now: Millis, grace_ms: Millis) -> Result<bool>;
+    /// Issued certificates still in use that expire in `(now, until]`.
+    async fn count_expiring_certificates(&self, now: Millis, until: Millis) -> Result<i64>;
     /// The CRL's entries: issued here, revoked by `now`, not expired at `now`.
     async fn revoked_issued_certificates(&self, now: Millis) -> Result<Vec<DeviceCertificate>>;
     async fn insert_enrollment_token(

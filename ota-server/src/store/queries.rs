@@ -217,6 +217,9 @@ macro_rules! impl_store {
                 ) -> Result<u64> {
                     $ty::revoke_certificates(self, device_id, serial, reason, now).await
                 }
+                async fn count_expiring_certificates(&self, now: Millis, until: Millis) -> Result<i64> {
+                    $ty::count_expiring_certificates(self, now, until).await
+                }
                 async fn certificate_used(
                     &self,
                     device_id: &str,

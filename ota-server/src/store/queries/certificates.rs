@@ -240,6 +240,20 @@ macro_rules! impl_certificates {
                 Ok(changed)
             }
 
+            /// Certificates the CA issued that are in use (not revoked) and expire before `until`.
+            pub(crate) async fn count_expiring_certificates(&self, now: Millis, until: Millis) -> Result<i64> {
+                let sql = $sql(
+                    "SELECT COUNT(*) FROM device_certificates WHERE issued_ms IS NOT NULL \
+                     AND (revoked_ms IS NULL OR revoked_ms > ?) AND not_after_ms > ? AND not_after_ms <= ?",
+                );
+                Ok(sqlx::query_scalar(&sql)
+                    .bind(now)
+                    .bind(now)
+                    .bind(until)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
             /// What the CRL lists: certificates this server's CA issued, revoked and not expired.
             pub(crate) async fn revoked_issued_certificates(&self, now: Millis) -> Result<Vec<DeviceCertificate>> {
                 let text = format!(
