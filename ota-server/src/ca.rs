@@ -83,6 +83,22 @@ pub fn check_csr(der: &[u8]) -> Result<CheckedCsr, CsrError> {
     Ok(CheckedCsr { spki_der, common_name })
 }
 
+/// The subject and extensions of a device certificate, as `tls::identity_from_cert` reads
+/// them: CN and URI SAN `urn:fwsign:device:<id>` name the device, OU its class; client
+/// authentication only. The one definition for this CA and the development CA (`init`).
+pub fn device_certificate_params(id: &str, class: Option<&str>) -> anyhow::Result<CertificateParams> {
+    let mut p = CertificateParams::new(Vec::<String>::new())?;
+    p.distinguished_name.push(DnType::CommonName, id);
+    if let Some(c) = class {
+        p.distinguished_name.push(DnType::OrganizationalUnitName, c);
+    }
+    p.subject_alt_names = vec![SanType::URI(
+        format!("{}{id}", crate::tls::DEVICE_URI_PREFIX).try_into()?,
+    )];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    Ok(p)
+}
+
 /// A certificate the CA issued.
 #[derive(Debug, Clone)]
 pub struct IssuedCertificate {
@@ -203,15 +219,7 @@ impl IssuingCa {
         class: Option<&str>,
         now: Millis,
     ) -> anyhow::Result<IssuedCertificate> {
-        let mut p = CertificateParams::new(Vec::<String>::new())?;
-        p.distinguished_name.push(DnType::CommonName, id);
-        if let Some(c) = class {
-            p.distinguished_name.push(DnType::OrganizationalUnitName, c);
-        }
-        p.subject_alt_names = vec![SanType::URI(
-            format!("{}{id}", crate::tls::DEVICE_URI_PREFIX).try_into()?,
-        )];
-        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let mut p = device_certificate_params(id, class)?;
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         p.use_authority_key_identifier_extension = true;
         // A minute back, for devices whose clock runs a little behind.

@@ -4,9 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::SubjectPublicKeyInfoDer;
 
@@ -108,15 +106,7 @@ impl DevCa {
                 "device class {c:?} is not a class name (1–128 characters of A-Z a-z 0-9 . _ : -)"
             );
         }
-        let mut p = CertificateParams::new(Vec::<String>::new())?;
-        p.distinguished_name.push(DnType::CommonName, id);
-        if let Some(c) = class {
-            p.distinguished_name.push(DnType::OrganizationalUnitName, c);
-        }
-        p.subject_alt_names = vec![SanType::URI(
-            format!("{}{id}", crate::tls::DEVICE_URI_PREFIX).try_into()?,
-        )];
-        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let mut p = crate::ca::device_certificate_params(id, class)?;
         if let Some(days) = days {
             let now = std::time::SystemTime::now();
             p.not_before = (now - std::time::Duration::from_secs(60)).into();

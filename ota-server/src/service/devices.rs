@@ -113,19 +113,7 @@ impl DeviceService {
             "device:{id}/certificate:{}",
             normalize_serial(serial).unwrap_or_default()
         );
-        let outcome = match &result {
-            Ok(_) => "ok".to_owned(),
-            Err(e) => format!("error:{}", e.code()),
-        };
-        audit(
-            &self.store,
-            &self.clock,
-            &caller.actor,
-            "certificate.revoke",
-            &target,
-            &outcome,
-        )
-        .await;
+        self.audit_target(caller, "certificate.revoke", &target, &result).await;
         result
     }
 
@@ -306,18 +294,14 @@ impl DeviceService {
     }
 
     async fn audit<T>(&self, caller: &Caller, action: &str, id: &str, result: &Result<T, DeviceError>) {
+        self.audit_target(caller, action, &format!("device:{id}"), result).await;
+    }
+
+    async fn audit_target<T>(&self, caller: &Caller, action: &str, target: &str, result: &Result<T, DeviceError>) {
         let outcome = match result {
             Ok(_) => "ok".to_owned(),
             Err(e) => format!("error:{}", e.code()),
         };
-        audit(
-            &self.store,
-            &self.clock,
-            &caller.actor,
-            action,
-            &format!("device:{id}"),
-            &outcome,
-        )
-        .await;
+        audit(&self.store, &self.clock, &caller.actor, action, target, &outcome).await;
     }
 }

@@ -5,6 +5,16 @@ macro_rules! impl_audit {
         use sqlx::Row as _;
         use $crate::store::{AuditRecord, Result};
 
+        fn audit_row(r: &$row) -> Result<AuditRecord> {
+            Ok(AuditRecord {
+                at_ms: r.try_get("at_ms")?,
+                actor: r.try_get("actor")?,
+                action: r.try_get("action")?,
+                target: r.try_get("target")?,
+                result: r.try_get("result")?,
+            })
+        }
+
         impl $ty {
             pub(crate) async fn append_audit(&self, a: &AuditRecord) -> Result<()> {
                 let sql = $sql("INSERT INTO audit_log (at_ms, actor, action, target, result) VALUES (?, ?, ?, ?, ?)");
@@ -33,33 +43,13 @@ macro_rules! impl_audit {
                     .bind(limit)
                     .fetch_all(&self.pool)
                     .await?;
-                rows.iter()
-                    .map(|r: &$row| {
-                        Ok(AuditRecord {
-                            at_ms: r.try_get("at_ms")?,
-                            actor: r.try_get("actor")?,
-                            action: r.try_get("action")?,
-                            target: r.try_get("target")?,
-                            result: r.try_get("result")?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(audit_row).collect()
             }
 
             pub(crate) async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRecord>> {
                 let sql = $sql("SELECT at_ms, actor, action, target, result FROM audit_log ORDER BY id DESC LIMIT ?");
                 let rows = sqlx::query(&sql).bind(limit).fetch_all(&self.pool).await?;
-                rows.iter()
-                    .map(|r: &$row| {
-                        Ok(AuditRecord {
-                            at_ms: r.try_get("at_ms")?,
-                            actor: r.try_get("actor")?,
-                            action: r.try_get("action")?,
-                            target: r.try_get("target")?,
-                            result: r.try_get("result")?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(audit_row).collect()
             }
         }
     };
