@@ -120,8 +120,6 @@ wire_name! {
     REGISTRATION_ENTRY_NOT_FOUND = "registration_entry_not_found";
     /// 400: a registration list entry is invalid (device id, class, note, or too many at once).
     INVALID_REGISTRATION_ENTRY = "invalid_registration_entry";
-    /// 404: the device has no certificate with that serial (or it is another device's).
-    CERTIFICATE_NOT_FOUND = "certificate_not_found";
     /// 400: a device id is not 1–128 characters of `A-Z a-z 0-9 . _ : -`.
     INVALID_DEVICE_ID = "invalid_device_id";
     /// 400: a certificate serial is not 1–40 hex digits.

@@ -146,6 +146,11 @@ pub async fn start_with(config: Config, clock: SharedClock, offer: Arc<dyn Offer
         Some(e) => Some(Arc::new({
             // Otherwise a renewed certificate would be due for renewal at once, forever.
             anyhow::ensure!(
+                (1..=3650).contains(&e.certificate_days),
+                "[enrollment] certificate_days must be 1 to 3650 (ten years), not {}",
+                e.certificate_days
+            );
+            anyhow::ensure!(
                 e.renew_before_days < e.certificate_days,
                 "[enrollment] renew_before_days ({}) must be below certificate_days ({})",
                 e.renew_before_days,

@@ -182,8 +182,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn insert_certificate(&self, c: &DeviceCertificate) -> Result<()>;
     /// A device's certificates, newest first.
     async fn device_certificates(&self, device_id: &str, limit: i64) -> Result<Vec<DeviceCertificate>>;
-    /// Revokes one serial of a device (`Conflict(CERTIFICATE_NOT_FOUND)` if it is another
-    /// device's), or all of its certificates; the device row lists what is revoked, and every
+    /// Revokes one serial of a device (recorded if the server never saw it), or all of its
+    /// certificates; the device row lists what is revoked, and every
     /// replica drops the row before this returns. Returns how many were newly revoked.
     async fn revoke_certificates(
         &self,

@@ -128,9 +128,6 @@ impl From<DeviceError> for ApiError {
                 message,
             ),
             DeviceError::InvalidSerial => Self::bad_request(ErrorCode::INVALID_SERIAL, message),
-            DeviceError::Store(StoreError::Conflict(code)) if code == ErrorCode::CERTIFICATE_NOT_FOUND => {
-                Self::not_found(code, "the device has no certificate with that serial")
-            }
             DeviceError::Store(e) => e.into(),
         }
     }

@@ -212,6 +212,15 @@ impl EnrollmentService {
             let ca = self.ca()?;
             // Active, and this certificate not revoked: the same check as every device request.
             let device = self.checkin.device(ident).await?;
+            // A certificate already replaced (in its grace window) or revoked from a later time
+            // may not renew: its holder could otherwise mint successors that outlive it.
+            if ident
+                .certificate
+                .as_ref()
+                .is_some_and(|c| device.revoked_serials.iter().any(|r| r.serial == c.serial))
+            {
+                return Err(CheckinError::CertificateRevoked.into());
+            }
             let csr = ca::check_csr(csr_der)?;
             if let Some(cn) = csr.common_name.as_deref().filter(|cn| *cn != ident.id) {
                 return Err(EnrollError::SubjectMismatch(cn.to_owned()));

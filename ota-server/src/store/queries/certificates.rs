@@ -5,7 +5,7 @@ macro_rules! impl_certificates {
         use sqlx::Row as _;
         use $crate::domain::certificates::{DeviceCertificate, EnrollmentGrant};
         use $crate::domain::Millis;
-        use $crate::store::{Result, StoreError};
+        use $crate::store::Result;
 
         const CERT_COLS: &str =
             "serial, device_id, fingerprint, not_before_ms, not_after_ms, issued_ms, revoked_ms, revoked_reason, \
@@ -77,6 +77,7 @@ macro_rules! impl_certificates {
                 now: Millis,
             ) -> Result<u64> {
                 let mut tx = self.pool.begin().await?;
+                Self::lock_device(&mut tx, device_id).await?;
                 let revoked = Self::revoke_in(&mut tx, device_id, serial, reason, now).await?;
                 Self::list_revoked_serials(&mut tx, device_id, now).await?;
                 tx.commit().await?;
@@ -85,6 +86,19 @@ macro_rules! impl_certificates {
                 self.devices.state_changed(device_id);
                 self.device_changed(device_id).await?;
                 Ok(revoked)
+            }
+
+            /// Takes the device row's write lock before anything is read, so that two revocations
+            /// of one device (an operator's, a rotation's) cannot each rewrite `revoked_serials`
+            /// from a list without the other's serial: a no-op UPDATE locks the row on
+            /// PostgreSQL and takes the write lock at once on SQLite (no later lock upgrade).
+            async fn lock_device(
+                tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
+                device_id: &str,
+            ) -> Result<()> {
+                let sql = $sql("UPDATE devices SET revoked_serials = revoked_serials WHERE id = ?");
+                sqlx::query(&sql).bind(device_id).execute(&mut **tx).await?;
+                Ok(())
             }
 
             /// Revokes `serial` (or every unrevoked certificate of the device) from `from_ms` on.
@@ -98,19 +112,10 @@ macro_rules! impl_certificates {
                 let now = from_ms;
                 let revoked = match serial {
                     Some(serial) => {
-                        let sql = $sql("SELECT device_id FROM device_certificates WHERE serial = ?");
-                        let owner: Option<String> = sqlx::query_scalar(&sql)
-                            .bind(serial)
-                            .fetch_optional(&mut **tx)
-                            .await?;
-                        if owner.is_some_and(|o| o != device_id) {
-                            return Err(StoreError::Conflict(
-                                ota_protocol::ErrorCode::CERTIFICATE_NOT_FOUND,
-                            ));
-                        }
+                        // Serials are unique per issuer only: a device's own serial is the key.
                         let sql = $sql(
                             "INSERT INTO device_certificates (serial, device_id, revoked_ms, revoked_reason) \
-                             VALUES (?, ?, ?, ?) ON CONFLICT (serial) DO UPDATE \
+                             VALUES (?, ?, ?, ?) ON CONFLICT (device_id, serial) DO UPDATE \
                              SET revoked_ms = excluded.revoked_ms, revoked_reason = excluded.revoked_reason \
                              WHERE device_certificates.revoked_ms IS NULL \
                              OR device_certificates.revoked_ms > excluded.revoked_ms",
@@ -189,6 +194,7 @@ macro_rules! impl_certificates {
                 grace_ms: Millis,
             ) -> Result<bool> {
                 let mut tx = self.pool.begin().await?;
+                Self::lock_device(&mut tx, device_id).await?;
                 let sql = $sql(
                     "UPDATE device_certificates SET first_used_ms = ? \
                      WHERE serial = ? AND device_id = ? AND issued_ms IS NOT NULL AND first_used_ms IS NULL \

@@ -4,7 +4,9 @@
 -- also listed on its row (`devices.revoked_serials`: `serial@from_ms`, comma-separated), so the
 -- check on every device request reads only the cached device row.
 CREATE TABLE device_certificates (
-    serial TEXT PRIMARY KEY,
+    -- Serials are unique per issuer only (several factory CAs may count from 1): a device's
+    -- serial is the key.
+    serial TEXT NOT NULL,
     device_id TEXT NOT NULL,
     fingerprint TEXT,
     not_before_ms BIGINT,
@@ -17,9 +19,9 @@ CREATE TABLE device_certificates (
     revoked_reason TEXT,
     -- Re-enrolment: the certificate this one replaces, and when this one was first used.
     replaces_serial TEXT,
-    first_used_ms BIGINT
+    first_used_ms BIGINT,
+    PRIMARY KEY (device_id, serial)
 );
-CREATE INDEX device_certificates_by_device ON device_certificates (device_id);
 ALTER TABLE devices ADD COLUMN revoked_serials TEXT NOT NULL DEFAULT '';
 -- The newest certificate the device has used (a request with another one looks it up).
 ALTER TABLE devices ADD COLUMN current_serial TEXT;
