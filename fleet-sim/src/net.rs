@@ -47,7 +47,7 @@ fn bounded(reason: NoUpdateReason) -> NoUpdateReason {
 /// The first certificate of an EST answer (base64 of a DER CMS certs-only message), as PEM.
 fn certificate_from_est(body: &str) -> Result<String, String> {
     use base64::Engine as _;
-    use x509_cert::der::{Decode as _, Encode as _, EncodePem as _};
+    use x509_cert::der::{Decode as _, EncodePem as _};
     let text: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let der = base64::engine::general_purpose::STANDARD
         .decode(text)
@@ -66,10 +66,7 @@ fn certificate_from_est(body: &str) -> Result<String, String> {
             })
         })
         .ok_or("reenroll: the answer holds no certificate")?;
-    // Round-trip through DER first: what the server signed is what the device presents.
-    let der = cert.to_der().map_err(|e| format!("reenroll: {e}"))?;
-    x509_cert::Certificate::from_der(&der)
-        .and_then(|c| c.to_pem(x509_cert::der::pem::LineEnding::LF))
+    cert.to_pem(x509_cert::der::pem::LineEnding::LF)
         .map_err(|e| format!("reenroll: {e}"))
 }
 

@@ -140,10 +140,6 @@ fn to_time(ms: Millis) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
-fn to_ms(t: &x509_parser::time::ASN1Time) -> Millis {
-    t.timestamp().saturating_mul(1000)
-}
-
 /// A fresh positive 16-byte serial (RFC 5280 §4.1.2.2: unique, positive, at most 20 octets).
 fn new_serial() -> Vec<u8> {
     let mut serial = [0u8; 16];
@@ -270,25 +266,6 @@ impl IssuingCa {
     }
 }
 
-/// Facts of a DER certificate the server records (any issuer).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertificateFacts {
-    pub serial: String,
-    pub fingerprint: String,
-    pub not_before_ms: Millis,
-    pub not_after_ms: Millis,
-}
-
-pub fn certificate_facts(der: &[u8]) -> Option<CertificateFacts> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    Some(CertificateFacts {
-        serial: serial_hex(cert.raw_serial()),
-        fingerprint: hex::encode(Sha256::digest(der)),
-        not_before_ms: to_ms(&cert.validity().not_before),
-        not_after_ms: to_ms(&cert.validity().not_after),
-    })
-}
-
 /// `certs` as a CMS certs-only message (RFC 5652 SignedData with no signers), DER: the
 /// `application/pkcs7-mime` body of EST's `cacerts` and `simpleenroll` (RFC 7030 §4.1.3, §4.2.3).
 pub fn certs_only(certs: &[&[u8]]) -> anyhow::Result<Vec<u8>> {
@@ -330,9 +307,11 @@ mod tests {
             .unwrap();
         let id = crate::tls::identity_from_cert(&issued.der).unwrap();
         assert_eq!((id.id.as_str(), id.class.as_deref()), ("dev-7", Some("sensor-v1")));
-        let facts = certificate_facts(&issued.der).unwrap();
-        assert_eq!(facts.serial, issued.serial);
-        assert_eq!(facts.not_after_ms - facts.not_before_ms, 90 * 86_400_000 + 60_000);
+        // What the server reads off the certificate at the handshake (tls.rs) is what was issued.
+        let presented = id.certificate.unwrap();
+        assert_eq!(presented.serial, issued.serial);
+        assert_eq!(presented.not_after_ms, issued.not_after_ms);
+        assert_eq!(issued.not_after_ms - issued.not_before_ms, 90 * 86_400_000 + 60_000);
     }
 
     #[test]

@@ -180,6 +180,8 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Records a certificate the issuing CA issued.
     async fn insert_certificate(&self, c: &DeviceCertificate) -> Result<()>;
+    /// One certificate of a device, by serial.
+    async fn device_certificate(&self, device_id: &str, serial: &str) -> Result<Option<DeviceCertificate>>;
     /// A device's certificates, newest first.
     async fn device_certificates(&self, device_id: &str, limit: i64) -> Result<Vec<DeviceCertificate>>;
     /// Revokes one serial of a device (recorded if the server never saw it), or all of its

@@ -143,10 +143,11 @@ impl CheckinService {
         if serial_revoked(&device.revoked_serials, &cert.serial, now) {
             return Err(CheckinError::CertificateRevoked);
         }
-        // Another certificate than the last one used: a rotation's first use revokes the old
-        // certificate after the grace window (rare: once per certificate, or per request during
-        // a grace window).
+        // Another certificate than the last one used, and not one already being retired: a
+        // rotation's first use revokes the old certificate after the grace window (one store
+        // transaction per certificate; none for the old one during its grace window).
         if device.current_serial.as_deref() != Some(cert.serial.as_str())
+            && !device.revoked_serials.iter().any(|r| r.serial == cert.serial)
             && self
                 .store
                 .certificate_used(&device.id, &cert.serial, now, self.rotation_grace_ms)

@@ -102,10 +102,8 @@ impl DeviceService {
                 .await?;
             self.crl_cache.invalidate();
             self.store
-                .device_certificates(id, i64::MAX)
+                .device_certificate(id, &serial)
                 .await?
-                .into_iter()
-                .find(|c| c.serial == serial)
                 .ok_or(DeviceError::NotFound)
         }
         .await;

@@ -180,7 +180,8 @@ impl EnrollmentService {
                 .ok_or(EnrollError::TokenInvalid)?;
             // The token is an operator's say-so for this id, but not past a revocation or the
             // deny list (a recalled unit does not come back by enrolling again).
-            if let Some(d) = self.store.device(&grant.device_id).await? {
+            let known = self.store.device(&grant.device_id).await?;
+            if let Some(d) = &known {
                 match d.state {
                     DeviceState::Active => {}
                     DeviceState::Revoked => return Err(CheckinError::Revoked.into()),
@@ -195,10 +196,7 @@ impl EnrollmentService {
             {
                 return Err(CheckinError::Denied.into());
             }
-            let class = match grant.class.clone() {
-                Some(c) => Some(c),
-                None => self.store.device(&grant.device_id).await?.and_then(|d| d.class),
-            };
+            let class = grant.class.clone().or_else(|| known.and_then(|d| d.class));
             self.issue(ca, &csr, &grant.device_id, class.as_deref(), None, now)
                 .await
         }

@@ -201,6 +201,13 @@ macro_rules! impl_store {
                 async fn insert_certificate(&self, c: &$crate::domain::certificates::DeviceCertificate) -> Result<()> {
                     $ty::insert_certificate(self, c).await
                 }
+                async fn device_certificate(
+                    &self,
+                    device_id: &str,
+                    serial: &str,
+                ) -> Result<Option<$crate::domain::certificates::DeviceCertificate>> {
+                    $ty::device_certificate(self, device_id, serial).await
+                }
                 async fn device_certificates(
                     &self,
                     device_id: &str,

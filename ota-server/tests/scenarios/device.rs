@@ -765,6 +765,7 @@ pub async fn revoked_mid_download(backend: Backend) {
         (got, false)
     });
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let scraper = env.anon();
     let (s, v) = env
         .admin(Method::POST, "/api/v1/admin/devices/dev-cut/revoke", None)
         .await;
@@ -772,7 +773,7 @@ pub async fn revoked_mid_download(backend: Backend) {
     let revoked_at = std::time::Instant::now();
     loop {
         if env
-            .metrics()
+            .metrics_via(&scraper)
             .await
             .contains("ota_device_connections_closed_total{reason=\"inactive\"} 1")
         {

@@ -193,7 +193,13 @@ impl Env {
     /// A client without a certificate (admins, or an unauthenticated device).
     /// The `/metrics` text, as an unauthenticated scraper sees it.
     pub async fn metrics(&self) -> String {
-        self.anon()
+        self.metrics_via(&self.anon()).await
+    }
+
+    /// [`Env::metrics`] through `client`: a loop that polls for a line reuses one connection
+    /// instead of timing a TLS handshake per look.
+    pub async fn metrics_via(&self, client: &reqwest::Client) -> String {
+        client
             .get(self.url("/metrics"))
             .send()
             .await

@@ -497,8 +497,9 @@ pub async fn revoke_serial(backend: Backend) {
     );
     assert!(v["revoked_ms"].is_i64(), "{v}");
     // The first certificate's keep-alive connection is closed at once...
+    let scraper = env.anon();
     while !env
-        .metrics()
+        .metrics_via(&scraper)
         .await
         .contains("ota_device_connections_closed_total{reason=\"inactive\"} 1")
     {

@@ -47,6 +47,21 @@ macro_rules! impl_certificates {
                 Ok(())
             }
 
+            pub(crate) async fn device_certificate(
+                &self,
+                device_id: &str,
+                serial: &str,
+            ) -> Result<Option<DeviceCertificate>> {
+                let text = format!("SELECT {CERT_COLS} FROM device_certificates WHERE device_id = ? AND serial = ?");
+                let sql = $sql(&text);
+                let row = sqlx::query(&sql)
+                    .bind(device_id)
+                    .bind(serial)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(certificate_row).transpose()
+            }
+
             pub(crate) async fn device_certificates(
                 &self,
                 device_id: &str,
@@ -109,7 +124,6 @@ macro_rules! impl_certificates {
                 reason: &str,
                 from_ms: Millis,
             ) -> Result<u64> {
-                let now = from_ms;
                 let revoked = match serial {
                     Some(serial) => {
                         // Serials are unique per issuer only: a device's own serial is the key.
@@ -123,7 +137,7 @@ macro_rules! impl_certificates {
                         sqlx::query(&sql)
                             .bind(serial)
                             .bind(device_id)
-                            .bind(now)
+                            .bind(from_ms)
                             .bind(reason)
                             .execute(&mut **tx)
                             .await?
@@ -135,10 +149,10 @@ macro_rules! impl_certificates {
                              WHERE device_id = ? AND (revoked_ms IS NULL OR revoked_ms > ?)",
                         );
                         sqlx::query(&sql)
-                            .bind(now)
+                            .bind(from_ms)
                             .bind(reason)
                             .bind(device_id)
-                            .bind(now)
+                            .bind(from_ms)
                             .execute(&mut **tx)
                             .await?
                             .rows_affected()
